@@ -1,0 +1,59 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "vserverd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vserverd", targets: ["vserverd"]),
+        .executable(name: "vserverctl", targets: ["vserverctl"]),
+        .executable(name: "vserverd-init", targets: ["vserverd-init"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // The only code that runs between clone and exec, plus thin wrappers for syscalls Swift lacks.
+        .target(name: "CVServerSpawn"),
+        // libsystemd: sd_notify, sd_listen_fds, sd_journal_sendv, sd-bus.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // Varlink framing, JSON, the interface descriptions and a blocking client. No NIO: vserverctl links it.
+        .target(name: "VServerProtocol"),
+        .target(
+            name: "VServerCore",
+            dependencies: [
+                "CVServerSpawn", "VServerProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "vserverd",
+            dependencies: [
+                "VServerCore", "VServerProtocol", "CSystemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "vserverctl",
+            dependencies: [
+                "VServerCore", "VServerProtocol", "CVServerSpawn",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // PID 1 of a vserver that runs `command`: reaps and forwards signals. Static, so it runs from a
+        // sealed memfd inside any guest without a loader (DESIGN.md §7).
+        .executableTarget(
+            name: "vserverd-init",
+            linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--gc-sections", "-Xlinker", "-s"])]
+        ),
+        .testTarget(name: "VServerCoreTests", dependencies: ["VServerCore", "VServerProtocol"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["VServerProtocol"]),
+    ]
+)

@@ -1,0 +1,94 @@
+/*
+ * CVServerSpawn: the only code that runs between clone and exec (DESIGN.md §4, §7), plus thin wrappers for
+ * the syscalls Swift cannot reach (variadic syscall(2), clone3, pidfd_*, openat2, ...).
+ *
+ * Swift builds one plain `struct vs_spawn_config`; everything the child needs is prepared before clone, so
+ * the child only makes syscalls (no malloc, no locks: the daemon is multi-threaded).
+ */
+#ifndef VSERVER_SPAWN_H
+#define VSERVER_SPAWN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One extra mount from [[mount]] or fstab, applied inside the root before /proc, /sys and /dev. */
+struct vs_mount {
+    const char *source;   /* host path for bind mounts; device or fs name ("tmpfs", "none") otherwise */
+    const char *target;   /* absolute path inside the vserver, resolved with RESOLVE_IN_ROOT */
+    const char *fstype;   /* NULL for bind mounts */
+    unsigned long flags;  /* MS_* flags: MS_BIND (+MS_REC for rbind), MS_RDONLY, MS_NOSUID, ... */
+    const char *data;     /* fs-specific option string ("size=16m,mode=1777") or NULL */
+};
+
+/* setrlimit(resource, {soft, hard}); RLIM_INFINITY is UINT64_MAX. */
+struct vs_rlimit {
+    int resource;
+    uint64_t soft;
+    uint64_t hard;
+};
+
+struct vs_spawn_config {
+    const char *root;                   /* absolute host path of the vserver root; never "/" */
+    const char *hostname;               /* UTS nodename */
+    int extra_clone_flags;              /* CLONE_NEWNET for net = "none" (0 otherwise) */
+    const struct vs_mount *mounts;
+    size_t mount_count;
+    const char *timezone_file;          /* host zoneinfo file bound read-only on /etc/localtime, or NULL */
+    const struct vs_rlimit *rlimits;
+    size_t rlimit_count;
+    uint64_t keep_capabilities;         /* bit n set: capability n stays in the bounding set */
+    int exec_fd;                        /* >= 0: execveat(exec_fd, "", AT_EMPTY_PATH) (the stub init memfd) */
+    const char *const *argv;            /* NULL-terminated; argv[0] is the path inside when exec_fd < 0 */
+    const char *const *envp;            /* NULL-terminated */
+    int console_fd;                     /* stdout/stderr of PID 1 and bound on /dev/console; -1: /dev/null */
+};
+
+/* What failed, where, and errno: "mount proc" + "/vservers/web/proc" + ENOENT. */
+struct vs_error {
+    char step[64];
+    char path[4096];
+    int err;
+};
+
+struct vs_spawned {
+    pid_t pid;    /* host PID of the vserver's PID 1 */
+    int pidfd;    /* CLOEXEC pidfd of it */
+};
+
+/*
+ * Clones PID 1 of a vserver (new mount, pid, uts, ipc namespaces [+ net]) and sets it up as DESIGN.md §4
+ * step 3 describes, then execs. Returns 0 once the exec succeeded; returns -1 with *error filled when any
+ * step failed, after reaping the child (nothing is left behind: its namespaces die with it).
+ */
+int vs_spawn(const struct vs_spawn_config *config, struct vs_spawned *out, struct vs_error *error);
+
+/*
+ * posix_spawn of a hook script: own process group, all signals default and unblocked, stdin /dev/null,
+ * stdout and stderr on output_fd, cwd as given. Returns the pid, or -1 with errno set.
+ */
+pid_t vs_spawn_hook(const char *path, const char *const *argv, const char *const *envp, const char *cwd,
+                    int output_fd);
+
+/* Syscall wrappers: return what the syscall returns (-1 with errno on failure). */
+int vs_pidfd_open(pid_t pid);
+int vs_pidfd_send_signal(int pidfd, int signal);
+/* waitid(P_PIDFD, pidfd, WEXITED | (nohang ? WNOHANG : 0)): 0 and *exited = 0 when still running;
+ * otherwise *exit_code is the exit status or 128 + signal number. */
+int vs_pidfd_wait(int pidfd, int nohang, int *exited, int *exit_code);
+
+/* Copies the file at path into a memfd sealed against any change (F_SEAL_WRITE|SHRINK|GROW|SEAL). */
+int vs_sealed_memfd_copy(const char *path, const char *name);
+
+/* The highest capability number the running kernel knows (/proc/sys/kernel/cap_last_cap). */
+int vs_cap_last_cap(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

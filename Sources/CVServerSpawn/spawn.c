@@ -1,0 +1,1 @@
+#include "vserver_spawn.h"

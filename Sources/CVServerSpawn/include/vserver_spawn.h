@@ -16,6 +16,9 @@
 extern "C" {
 #endif
 
+/* CLONE_NEWNET for extra_clone_flags: glibc hides it from Swift (it needs _GNU_SOURCE). */
+enum { VS_CLONE_NEWNET = 0x40000000 };
+
 /* One extra mount from [[mount]] or fstab, applied inside the root before /proc, /sys and /dev. */
 struct vs_mount {
     const char *source;   /* host path for bind mounts; device or fs name ("tmpfs", "none") otherwise */
@@ -34,8 +37,8 @@ struct vs_rlimit {
 
 struct vs_spawn_config {
     const char *root;                   /* absolute host path of the vserver root; never "/" */
-    const char *hostname;               /* UTS nodename */
-    int extra_clone_flags;              /* CLONE_NEWNET for net = "none" (0 otherwise) */
+    const char *hostname;               /* UTS nodename, or NULL to keep the host's */
+    int extra_clone_flags;              /* VS_CLONE_NEWNET for net = "none" (0 otherwise; nothing else allowed) */
     const struct vs_mount *mounts;
     size_t mount_count;
     const char *timezone_file;          /* host zoneinfo file bound read-only on /etc/localtime, or NULL */
@@ -45,10 +48,16 @@ struct vs_spawn_config {
     int exec_fd;                        /* >= 0: execveat(exec_fd, "", AT_EMPTY_PATH) (the stub init memfd) */
     const char *const *argv;            /* NULL-terminated; argv[0] is the path inside when exec_fd < 0 */
     const char *const *envp;            /* NULL-terminated */
-    int console_fd;                     /* stdout/stderr of PID 1 and bound on /dev/console; -1: /dev/null */
+    int console_fd;                     /* stdout/stderr of PID 1, or -1: /dev/null. Bound on /dev/console when it
+                                           is a file or device (a pty); a pipe or socket cannot be bound, so the
+                                           guest then gets /dev/null as /dev/console */
 };
 
-/* What failed, where, and errno: "mount proc" + "/vservers/web/proc" + ENOENT. */
+/*
+ * What failed, where, and errno: "mount proc" + "/vservers/web/proc" + ENOENT, read as
+ * "mount proc on /vservers/web/proc: No such file or directory". path is a host path (root + path inside) or
+ * empty for steps without one ("setrlimit nofile", "drop capability 21"): then read as "step: strerror".
+ */
 struct vs_error {
     char step[64];
     char path[4096];
@@ -64,12 +73,13 @@ struct vs_spawned {
  * Clones PID 1 of a vserver (new mount, pid, uts, ipc namespaces [+ net]) and sets it up as DESIGN.md §4
  * step 3 describes, then execs. Returns 0 once the exec succeeded; returns -1 with *error filled when any
  * step failed, after reaping the child (nothing is left behind: its namespaces die with it).
+ * A child killed from outside before its exec also reads as success: the caller sees it exit on the pidfd.
  */
 int vs_spawn(const struct vs_spawn_config *config, struct vs_spawned *out, struct vs_error *error);
 
 /*
  * posix_spawn of a hook script: own process group, all signals default and unblocked, stdin /dev/null,
- * stdout and stderr on output_fd, cwd as given. Returns the pid, or -1 with errno set.
+ * stdout and stderr on output_fd, cwd as given, no other fd inherited. Returns the pid, or -1 with errno set.
  */
 pid_t vs_spawn_hook(const char *path, const char *const *argv, const char *const *envp, const char *cwd,
                     int output_fd);
@@ -77,15 +87,25 @@ pid_t vs_spawn_hook(const char *path, const char *const *argv, const char *const
 /* Syscall wrappers: return what the syscall returns (-1 with errno on failure). */
 int vs_pidfd_open(pid_t pid);
 int vs_pidfd_send_signal(int pidfd, int signal);
-/* waitid(P_PIDFD, pidfd, WEXITED | (nohang ? WNOHANG : 0)): 0 and *exited = 0 when still running;
- * otherwise *exit_code is the exit status or 128 + signal number. */
+/* waitid(P_PIDFD, pidfd, WEXITED | (nohang ? WNOHANG : 0)), retried on EINTR: 0 and *exited = 0 when still
+ * running; otherwise *exited = 1 and *exit_code is the exit status or 128 + signal number. -1/ECHILD when the
+ * process is not our child (a re-adopted vserver: wait for the pidfd to become readable instead). */
 int vs_pidfd_wait(int pidfd, int nohang, int *exited, int *exit_code);
 
-/* Copies the file at path into a memfd sealed against any change (F_SEAL_WRITE|SHRINK|GROW|SEAL). */
+/* Copies the file at path into a CLOEXEC memfd sealed against any change (F_SEAL_WRITE|SHRINK|GROW|SEAL), ready
+ * for execveat(fd, "", AT_EMPTY_PATH). Never reopen it for writing: exec of it then fails with ETXTBSY. */
 int vs_sealed_memfd_copy(const char *path, const char *name);
 
 /* The highest capability number the running kernel knows (/proc/sys/kernel/cap_last_cap). */
 int vs_cap_last_cap(void);
+
+/* Small helpers for what Swift cannot call or see (variadic functions, function-like macros). */
+int vs_open(const char *path, int flags, mode_t mode);          /* open(2) with a mode (O_CREAT) */
+int vs_fcntl(int fd, int cmd, int arg);                         /* fcntl(2) with an int argument */
+int vs_ioctl(int fd, unsigned long request, void *arg);         /* ioctl(2) with a pointer argument */
+int vs_wait_status_code(int status);                            /* waitpid status: exit code, 128 + signal, or -1 */
+int vs_sigrtmin(void);                                          /* SIGRTMIN (a function call in glibc) */
+int vs_sigrtmax(void);                                          /* SIGRTMAX */
 
 #ifdef __cplusplus
 }

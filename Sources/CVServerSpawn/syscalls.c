@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <linux/openat2.h>
 #include <signal.h>
 #include <string.h>
@@ -204,4 +205,39 @@ int vs_sigrtmin(void)
 int vs_sigrtmax(void)
 {
     return SIGRTMAX;
+}
+
+int vs_pipe2(int fds[2], int flags)
+{
+    return pipe2(fds, flags);
+}
+
+int vs_epoll_create(void)
+{
+    return epoll_create1(EPOLL_CLOEXEC);
+}
+
+int vs_epoll_add_oneshot(int epfd, int fd)
+{
+    struct epoll_event event = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = fd};
+
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
+}
+
+int vs_epoll_remove(int epfd, int fd)
+{
+    return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+int vs_epoll_wait(int epfd, int *ready_fds, int max, int timeout_ms)
+{
+    struct epoll_event events[64];
+    int count;
+
+    if (max > 64)
+        max = 64;
+    count = epoll_wait(epfd, events, max, timeout_ms);
+    for (int i = 0; i < count; i++)
+        ready_fds[i] = events[i].data.fd;
+    return count;
 }

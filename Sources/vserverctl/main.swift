@@ -1,1 +1,17 @@
-print("x")
+import ArgumentParser
+import VServerProtocol
+
+struct VServerCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vserverctl",
+        abstract: "Control the vservers that vserverd runs.",
+        discussion: """
+            Every NAME may also be a context id. The daemon's socket is $VSERVERD_SOCKET or \
+            \(defaultManagerSocketPath) unless --socket says otherwise. Errors print one line on stderr and \
+            exit non-zero.
+            """,
+        subcommands: [List.self, Status.self, Start.self, Stop.self, Restart.self, Check.self, Reload.self,
+                      Monitor.self])
+}
+
+VServerCtl.main()

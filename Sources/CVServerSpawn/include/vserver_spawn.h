@@ -106,6 +106,13 @@ int vs_ioctl(int fd, unsigned long request, void *arg);         /* ioctl(2) with
 int vs_wait_status_code(int status);                            /* waitpid status: exit code, 128 + signal, or -1 */
 int vs_sigrtmin(void);                                          /* SIGRTMIN (a function call in glibc) */
 int vs_sigrtmax(void);                                          /* SIGRTMAX */
+int vs_pipe2(int fds[2], int flags);                            /* pipe2(2): hidden behind _GNU_SOURCE */
+
+/* epoll for the daemon's process watcher (sys/epoll.h is not in Swift's Glibc module). */
+int vs_epoll_create(void);                                      /* epoll_create1(EPOLL_CLOEXEC) */
+int vs_epoll_add_oneshot(int epfd, int fd);                     /* EPOLLIN | EPOLLONESHOT, data = fd */
+int vs_epoll_remove(int epfd, int fd);
+int vs_epoll_wait(int epfd, int *ready_fds, int max, int timeout_ms); /* the fds that became ready */
 
 #ifdef __cplusplus
 }

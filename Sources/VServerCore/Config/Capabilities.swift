@@ -1,0 +1,52 @@
+/// Linux capability names and numbers, up to CAP_CHECKPOINT_RESTORE (40).
+///
+/// Names are accepted with or without the `CAP_` prefix and in any case (`CAP_SYS_ADMIN`, `SYS_ADMIN`,
+/// `cap_sys_admin`): util-vserver's `bcapabilities` files use the short form.
+public enum Capabilities {
+    /// Index = capability number.
+    public static let allNames = [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+        "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+        "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+        "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+        "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    ]
+
+    public static let netAdmin = 12
+
+    /// DESIGN §7: what Docker and util-vserver trust a root guest with, without a user namespace. CAP_NET_ADMIN
+    /// is added separately, and only for a private network namespace.
+    public static let defaultAllowlist = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 29, 31]
+
+    /// Capabilities that let a root guest without a user namespace reach the host (DESIGN §7): granting one
+    /// with `add` is allowed, with a warning.
+    public static let dangerous = [21, 2, 27, 16, 17, 19, 25, 22]
+
+    public static func number(_ name: String) -> Int? {
+        var upper = name.uppercased()
+        if !upper.hasPrefix("CAP_") { upper = "CAP_" + upper }
+        return allNames.firstIndex(of: upper)
+    }
+
+    /// `CAP_SYS_ADMIN`; numbers without a name (beyond 40) come out as `CAP_41`.
+    public static func name(_ number: Int) -> String {
+        allNames.indices.contains(number) ? allNames[number] : "CAP_\(number)"
+    }
+
+    /// The names of the bits set in `mask`, lowest first.
+    public static func names(in mask: UInt64) -> [String] {
+        (0..<64).filter { mask & (1 << UInt64($0)) != 0 }.map(name)
+    }
+
+    public static func mask(_ numbers: some Sequence<Int>) -> UInt64 {
+        numbers.reduce(0) { $0 | 1 << UInt64($1) }
+    }
+
+    /// The warning for granting a dangerous capability to a guest without a user namespace, or nil.
+    static func warning(adding number: Int, userNamespace: Bool) -> String? {
+        guard !userNamespace, dangerous.contains(number) else { return nil }
+        return "\(name(number)) lets a root guest reach the host unless [namespaces] user = true"
+    }
+}

@@ -1,0 +1,33 @@
+/// Everything one scan of the configuration directory found.
+public struct ConfigSet: Sendable {
+    public var directory: String
+    /// Valid vservers by name.
+    public var configs: [String: VServerConfig] = [:]
+    /// Vservers (valid directory name) whose configuration is bad; they must not start.
+    public var invalid: [String: ConfigError] = [:]
+    /// Directory entries that are not vservers: bad names (with why), unreadable entries.
+    public var ignored: [ConfigError] = []
+
+    public init(
+        directory: String, configs: [String: VServerConfig] = [:], invalid: [String: ConfigError] = [:],
+        ignored: [ConfigError] = []
+    ) {
+        self.directory = directory
+        self.configs = configs
+        self.invalid = invalid
+        self.ignored = ignored
+    }
+
+    /// Name for a name or a context id ("web" or "1042"); an exact name wins over a context. Invalid vservers
+    /// resolve by name (so that commands can report why they cannot start), not by context.
+    public func resolve(_ nameOrContext: String) -> String? {
+        if configs[nameOrContext] != nil || invalid[nameOrContext] != nil { return nameOrContext }
+        guard !nameOrContext.isEmpty, nameOrContext.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+            let context = Int(nameOrContext)
+        else { return nil }
+        return configs.values.first { $0.context == context }?.name
+    }
+
+    /// All vserver names, valid or not, sorted.
+    public var names: [String] { (Array(configs.keys) + Array(invalid.keys)).sorted() }
+}

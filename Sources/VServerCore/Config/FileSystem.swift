@@ -1,0 +1,117 @@
+import Glibc
+
+/// What the loader needs to know about a file: its type, owner and permission bits.
+struct FileStatus: Sendable, Equatable {
+    var mode: mode_t
+    var owner: uid_t
+    var size: Int
+
+    init(_ st: stat) {
+        mode = st.st_mode
+        owner = st.st_uid
+        size = Int(st.st_size)
+    }
+
+    var isDirectory: Bool { mode & S_IFMT == S_IFDIR }
+    var isRegularFile: Bool { mode & S_IFMT == S_IFREG }
+    var isSymbolicLink: Bool { mode & S_IFMT == S_IFLNK }
+    var permissions: mode_t { mode & 0o7777 }
+}
+
+/// Small Glibc wrappers for reading configuration. Foundation stays out of VServerCore (client start-up time).
+enum FileSystem {
+    /// Config files are small; anything bigger is a mistake (or /dev/zero behind a symlink).
+    static let maximumFileSize = 1 << 20
+
+    /// `stat` (follows symlinks), or nil when the path does not exist.
+    static func status(_ path: String) throws(SystemError) -> FileStatus? {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw SystemError(call: "stat", path: path, errno: errno)
+        }
+        return FileStatus(st)
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    /// Reads a regular file as UTF-8 text, with the status of the opened file (not of a path that may have
+    /// changed meanwhile). FIFOs and devices are refused without blocking on them.
+    static func readFile(_ path: String) throws(SystemError) -> (text: String, status: FileStatus) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+        guard fd >= 0 else { throw SystemError(call: "open", path: path, errno: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SystemError(call: "fstat", path: path, errno: errno) }
+        let status = FileStatus(st)
+        guard !status.isDirectory else { throw SystemError(call: "read", path: path, errno: EISDIR) }
+        guard status.isRegularFile else { throw SystemError(call: "open", path: path, errno: EINVAL) }
+        guard status.size <= maximumFileSize else { throw SystemError(call: "read", path: path, errno: EFBIG) }
+
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(status.size)
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SystemError(call: "read", path: path, errno: errno)
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: buffer[0..<count])
+            guard bytes.count <= maximumFileSize else { throw SystemError(call: "read", path: path, errno: EFBIG) }
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw SystemError(call: "read", path: path, errno: EILSEQ)
+        }
+        return (text, status)
+    }
+
+    /// Names in a directory, without "." and "..", sorted bytewise so every scan has the same order.
+    static func listDirectory(_ path: String) throws(SystemError) -> [String] {
+        guard let dir = opendir(path) else { throw SystemError(call: "opendir", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { throw SystemError(call: "readdir", path: path, errno: errno) }
+                break
+            }
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// `path` itself when absolute, else joined to the working directory (symlinks are left alone).
+    static func absolutePath(_ path: String) -> String {
+        guard !path.hasPrefix("/"), let cwd = getcwd(nil, 0) else { return path }
+        defer { free(cwd) }
+        return Path.join(String(cString: cwd), path)
+    }
+
+    /// `realpath(3)`: absolute, symlinks and ".." resolved; the path must exist.
+    static func realPath(_ path: String) throws(SystemError) -> String {
+        guard let resolved = realpath(path, nil) else { throw SystemError(call: "realpath", path: path, errno: errno) }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}
+
+/// Path helpers on plain strings.
+enum Path {
+    static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    /// The components of a path, without empty ones ("/a//b/" → ["a", "b"]).
+    static func components(_ path: String) -> [Substring] {
+        path.split(separator: "/", omittingEmptySubsequences: true)
+    }
+}

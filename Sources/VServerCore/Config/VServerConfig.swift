@@ -1,0 +1,122 @@
+import Glibc
+
+/// One vserver's validated configuration, from `vserver.toml` or a util-vserver directory.
+public struct VServerConfig: Sendable, Equatable {
+    /// PID 1 of the vserver: its own init, or a command under vserverd's stub init.
+    public enum Entry: Sendable, Equatable {
+        case initProgram([String])
+        case command([String])
+    }
+
+    public enum Network: Sendable, Equatable {
+        /// The host's network namespace, as util-vserver guests have it.
+        case host
+        /// A private network namespace with only loopback.
+        case none
+        /// A private namespace with a veth pair; `address` is IPv4 CIDR ("10.0.3.5/24").
+        case veth(address: String, gateway: String?, bridge: String?)
+    }
+
+    public struct Mount: Sendable, Equatable {
+        /// Host path for bind mounts; device or pseudo source ("tmpfs", "none") otherwise.
+        public var source: String
+        /// Absolute path inside the vserver, normalised (no "//", ".", or trailing "/").
+        public var target: String
+        /// Filesystem type; nil for bind mounts.
+        public var type: String?
+        /// MS_* flags. For a bind mount with MS_RDONLY the caller still has to remount read-only.
+        public var flags: UInt
+        /// Filesystem options the kernel interprets ("size=16m,mode=1777"), nil if none.
+        public var data: String?
+        /// "vserver.toml:12" or "fstab:3", for error messages.
+        public var origin: String
+
+        public init(source: String, target: String, type: String?, flags: UInt, data: String?, origin: String) {
+            self.source = source
+            self.target = target
+            self.type = type
+            self.flags = flags
+            self.data = data
+            self.origin = origin
+        }
+    }
+
+    public struct Limit: Sendable, Equatable {
+        /// setrlimit name without RLIMIT_, lowercase: "nofile".
+        public var name: String
+        /// RLIMIT_* number.
+        public var resource: Int32
+        /// UInt64.max = unlimited (RLIM_INFINITY).
+        public var soft: UInt64
+        public var hard: UInt64
+
+        public init(name: String, resource: Int32, soft: UInt64, hard: UInt64) {
+            self.name = name
+            self.resource = resource
+            self.soft = soft
+            self.hard = hard
+        }
+    }
+
+    public static let contextRange = 2...49151
+    /// Contexts assigned to vservers without one start here, in name order.
+    public static let firstDefaultContext = 1000
+    public static let defaultRootDirectory = "/vservers"
+    public static let defaultInit = ["/sbin/init"]
+    public static let defaultShell = ["/bin/sh", "-l"]
+    public static let defaultStopTimeout = 10
+    public static let defaultHookTimeout = 30
+    /// Bounds of `stop-timeout` and `hook-timeout`, in seconds: 0 would kill at once, more than an hour is
+    /// surely a typo.
+    public static let timeoutRange = 1...3600
+
+    public var name: String
+    /// Absolute, e.g. /etc/vservers/web.
+    public var configDirectory: String
+    /// Absolute path of vserver.toml, or the directory for the util-vserver format.
+    public var configFile: String
+    public var context: Int
+    /// Absolute and realpath-resolved.
+    public var root: String
+    public var hostname: String
+    public var autostart: Bool = false
+    public var after: [String] = []
+    public var entry: Entry = .initProgram(defaultInit)
+    public var stopSignal: Int32 = SIGTERM
+    /// Canonical name: "SIGTERM", "SIGRTMIN+3".
+    public var stopSignalName: String = "SIGTERM"
+    public var stopTimeout: Int = defaultStopTimeout
+    public var hookTimeout: Int = defaultHookTimeout
+    public var shell: [String] = defaultShell
+    /// A zone under /usr/share/zoneinfo ("Europe/Berlin"); nil leaves the guest's /etc/localtime alone.
+    public var timezone: String?
+    public var environment: [String: String] = [:]
+    public var network: Network = .host
+    public var userNamespace: Bool = false
+    /// The bounding set: bit n = capability n.
+    public var capabilities: UInt64
+    public var limits: [Limit] = []
+    /// `[[mount]]` entries first, then fstab lines.
+    public var mounts: [Mount] = []
+    /// Non-fatal findings for `vserverctl check`, each "file:line: key: message".
+    public var warnings: [String] = []
+
+    /// A configuration with every default: hostname = name, host network, the default capability set.
+    public init(name: String, context: Int, root: String, configDirectory: String, configFile: String) {
+        self.name = name
+        self.context = context
+        self.root = root
+        self.configDirectory = configDirectory
+        self.configFile = configFile
+        hostname = name
+        capabilities = Capabilities.mask(Capabilities.defaultAllowlist)
+    }
+
+    /// Whether the vserver gets its own network namespace.
+    public var hasPrivateNetwork: Bool { network != .host }
+
+    /// The default set, plus CAP_NET_ADMIN with a private network namespace.
+    static func baseCapabilities(privateNetwork: Bool) -> UInt64 {
+        Capabilities.mask(Capabilities.defaultAllowlist) | (privateNetwork ? 1 << UInt64(Capabilities.netAdmin) : 0)
+    }
+}

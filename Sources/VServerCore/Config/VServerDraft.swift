@@ -1,0 +1,85 @@
+import Glibc
+
+/// One vserver directory read on its own, before the checks that need all of them: context assignment and
+/// uniqueness, `after` names and cycles.
+struct VServerDraft {
+    var config: VServerConfig
+    /// Where each `after` name was written, parallel to `config.after`.
+    var afterLocations: [SettingLocation] = []
+}
+
+/// What reading one directory gave. The context is kept even when the rest is invalid, so that a vserver with
+/// a typo elsewhere does not lose its context to another one while it is being fixed.
+struct DraftOutcome {
+    typealias Context = (value: Int, location: SettingLocation)
+
+    var explicitContext: Context?
+    var result: Result<VServerDraft, ConfigError>
+
+    init(explicitContext: Context? = nil, result: Result<VServerDraft, ConfigError>) {
+        self.explicitContext = explicitContext
+        self.result = result
+    }
+
+    /// Runs `read`, keeping the context it reports before it fails.
+    init(_ read: (inout Context?) throws(ConfigError) -> VServerDraft) {
+        var context: Context?
+        do throws(ConfigError) {
+            result = .success(try read(&context))
+        } catch {
+            result = .failure(error)
+        }
+        explicitContext = context
+    }
+}
+
+/// Settings the loader takes from the host; tests point them at temporary directories.
+struct LoaderEnvironment: Sendable {
+    var zoneinfoDirectory = "/usr/share/zoneinfo"
+    /// Owner every config directory and file must have; nil turns the check off. Root when running as root.
+    var requiredOwner: uid_t? = geteuid() == 0 ? 0 : nil
+    var defaultRootDirectory = VServerConfig.defaultRootDirectory
+
+    var files: ConfigFiles { ConfigFiles(requiredOwner: requiredOwner) }
+}
+
+enum Settings {
+    /// `root`: absolute, existing, a directory, and not the host's "/" however it is spelled.
+    static func resolveRoot(_ path: String) throws(Problem) -> String {
+        guard path.hasPrefix("/") else { throw Problem("must be an absolute path, not \(quoted(path))") }
+        let resolved: String
+        do throws(SystemError) {
+            resolved = try FileSystem.realPath(path)
+        } catch {
+            if error.errno == ENOENT { throw Problem("\(path) does not exist") }
+            throw Problem("\(path): \(error.message)")
+        }
+        if resolved == "/" {
+            throw Problem(
+                path == "/"
+                    ? "must not be \"/\", the host's root directory"
+                    : "\(quoted(path)) resolves to \"/\", the host's root directory")
+        }
+        guard (try? FileSystem.status(resolved))?.isDirectory == true else {
+            throw Problem("\(path) is not a directory")
+        }
+        return resolved
+    }
+
+    /// Why `argv[0]` cannot start the program, or nil. `init` must be absolute; `command` and `shell` may be a
+    /// bare name, looked up in PATH inside the vserver.
+    static func programProblem(_ program: String, allowsBareName: Bool) -> String? {
+        if program.hasPrefix("/") { return nil }
+        if allowsBareName && !program.isEmpty && !program.contains("/") { return nil }
+        return allowsBareName
+            ? "must start with an absolute path or a command name found via PATH, not \(quoted(program))"
+            : "must start with an absolute path, not \(quoted(program))"
+    }
+
+    static func contextProblem(_ context: Int64) -> String? {
+        VServerConfig.contextRange.contains(Int(clamping: context))
+            ? nil
+            : "must be an integer from \(VServerConfig.contextRange.lowerBound) to "
+                + "\(VServerConfig.contextRange.upperBound), not \(context)"
+    }
+}

@@ -1,0 +1,217 @@
+import Glibc
+import Logging
+import VServerProtocol
+
+/// A state change, as `Monitor` streams it.
+public struct StateChange: Sendable, Equatable {
+    public var name: String
+    public var state: String
+    public var reason: String?
+}
+
+/// Owns every vserver's state. Only the Manager changes state; one operation per vserver at a time
+/// (a per-name lock), different vservers in parallel (the actor is free while an operation awaits).
+public actor Manager {
+    public struct Options: Sendable {
+        public var configDirectory: String
+        public var stateDirectory: String
+        /// Where the console log of each guest (stdout/stderr of its PID 1) is written: NAME.log.
+        public var logDirectory: String
+        public var stubInitPath: String
+
+        public init(configDirectory: String = "/etc/vservers", stateDirectory: String = "/run/vserverd/vservers",
+                    logDirectory: String = "/var/log/vserverd", stubInitPath: String = StubInit.defaultPath()) {
+            self.configDirectory = configDirectory
+            self.stateDirectory = stateDirectory
+            self.logDirectory = logDirectory
+            self.stubInitPath = stubInitPath
+        }
+    }
+
+    let options: Options
+    let logger: Logger
+    let hooks: HookRunner
+    let stateStore: StateStore
+    let watcher: ProcessWatcher
+    /// nil when vserverd-init was not found: only vservers with `command` need it, and they say so.
+    let stubInit: StubInit?
+
+    var configs: ConfigSet
+    var states: [String: GuestState] = [:]
+    private var busy: Set<String> = []
+    private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+    private var monitors: [Int: AsyncStream<StateChange>.Continuation] = [:]
+    private var nextMonitor = 0
+
+    public init(options: Options, logger: Logger) throws {
+        self.options = options
+        self.logger = logger
+        self.hooks = HookRunner(configRoot: options.configDirectory, logger: logger)
+        self.stateStore = try StateStore(directory: options.stateDirectory)
+        self.watcher = try ProcessWatcher()
+        do {
+            self.stubInit = try StubInit(path: options.stubInitPath)
+        } catch {
+            logger.warning("\(error): vservers with `command` cannot start")
+            self.stubInit = nil
+        }
+        try makeDirectories(options.logDirectory, mode: 0o750)
+        self.configs = ConfigLoader.load(directory: options.configDirectory)
+        Self.logProblems(of: configs, logger: logger)
+    }
+
+    private static func logProblems(of configs: ConfigSet, logger: Logger) {
+        for problem in configs.ignored { logger.warning("\(problem)") }
+        for (name, error) in configs.invalid.sorted(by: { $0.key < $1.key }) {
+            logger.error("\(error)", metadata: ["vserver": "\(name)"])
+        }
+    }
+
+    // MARK: One operation per vserver
+
+    /// Runs `body` while holding the vserver's lock; callers queue in order.
+    func exclusively<T>(_ name: String, _ body: () async throws(VServerError) -> T) async throws(VServerError) -> T {
+        if busy.contains(name) {
+            await withCheckedContinuation { waiting[name, default: []].append($0) }
+        } else {
+            busy.insert(name)
+        }
+        defer { unlock(name) }
+        return try await body()
+    }
+
+    private func unlock(_ name: String) {
+        if var queue = waiting[name], !queue.isEmpty {
+            // Ownership passes straight to the next waiter: `busy` stays set.
+            let next = queue.removeFirst()
+            waiting[name] = queue.isEmpty ? nil : queue
+            next.resume()
+        } else {
+            busy.remove(name)
+        }
+    }
+
+    // MARK: Names and state
+
+    /// The vserver a user means by a name or a context id; running guests whose config is gone count.
+    func resolve(_ nameOrContext: String) throws(VServerError) -> String {
+        if states[nameOrContext]?.guest != nil || configs.invalid[nameOrContext] != nil { return nameOrContext }
+        if let name = configs.resolve(nameOrContext) { return name }
+        if let context = Int(nameOrContext),
+           let (name, _) = states.first(where: { $0.value.guest?.record.context == context }) {
+            return name
+        }
+        throw .noSuchVServer(name: nameOrContext)
+    }
+
+    func setState(_ name: String, _ state: GuestState) {
+        states[name] = state
+        let change = StateChange(name: name, state: state.name, reason: state.reason)
+        for monitor in monitors.values { monitor.yield(change) }
+    }
+
+    var knownNames: [String] {
+        var names = Set(configs.configs.keys).union(configs.invalid.keys)
+        for (name, state) in states where state.guest != nil { names.insert(name) }
+        return names.sorted()
+    }
+
+    var runningPidNamespaces: Set<UInt64> {
+        Set(states.values.compactMap { $0.guest?.record.namespaces["pid"] })
+    }
+
+    func info(_ name: String, usage: [UInt64: ProcessTable.Usage] = [:]) -> VServerInfo {
+        let state = states[name] ?? .stopped(reason: nil)
+        let guest = state.guest
+        let config = guest?.config ?? configs.configs[name]
+        var info = VServerInfo(
+            name: name, context: config?.context ?? guest?.record.context ?? 0, state: state.name,
+            root: config?.root ?? "", hostname: config?.hostname ?? name, autostart: config?.autostart ?? false)
+        if let invalid = configs.invalid[name], guest == nil {
+            info.state = "failed"
+            info.reason = "invalid config: \(invalid)"
+        } else {
+            info.reason = state.reason
+        }
+        if let guest {
+            info.pid = guest.pid
+            info.startedAt = guest.record.startedAt
+            if let pidNamespace = guest.record.namespaces["pid"], let used = usage[pidNamespace] {
+                info.processes = used.processes
+                info.memoryBytes = Int(used.residentBytes)
+            }
+        }
+        return info
+    }
+
+    // MARK: Queries
+
+    public func list() -> [VServerInfo] {
+        let usage = ProcessTable.usage(inPidNamespaces: runningPidNamespaces)
+        return knownNames.map { info($0, usage: usage) }
+    }
+
+    public func get(_ nameOrContext: String) throws(VServerError) -> VServerInfo {
+        info(try resolve(nameOrContext), usage: ProcessTable.usage(inPidNamespaces: runningPidNamespaces))
+    }
+
+    /// Counts by state, for sd_notify STATUS= ("2 running, 1 failed").
+    public func summary() -> String {
+        var counts: [String: Int] = [:]
+        for name in knownNames { counts[info(name).state, default: 0] += 1 }
+        let running = counts["running", default: 0]
+        let failed = counts["failed", default: 0]
+        return "\(running) running, \(failed) failed"
+    }
+
+    /// The current state of every vserver, then one element per state change, until the consumer stops
+    /// iterating. Starting with the present means a client never misses what happened before it subscribed.
+    public func monitor() -> AsyncStream<StateChange> {
+        let (stream, continuation) = AsyncStream<StateChange>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        for name in knownNames {
+            let current = info(name)
+            continuation.yield(StateChange(name: name, state: current.state, reason: current.reason))
+        }
+        nextMonitor += 1
+        let id = nextMonitor
+        monitors[id] = continuation
+        continuation.onTermination = { _ in
+            Task { await self.removeMonitor(id) }
+        }
+        return stream
+    }
+
+    private func removeMonitor(_ id: Int) {
+        monitors.removeValue(forKey: id)
+    }
+
+    // MARK: Reload
+
+    public struct ReloadResult: Sendable, Equatable {
+        public var added: [String] = []
+        public var removed: [String] = []
+        public var changed: [String] = []
+    }
+
+    /// Re-reads the config directory. Running vservers keep running with the config they started with;
+    /// the new one applies at their next start.
+    public func reload() -> ReloadResult {
+        let old = configs
+        let new = ConfigLoader.load(directory: options.configDirectory)
+        configs = new
+        Self.logProblems(of: new, logger: logger)
+        let oldNames = Set(old.configs.keys).union(old.invalid.keys)
+        let newNames = Set(new.configs.keys).union(new.invalid.keys)
+        var result = ReloadResult()
+        result.added = newNames.subtracting(oldNames).sorted()
+        result.removed = oldNames.subtracting(newNames).sorted()
+        result.changed = oldNames.intersection(newNames).filter {
+            old.configs[$0] != new.configs[$0] || old.invalid[$0] != new.invalid[$0]
+        }.sorted()
+        // Forget stopped vservers whose config is gone.
+        for name in result.removed where states[name]?.guest == nil { states.removeValue(forKey: name) }
+        logger.info(
+            "reloaded \(options.configDirectory): \(result.added.count) added, \(result.removed.count) removed, \(result.changed.count) changed")
+        return result
+    }
+}

@@ -1,0 +1,92 @@
+import Glibc
+import VServerProtocol
+
+/// What the daemon remembers of a running vserver across its own restarts (DESIGN.md §8).
+struct GuestRecord: Sendable, Equatable {
+    var name: String
+    var pid: Int32
+    /// From /proc/PID/stat: with the PID, names the process for good (no PID-reuse mix-up).
+    var startTime: UInt64
+    var context: Int
+    var startedAt: String
+    var root: String
+    var namespaces: [String: UInt64]
+
+    var json: JSON {
+        .object([
+            "name": .string(name),
+            "pid": .int(Int64(pid)),
+            "startTime": .int(Int64(startTime)),
+            "context": .int(Int64(context)),
+            "startedAt": .string(startedAt),
+            "root": .string(root),
+            "namespaces": .object(namespaces.mapValues { .int(Int64($0)) }),
+        ])
+    }
+
+    init(name: String, pid: Int32, startTime: UInt64, context: Int, startedAt: String, root: String,
+         namespaces: [String: UInt64]) {
+        self.name = name
+        self.pid = pid
+        self.startTime = startTime
+        self.context = context
+        self.startedAt = startedAt
+        self.root = root
+        self.namespaces = namespaces
+    }
+
+    init?(json: JSON) {
+        guard let name = json["name"]?.stringValue, let pid = json["pid"]?.intValue,
+              let startTime = json["startTime"]?.intValue, let context = json["context"]?.intValue,
+              let startedAt = json["startedAt"]?.stringValue, let root = json["root"]?.stringValue
+        else { return nil }
+        var namespaces: [String: UInt64] = [:]
+        for (kind, inode) in json["namespaces"]?.objectValue ?? [:] {
+            if let inode = inode.intValue { namespaces[kind] = UInt64(inode) }
+        }
+        self.init(name: name, pid: Int32(pid), startTime: UInt64(startTime), context: Int(context),
+                  startedAt: startedAt, root: root, namespaces: namespaces)
+    }
+}
+
+/// One JSON file per running vserver in the state directory, written atomically (tmp + rename).
+struct StateStore: Sendable {
+    let directory: String
+
+    init(directory: String) throws {
+        self.directory = directory
+        try makeDirectories(directory, mode: 0o700)
+    }
+
+    private func path(_ name: String) -> String { "\(directory)/\(name).json" }
+
+    func save(_ record: GuestRecord) throws {
+        try writeFileAtomically(path(record.name), contents: record.json.serialized() + "\n")
+    }
+
+    func remove(_ name: String) {
+        unlink(path(name))
+    }
+
+    /// Every record in the directory; unreadable or foreign files are reported, not fatal.
+    func loadAll() -> (records: [GuestRecord], problems: [String]) {
+        var records: [GuestRecord] = []
+        var problems: [String] = []
+        for entry in directoryEntries(directory).sorted() where entry.hasSuffix(".json") {
+            let file = "\(directory)/\(entry)"
+            do {
+                let text = try readSmallFile(file)
+                guard let record = GuestRecord(json: try JSON.parse(Array(text.utf8))),
+                      "\(record.name).json" == entry, VServerName.isValid(record.name)
+                else {
+                    problems.append("\(file): not a vserverd state file")
+                    continue
+                }
+                records.append(record)
+            } catch {
+                problems.append("\(file): \(error)")
+            }
+        }
+        return (records, problems)
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import VServerCore
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate vserver configs without starting anything (no daemon needed).",
+        discussion: "Prints `NAME: ok`, each warning, and each error with the file, line and key. Exit status 1 "
+            + "when a checked config is invalid.")
+
+    @Argument(help: "A vserver (name or context id); default: all.")
+    var name: String?
+
+    @Option(help: "Directory with one subdirectory per vserver.")
+    var configDir = "/etc/vservers"
+
+    func run() throws {
+        let configs = ConfigLoader.load(directory: configDir)
+        var names = Set(configs.configs.keys).union(configs.invalid.keys).sorted()
+        if let name {
+            guard let resolved = configs.invalid[name] != nil ? name : configs.resolve(name) else {
+                printToStandardError("vserverctl: check \(name): no vserver named \(name) in \(configDir)")
+                throw ExitCode.failure
+            }
+            names = [resolved]
+        } else {
+            for problem in configs.ignored { print("warning: \(problem)") }
+        }
+        var invalid = false
+        for name in names {
+            if let error = configs.invalid[name] {
+                print("\(name): error: \(error)")
+                invalid = true
+            } else if let config = configs.configs[name] {
+                for warning in config.warnings { print("\(name): warning: \(warning)") }
+                print("\(name): ok (context \(config.context), root \(config.root))")
+            }
+        }
+        if invalid { throw ExitCode.failure }
+    }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Glibc
+import VServerProtocol
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List vservers with their state and resource use (like vserver-stat).",
+        discussion: "Columns: NAME CTX STATE PID PROCS RSS UPTIME ROOT. PROCS and RSS count the processes of "
+            + "the vserver's pid namespace. A vserver whose config is invalid shows as failed; `status NAME` "
+            + "or --json shows why.")
+
+    @Flag(help: "Print the Varlink reply as JSON: {\"vservers\": [...]}.")
+    var json = false
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        let reply: [String: JSON]
+        do { reply = try connection.call("List") } catch {
+            printError("list", error)
+            throw ExitCode.failure
+        }
+        if json {
+            print(JSON.object(reply).serialized())
+            return
+        }
+        let now = time(nil)
+        var rows = [["NAME", "CTX", "STATE", "PID", "PROCS", "RSS", "UPTIME", "ROOT"]]
+        for entry in reply["vservers"]?.arrayValue ?? [] {
+            guard let info = try? VServerInfo(json: entry) else { continue }
+            rows.append([
+                info.name, "\(info.context)", info.state, info.pid.map { "\($0)" } ?? "-",
+                info.processes.map { "\($0)" } ?? "-", info.memoryBytes.map(humanBytes) ?? "-",
+                info.startedAt.flatMap(parseISO8601).map { humanDuration(now - $0) } ?? "-", info.root,
+            ])
+        }
+        printTable(rows)
+    }
+}
+
+/// Left-aligned columns separated by two spaces; the last column is not padded.
+func printTable(_ rows: [[String]]) {
+    guard let columns = rows.first?.count else { return }
+    let widths = (0..<columns).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    for row in rows {
+        var line = ""
+        for (column, cell) in row.enumerated() {
+            line += column == columns - 1 ? cell : cell.padding(to: widths[column] + 2)
+        }
+        print(line)
+    }
+}
+
+extension String {
+    func padding(to width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}
+
+/// 1536 → "1.5K", as ps and vserver-stat print sizes.
+func humanBytes(_ bytes: Int) -> String {
+    let units = ["B", "K", "M", "G", "T"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    if unit == 0 { return "\(bytes)B" }
+    let tenths = Int((value * 10).rounded())
+    return tenths >= 100 ? "\(tenths / 10)\(units[unit])" : "\(tenths / 10).\(tenths % 10)\(units[unit])"
+}
+
+/// Seconds → "45s", "12m03s", "5h02m", "3d04h".
+func humanDuration(_ seconds: time_t) -> String {
+    let s = max(0, Int(seconds))
+    func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+    if s < 60 { return "\(s)s" }
+    if s < 3600 { return "\(s / 60)m\(two(s % 60))s" }
+    if s < 86400 { return "\(s / 3600)h\(two(s % 3600 / 60))m" }
+    return "\(s / 86400)d\(two(s % 86400 / 3600))h"
+}
+
+/// "2026-11-23T18:30:00Z" (what the daemon sends) → seconds since the epoch.
+func parseISO8601(_ text: String) -> time_t? {
+    let fields = text.split(whereSeparator: { "-T:Z".contains($0) }).compactMap { Int32($0) }
+    guard text.hasSuffix("Z"), fields.count == 6 else { return nil }
+    var parts = tm()
+    (parts.tm_year, parts.tm_mon, parts.tm_mday) = (fields[0] - 1900, fields[1] - 1, fields[2])
+    (parts.tm_hour, parts.tm_min, parts.tm_sec) = (fields[3], fields[4], fields[5])
+    return timegm(&parts)
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import VServerProtocol
+
+struct Start: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start vservers.",
+        discussion: "NAME is a vserver name or its context id. Hooks run as configured; a failed pre-start hook or "
+            + "setup step leaves nothing behind, and the error says which step failed.")
+
+    @Argument(help: "Vservers to start (names or context ids).")
+    var names: [String] = []
+
+    @Flag(help: "Start every vserver with a valid config, in `after` order.")
+    var all = false
+
+    @Flag(help: "Start the vservers marked `autostart = true`, in `after` order (what boot does).")
+    var autostart = false
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        if (all || autostart) != names.isEmpty {
+            throw ValidationError("give vserver names, or --all, or --autostart")
+        }
+        if all && autostart { throw ValidationError("--all and --autostart exclude each other") }
+    }
+
+    func run() throws {
+        if all || autostart {
+            let reply: [String: JSON]
+            do { reply = try connection.call(all ? "StartAll" : "StartAutostart") } catch {
+                printError("start", error)
+                throw ExitCode.failure
+            }
+            try reportBatch("start", reply)
+            return
+        }
+        try forEachName("start", names) { name throws(CommandFailure) in
+            _ = try connection.call("Start", ["name": .string(name)])
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import VServerProtocol
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show one vserver's state.",
+        discussion: "Exit status: 0 running, 3 not running (stopped, failed, starting, stopping), 4 no such "
+            + "vserver, 1 other errors — as LSB init scripts and `systemctl status` do.")
+
+    @Argument(help: "Name or context id.")
+    var name: String
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        let reply: [String: JSON]
+        do { reply = try connection.call("Get", ["name": .string(name)]) } catch {
+            printError("status \(name)", error)
+            if case .noSuchVServer = error.vserverError { throw ExitCode(4) }
+            throw ExitCode.failure
+        }
+        guard let json = reply["vserver"], let info = try? VServerInfo(json: json) else {
+            printError("status \(name)", CommandFailure("the daemon sent no vserver"))
+            throw ExitCode.failure
+        }
+        var line = "\(info.name) (context \(info.context)): \(info.state)"
+        if let pid = info.pid { line += ", PID \(pid)" }
+        if let startedAt = info.startedAt { line += ", since \(startedAt)" }
+        if let processes = info.processes { line += ", \(processes) processes" }
+        if let memory = info.memoryBytes { line += ", \(humanBytes(memory))" }
+        print(line)
+        if let reason = info.reason { print("  \(reason)") }
+        if info.state != "running" { throw ExitCode(3) }
+    }
+}

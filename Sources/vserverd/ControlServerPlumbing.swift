@@ -1,0 +1,273 @@
+import Glibc
+import NIOCore
+import Synchronization
+import VServerProtocol
+
+// The parts of ControlServer below the protocol: replies, read-ahead, hang-up, framing and peer credentials.
+
+// MARK: - Reply sink
+
+/// Writes the replies of one call, in order, and enforces the protocol on the handler: nothing after the final
+/// reply, `continues` only when the client asked for `more`, nothing at all for `oneway`.
+final class ReplySink: VarlinkReplySink {
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private let call: VarlinkCall
+    private let state = Mutex(State())
+
+    private struct State {
+        var finished = false
+        var broken = false
+    }
+
+    init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, call: VarlinkCall) {
+        self.outbound = outbound
+        self.call = call
+    }
+
+    /// The final reply (or error) was sent.
+    var isFinished: Bool { state.withLock { $0.finished } }
+    /// Writing failed: the connection is gone.
+    var isBroken: Bool { state.withLock { $0.broken } }
+
+    func send(_ parameters: [String: JSON], continues: Bool) async throws {
+        try await write(VarlinkReply(parameters: parameters, continues: continues))
+    }
+
+    func sendError(_ error: VarlinkError) async throws {
+        try await write(VarlinkReply(error: error))
+    }
+
+    private func write(_ reply: VarlinkReply) async throws {
+        let method = call.method
+        let more = call.more
+        try state.withLock { (state: inout State) throws(ControlServerError) in
+            if state.finished { throw .replyAfterFinalReply(method) }
+            if reply.continues && !more { throw .continuesWithoutMore(method) }
+            if !reply.continues { state.finished = true }
+        }
+        if call.oneway { return }
+        do {
+            try await outbound.write(ByteBuffer(bytes: reply.encoded()))
+        } catch {
+            state.withLock { $0.broken = true }
+            throw error
+        }
+    }
+}
+
+/// A handler broke the reply protocol. A bug in the handler, reported as an internal error.
+enum ControlServerError: Error, CustomStringConvertible {
+    case replyAfterFinalReply(String)
+    case continuesWithoutMore(String)
+
+    var description: String {
+        switch self {
+        case .replyAfterFinalReply(let method): "\(method) sent a reply after its final reply"
+        case .continuesWithoutMore(let method): "\(method) sent a reply with continues to a call without more"
+        }
+    }
+}
+
+// MARK: - Read-ahead queue
+
+/// The calls read but not yet run, at most `capacity`: `push` waits for room, `pop` for a call.
+/// `finish` (end of input, or either side going away) lets `pop` drain what is queued and then return nil.
+final class CallQueue: Sendable {
+    private struct State {
+        var calls: [VarlinkCall] = []
+        var finished = false
+        var consumer: CheckedContinuation<VarlinkCall?, Never>?
+        var producer: CheckedContinuation<Void, Never>?
+    }
+
+    private let capacity: Int
+    private let state = Mutex(State())
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func push(_ call: VarlinkCall) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let (consumer, resumeNow) = state.withLock {
+                    state -> (CheckedContinuation<VarlinkCall?, Never>?, Bool) in
+                    if state.finished || Task.isCancelled { return (nil, true) }
+                    if let consumer = state.consumer {
+                        state.consumer = nil
+                        return (consumer, true)
+                    }
+                    state.calls.append(call)
+                    if state.calls.count <= capacity { return (nil, true) }
+                    state.producer = continuation
+                    return (nil, false)
+                }
+                consumer?.resume(returning: call)
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            finish()
+        }
+    }
+
+    func pop() async -> VarlinkCall? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<VarlinkCall?, Never>) in
+                let (call, producer, resumeNow) = state.withLock {
+                    state -> (VarlinkCall?, CheckedContinuation<Void, Never>?, Bool) in
+                    if !state.calls.isEmpty {
+                        let call = state.calls.removeFirst()
+                        let producer = state.calls.count <= capacity ? state.producer.take() : nil
+                        return (call, producer, true)
+                    }
+                    if state.finished || Task.isCancelled { return (nil, nil, true) }
+                    state.consumer = continuation
+                    return (nil, nil, false)
+                }
+                producer?.resume()
+                if resumeNow { continuation.resume(returning: call) }
+            }
+        } onCancel: {
+            finish()
+        }
+    }
+
+    func finish() {
+        let (consumer, producer) = state.withLock { state in
+            state.finished = true
+            return (state.consumer.take(), state.producer.take())
+        }
+        consumer?.resume(returning: nil)
+        producer?.resume()
+    }
+}
+
+// MARK: - Hang-up
+
+/// A one-shot signal that a connection's input ended; `wait()` returns on it or on cancellation.
+final class Hangup: Sendable {
+    private struct State {
+        var signaled = false
+        var nextWaiter = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    var isSignaled: Bool { state.withLock { $0.signaled } }
+
+    func signal() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.signaled = true
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.signaled || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+}
+
+// MARK: - Framing
+
+/// Splits the byte stream at NUL bytes; a message that grows past the limit without one is an error.
+struct VarlinkFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    struct MessageTooLarge: Error, CustomStringConvertible {
+        var limit: Int
+        var description: String { "message longer than \(limit) bytes" }
+    }
+
+    let maxMessageSize: Int
+    /// Bytes at the front already searched, so a slowly arriving message is not searched again and again.
+    private var searched = 0
+
+    init(maxMessageSize: Int) {
+        self.maxMessageSize = maxMessageSize
+    }
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let view = buffer.readableBytesView
+        guard let nul = view[(view.startIndex + searched)...].firstIndex(of: 0) else {
+            searched = view.count
+            if searched > maxMessageSize { throw MessageTooLarge(limit: maxMessageSize) }
+            return .needMoreData
+        }
+        let length = nul - view.startIndex
+        if length > maxMessageSize { throw MessageTooLarge(limit: maxMessageSize) }
+        let message = buffer.readSlice(length: length)!
+        buffer.moveReaderIndex(forwardBy: 1)
+        searched = 0
+        context.fireChannelRead(Self.wrapInboundOut(message))
+        return .continue
+    }
+
+    mutating func decodeLast(
+        context: ChannelHandlerContext,
+        buffer: inout ByteBuffer,
+        seenEOF: Bool
+    ) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        // An unterminated message at EOF is not a call; it is dropped.
+        return .needMoreData
+    }
+}
+
+// MARK: - Peer credentials
+
+/// `struct ucred` of <sys/socket.h>, which Swift's Glibc module leaves out (it is behind `_GNU_SOURCE`).
+/// Three 32-bit fields: the same layout in Swift as in C.
+private struct UCred {
+    var pid: pid_t
+    var uid: uid_t
+    var gid: gid_t
+}
+
+/// Room for the supplementary groups of a peer. NIO does not return the length `getsockopt` wrote but zeroes the
+/// buffer first; the kernel keeps groups sorted, so the zeros after the last group are padding (and a lone group 0
+/// cannot be told from none: it is dropped, which no check for a non-root group notices).
+private typealias PeerGroups = InlineArray<1024, gid_t>
+
+/// Reads the credentials of an accepted connection (on its event loop, during child channel setup).
+func readPeerCredentials(_ channel: any Channel) -> EventLoopFuture<PeerCredentials> {
+    guard let provider = channel as? any SocketOptionProvider else {
+        return channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
+    }
+    assert(MemoryLayout<UCred>.size == 12)
+    let credentials: EventLoopFuture<UCred> = provider.unsafeGetSocketOption(
+        level: .socket,
+        name: NIOBSDSocket.Option(rawValue: SO_PEERCRED)
+    )
+    let groupBuffer: EventLoopFuture<PeerGroups> = provider.unsafeGetSocketOption(
+        level: .socket,
+        name: NIOBSDSocket.Option(rawValue: SO_PEERGROUPS)
+    )
+    // More than 1024 groups (ERANGE): treated as none, so group membership falls back to the primary group.
+    let groups = groupBuffer.map { buffer -> [UInt32] in
+        var groups = (0..<buffer.count).map { buffer[$0] }
+        while let last = groups.last, last == 0, groups.count > 1 { groups.removeLast() }
+        if groups == [0] { groups = [] }
+        return groups
+    }.recover { _ in [] }
+    return credentials.and(groups).map { credentials, groups in
+        PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid, groups: groups)
+    }
+}

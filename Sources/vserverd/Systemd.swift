@@ -1,0 +1,39 @@
+import CSystemd
+import Glibc
+import Logging
+
+/// sd_notify(3): a no-op when the daemon was not started by systemd (no NOTIFY_SOCKET).
+enum SystemdNotify {
+    static func ready(status: String) {
+        send("READY=1\nSTATUS=\(status)")
+    }
+
+    static func status(_ status: String) {
+        send("STATUS=\(status)")
+    }
+
+    static func stopping() {
+        send("STOPPING=1")
+    }
+
+    private static func send(_ state: String) {
+        _ = sd_notify(0, state)
+    }
+}
+
+/// The control socket: handed over by systemd socket activation (vserverd.socket), or bound here.
+enum ListeningSocket {
+    static func make(path: String, logger: Logger) throws -> Int32 {
+        let passed = sd_listen_fds(1)
+        if passed > 1 {
+            logger.warning("systemd passed \(passed) sockets; using the first")
+        }
+        if passed >= 1 {
+            logger.info("using the socket passed by systemd")
+            return SD_LISTEN_FDS_START
+        }
+        // 0660 and the vserverd group: members may use vserverctl without root (DESIGN.md §6).
+        let group = getgrnam("vserverd").map { $0.pointee.gr_gid }
+        return try makeListeningSocket(path: path, mode: 0o660, group: group)
+    }
+}

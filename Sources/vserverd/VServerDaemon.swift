@@ -1,0 +1,111 @@
+import ArgumentParser
+import Glibc
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import VServerCore
+import VServerProtocol
+
+@main
+struct VServerDaemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vserverd",
+        abstract: "Keeps vservers running and answers vserverctl on a Varlink socket.",
+        discussion: """
+            Reads one directory per vserver from the config directory, starts and stops vservers on request, \
+            and re-adopts the ones a previous vserverd started. Stopping vserverd leaves the vservers running. \
+            SIGHUP re-reads the configs; SIGTERM stops the daemon.
+            """)
+
+    @Option(help: "Directory with one subdirectory per vserver.")
+    var configDir = "/etc/vservers"
+
+    @Option(help: "Where running vservers are recorded (survives daemon restarts, not reboots).")
+    var stateDir = "/run/vserverd/vservers"
+
+    @Option(help: "Control socket (default: $VSERVERD_SOCKET or \(defaultManagerSocketPath)).")
+    var socket: String?
+
+    @Option(help: "Directory of the console logs (NAME.log: output of each vserver's PID 1).")
+    var logDir = "/var/log/vserverd"
+
+    @Option(help: "The stub init that runs `command` vservers (default: beside vserverd, then libexec).")
+    var initBinary: String?
+
+    @Option(help: "How many vservers StartAutostart/StopAll handle at once (default: number of CPUs).")
+    var jobs: Int?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    func run() async throws {
+        umask(0o022)
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in StandardErrorLogHandler(label: label, level: level) }
+        let logger = Logger(label: "vserverd")
+
+        let socketPath = socket ?? defaultSocket()
+        let manager: Manager
+        do {
+            manager = try Manager(
+                options: .init(configDirectory: configDir, stateDirectory: stateDir, logDirectory: logDir,
+                               stubInitPath: initBinary ?? StubInit.defaultPath()),
+                logger: logger)
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode.failure
+        }
+        await manager.adoptRunningGuests()
+
+        let listener: Int32
+        do {
+            listener = try ListeningSocket.make(path: socketPath, logger: logger)
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode.failure
+        }
+        let routes = ManagerRoutes(manager: manager, logger: logger, jobs: jobs ?? ProcessInfoCPU.count)
+        let server = ControlServer(
+            listeningSocket: listener, interfaces: [routes.interface], vendor: "vserverd", product: "vserverd",
+            version: vserverdVersion, url: "https://linux-vserver.org", logger: logger)
+        let reloader = ReloadOnHangup(manager: manager, logger: logger)
+        let group = ServiceGroup(
+            services: [server, reloader], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let summary = await manager.summary()
+        logger.info("listening on \(socketPath); \(summary)")
+        SystemdNotify.ready(status: summary)
+        try await group.run()
+        SystemdNotify.stopping()
+    }
+
+    private func defaultSocket() -> String {
+        if let value = getenv("VSERVERD_SOCKET"), value.pointee != 0 { return String(cString: value) }
+        return defaultManagerSocketPath
+    }
+}
+
+let vserverdVersion = "0.1.0"
+
+enum ProcessInfoCPU {
+    static var count: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+}
+
+/// SIGHUP re-reads the config directory, as admins expect of a daemon.
+struct ReloadOnHangup: Service {
+    let manager: Manager
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            logger.info("SIGHUP: reloading configs")
+            _ = await manager.reload()
+        }
+    }
+}

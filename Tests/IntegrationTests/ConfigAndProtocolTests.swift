@@ -1,0 +1,212 @@
+import Foundation
+import Testing
+
+extension Integration {
+    @Suite struct InvalidConfigs {
+        struct Case: CustomStringConvertible, Sendable {
+            var description: String
+            var name: String
+            var config: String
+            /// Pieces the error must contain (file, key, line).
+            var mentions: [String]
+        }
+
+        static let cases: [Case] = [
+            Case(description: "unknown key", name: "web", config: "hostname = \"x\"\ncontxt = 1042\n",
+                 mentions: ["vserver.toml:5", "contxt", "unknown key"]),
+            Case(description: "unknown key in a table", name: "web", config: "[namespaces]\nnet = \"host\"\nipc = true\n",
+                 mentions: ["vserver.toml:6", "namespaces.ipc"]),
+            Case(description: "wrong type", name: "web", config: "autostart = \"yes\"\n",
+                 mentions: ["vserver.toml:4", "autostart"]),
+            Case(description: "context out of range", name: "web", config: "context = 70000\n",
+                 mentions: ["vserver.toml:4", "context", "70000"]),
+            Case(description: "root missing", name: "web", config: "root = \"/nonexistent/vserver-root\"\n",
+                 mentions: ["vserver.toml:3", "root", "/nonexistent/vserver-root"]),
+            Case(description: "root is /", name: "web", config: "root = \"/\"\n",
+                 mentions: ["vserver.toml:3", "root"]),
+        ]
+
+        @Test(arguments: cases)
+        func invalidConfigIsRefusedNamingFileAndKeyAndNothingStarts(_ invalid: Case) async throws {
+            try await withTestHost { host in
+                try host.addVServer(invalid.name, config: busyboxInit + invalid.config)
+                let file = "\(host.configDirectory)/\(invalid.name)/vserver.toml"
+                let check = try host.ctl("check", "--config-dir", host.configDirectory, invalid.name)
+                #expect(check.status == 1, "\(check)")
+                for piece in invalid.mentions + [file] {
+                    #expect(check.stdout.contains(piece), "check output names \(piece): \(check.stdout)")
+                }
+                try host.startDaemon()
+                let namespacesBefore = try allPidNamespaces()
+                let start = try host.ctl("start", invalid.name)
+                #expect(start.status == 1)
+                for piece in invalid.mentions + [file] {
+                    #expect(start.stderr.contains(piece), "start error names \(piece): \(start.stderr)")
+                }
+                #expect(start.stderr.hasPrefix("vserverctl: start \(invalid.name): invalid config: "))
+                #expect(try allPidNamespaces() == namespacesBefore)
+            }
+        }
+
+        @Test func duplicateContextRefusesTheSecondVServer() async throws {
+            try await withTestHost { host in
+                try host.addVServer("alpha", config: busyboxInit + "context = 1042\n")
+                try host.addVServer("beta", config: busyboxInit + "context = 1042\n")
+                let check = try host.ctl("check", "--config-dir", host.configDirectory)
+                #expect(check.status == 1)
+                #expect(check.stdout.contains("alpha: ok"))
+                #expect(check.stdout.contains("beta: error: \(host.configDirectory)/beta/vserver.toml:4: context"),
+                        "\(check.stdout)")
+                #expect(check.stdout.contains("alpha"))
+                try host.startDaemon()
+                let start = try host.ctl("start", "beta")
+                #expect(start.status == 1)
+                #expect(start.stderr.contains("context"))
+                #expect(!FileManager.default.fileExists(atPath: "\(host.stateDirectory)/beta.json"))
+                // The valid one is unaffected, and can be named by its context.
+                #expect(try host.ctl("start", "1042").status == 0)
+                #expect(try host.ctl("status", "alpha").status == 0)
+            }
+        }
+
+        @Test func badDirectoryNameIsNotAVServer() async throws {
+            try await withTestHost { host in
+                try host.addVServer("Bad_Name", config: busyboxInit)
+                let check = try host.ctl("check", "--config-dir", host.configDirectory)
+                #expect(check.stdout.contains("Bad_Name"), "\(check.stdout)")
+                try host.startDaemon()
+                let start = try host.ctl("start", "Bad_Name")
+                #expect(start.status == 1)
+                #expect(start.stderr == "vserverctl: start Bad_Name: no vserver named Bad_Name\n")
+            }
+        }
+    }
+
+    @Suite struct VarlinkProtocol {
+        /// A raw Varlink connection: send NUL-terminated JSON, read one reply.
+        final class Connection {
+            let fd: Int32
+            init(_ path: String) throws {
+                fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+                var address = sockaddr_un()
+                address.sun_family = sa_family_t(AF_UNIX)
+                withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                    for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+                }
+                let connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                    }
+                }
+                guard connected == 0 else { throw TestFailure("connect \(path): errno \(errno)") }
+                var timeout = timeval(tv_sec: 10, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            }
+            deinit { close(fd) }
+
+            /// Writes everything it can; false when the peer closed the connection.
+            func send(_ bytes: [UInt8]) -> Bool {
+                var offset = 0
+                while offset < bytes.count {
+                    let written = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    if written <= 0 { return false }
+                    offset += written
+                }
+                return true
+            }
+
+            func send(_ json: String) -> Bool { send(Array(json.utf8) + [0]) }
+
+            /// The next reply, or nil when the daemon closed the connection.
+            func receive() -> [String: Any]? {
+                var bytes: [UInt8] = []
+                var byte: UInt8 = 0
+                while read(fd, &byte, 1) == 1 {
+                    if byte == 0 {
+                        return (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
+                    }
+                    bytes.append(byte)
+                }
+                return nil
+            }
+        }
+
+        @Test func unknownMethodGetsMethodNotFoundAndBadMessagesCloseOnlyTheirConnection() async throws {
+            try await withTestHost { host in
+                try host.startDaemon()
+                let good = try Connection(host.socket)
+                #expect(good.send(#"{"method":"io.vserverd.Manager.Frobnicate","parameters":{}}"#))
+                let reply = good.receive()
+                #expect(reply?["error"] as? String == "org.varlink.service.MethodNotFound", "\(String(describing: reply))")
+                #expect(good.send(#"{"method":"org.example.Nothing.Call"}"#))
+                #expect(good.receive()?["error"] as? String == "org.varlink.service.InterfaceNotFound")
+
+                let broken = try Connection(host.socket)
+                #expect(broken.send("{this is not json"))
+                #expect(broken.receive() == nil, "invalid JSON closes that connection")
+
+                let huge = try Connection(host.socket)
+                let twoMiB = Array(#"{"method":"io.vserverd.Manager.List","parameters":{"x":""#.utf8)
+                    + [UInt8](repeating: UInt8(ascii: "a"), count: 2 << 20) + Array(#""}}"#.utf8) + [0]
+                _ = huge.send(twoMiB)
+                #expect(huge.receive() == nil, "a 2 MiB message is refused")
+
+                // The first connection and new ones are still served.
+                #expect(good.send(#"{"method":"io.vserverd.Manager.List"}"#))
+                #expect(good.receive()?["parameters"] != nil)
+                #expect(try host.ctl("list").status == 0)
+            }
+        }
+
+        @Test func realVarlinkClientReadsInterfaceAndCallsList() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit)
+                try host.startDaemon()
+                let script = """
+                    import sys, varlink
+                    with varlink.Client(address="unix:" + sys.argv[1]) as client:
+                        # GetInterfaceDescription + the python IDL parser: fails on invalid IDL.
+                        manager = client.open("io.vserverd.Manager")
+                        reply = manager.List()
+                        print(",".join(v["name"] + ":" + v["state"] for v in reply["vservers"]))
+                        iface = client.get_interface("io.vserverd.Manager")
+                        print(" ".join(sorted(iface.members.keys())))
+                        try:
+                            manager.Get("nope")
+                        except varlink.VarlinkError as error:
+                            print(error.error())
+                    """
+                let result = try run("/usr/bin/env", ["python3", "-c", script, host.socket])
+                #expect(result.status == 0, "\(result)")
+                let lines = result.stdout.split(separator: "\n").map(String.init)
+                #expect(lines.first == "web:stopped")
+                for member in ["List", "Get", "Start", "Stop", "Restart", "StartAutostart", "StopAll", "Reload",
+                               "Whois", "Processes", "Monitor", "VServer", "Process", "NoSuchVServer", "HookFailed"] {
+                    #expect(lines.count > 1 && lines[1].split(separator: " ").contains(Substring(member)), "IDL has \(member)")
+                }
+                #expect(lines.last == "io.vserverd.Manager.NoSuchVServer")
+            }
+        }
+
+        @Test func monitorStreamsStateChanges() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit)
+                try host.startDaemon()
+                let monitor = try Connection(host.socket)
+                #expect(monitor.send(#"{"method":"io.vserverd.Manager.Monitor","more":true}"#))
+                // The first replies are the current states: after them, the subscription is in place.
+                let current = monitor.receive()?["parameters"] as? [String: Any]
+                #expect(current?["name"] as? String == "web")
+                #expect(current?["state"] as? String == "stopped")
+                #expect(try host.ctl("start", "web").status == 0)
+                var states: [String] = []
+                while states.last != "running", let reply = monitor.receive() {
+                    let parameters = reply["parameters"] as? [String: Any]
+                    #expect(reply["continues"] as? Bool == true)
+                    states.append("\(parameters?["name"] ?? "?") \(parameters?["state"] ?? "?")")
+                }
+                #expect(states == ["web starting", "web running"])
+            }
+        }
+    }
+}

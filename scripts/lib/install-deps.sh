@@ -1,0 +1,26 @@
+# Sourced by scripts/test and scripts/demo: installs the Debian packages and the Python Varlink client
+# the build and the tests need, only when something is missing.
+debian_packages="libsystemd-dev pkg-config busybox-static util-linux python3"
+
+install_deps() {
+    missing=""
+    for package in $debian_packages; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"
+    done
+    if [ -n "$missing" ]; then
+        echo "installing:$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        # shellcheck disable=SC2086
+        apt-get install -y -qq $missing >/dev/null
+    fi
+    # The tests talk to vserverd with a real Varlink client: python's varlink package.
+    if ! python3 -c 'import varlink' 2>/dev/null; then
+        python3 -m pip install --quiet varlink 2>/dev/null \
+            || python3 -m pip install --quiet --break-system-packages varlink
+    fi
+    if ! command -v swift >/dev/null 2>&1; then
+        echo "swift is not on PATH (Swift 6.1 or newer is needed)" >&2
+        exit 1
+    fi
+}

@@ -7,11 +7,11 @@ final class RunningGuest: Sendable {
     /// The config it was started with: stop uses its signal, timeouts and hooks even after a reload.
     let config: VServerConfig
     let pidfd: Int32
-    let exit: ExitEvent
+    let exit: OneShotEvent
 
     var pid: Int32 { record.pid }
 
-    init(record: GuestRecord, config: VServerConfig, pidfd: Int32, exit: ExitEvent) {
+    init(record: GuestRecord, config: VServerConfig, pidfd: Int32, exit: OneShotEvent) {
         self.record = record
         self.config = config
         self.pidfd = pidfd

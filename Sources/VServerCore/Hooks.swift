@@ -40,7 +40,7 @@ struct HookRunner: Sendable {
             }
             if isExecutableFile(single) { scripts.append(Script(path: single, display: display(single))) }
             let partsDirectory = single + ".d"
-            for entry in directoryEntries(partsDirectory).sorted() {
+            for entry in FileSystem.entries(partsDirectory) {
                 // Skip hidden files and editor/dpkg leftovers, as run-parts does.
                 if entry.hasPrefix(".") || entry.hasSuffix("~") || entry.contains(".dpkg-") { continue }
                 let path = "\(partsDirectory)/\(entry)"
@@ -230,18 +230,4 @@ struct LineCollector {
 func isExecutableFile(_ path: String) -> Bool {
     var info = stat()
     return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
-}
-
-/// Names in a directory (without . and ..); empty when it does not exist.
-func directoryEntries(_ path: String) -> [String] {
-    guard let directory = opendir(path) else { return [] }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: &entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
 }

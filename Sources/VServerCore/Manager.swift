@@ -55,7 +55,7 @@ public actor Manager {
             logger.warning("\(error): vservers with `command` cannot start")
             self.stubInit = nil
         }
-        try makeDirectories(options.logDirectory, mode: 0o750)
+        try FileSystem.makeDirectories(options.logDirectory, mode: 0o750)
         self.configs = ConfigLoader.load(directory: options.configDirectory)
         Self.logProblems(of: configs, logger: logger)
     }

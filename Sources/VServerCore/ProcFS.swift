@@ -5,7 +5,7 @@ enum ProcFS {
     /// Field 22 of /proc/PID/stat (clock ticks after boot): with the PID it names one process for good,
     /// so a recycled PID is never mistaken for a guest.
     static func startTime(pid: Int32) throws -> UInt64 {
-        let stat = try readSmallFile("/proc/\(pid)/stat")
+        let stat = try FileSystem.readText("/proc/\(pid)/stat")
         // The command name (field 2) may hold spaces and ')': fields after the last ')' are plain.
         guard let close = stat.lastIndex(of: ")") else {
             throw SystemError("parse", path: "/proc/\(pid)/stat", errno: EINVAL)
@@ -37,63 +37,6 @@ enum ProcFS {
     }
 }
 
-/// Reads a small file (a /proc entry, a state file) whole; /proc files report size 0, so read to EOF.
-public func readSmallFile(_ path: String) throws -> String {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw SystemError("open", path: path) }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = read(fd, &buffer, buffer.count)
-        if count < 0 {
-            if errno == EINTR { continue }
-            throw SystemError("read", path: path)
-        }
-        if count == 0 { break }
-        bytes.append(contentsOf: buffer[0..<count])
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
-
-/// Writes a file atomically: a temporary file beside it, fsync, rename. Readers see the old or the new
-/// content, never half of it.
-func writeFileAtomically(_ path: String, contents: String, mode: mode_t = 0o600) throws {
-    let temporary = path + ".tmp"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    guard fd >= 0 else { throw SystemError("open", path: temporary) }
-    var ok = false
-    defer {
-        if !ok { unlink(temporary) }
-    }
-    do {
-        defer { close(fd) }
-        var bytes = Array(contents.utf8)[...]
-        while !bytes.isEmpty {
-            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw SystemError("write", path: temporary)
-            }
-            bytes = bytes.dropFirst(written)
-        }
-        guard fsync(fd) == 0 else { throw SystemError("fsync", path: temporary) }
-    }
-    guard rename(temporary, path) == 0 else { throw SystemError("rename", path: path) }
-    ok = true
-}
-
-/// mkdir -p with a mode for the directories it creates.
-func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
-    var current = path.hasPrefix("/") ? "" : "."
-    for component in path.split(separator: "/") {
-        current += "/" + component
-        if mkdir(current, mode) != 0 && errno != EEXIST {
-            throw SystemError("mkdir", path: current)
-        }
-    }
-}
-
 /// UTC time as ISO 8601 ("2026-11-23T18:30:00Z"), the form `startedAt` uses.
 func iso8601(_ seconds: time_t) -> String {
     var time = seconds
@@ -117,13 +60,13 @@ enum ProcessTable {
         guard !wanted.isEmpty else { return [:] }
         let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
         var result: [UInt64: Usage] = [:]
-        for entry in directoryEntries("/proc") {
+        for entry in FileSystem.entries("/proc") {
             guard let pid = Int32(entry), let namespace = ProcFS.pidNamespace(pid: pid), wanted.contains(namespace)
             else { continue }
             var usage = result[namespace, default: Usage()]
             usage.processes += 1
             // statm: size resident shared ... in pages.
-            if let statm = try? readSmallFile("/proc/\(pid)/statm"),
+            if let statm = try? FileSystem.readText("/proc/\(pid)/statm"),
                let resident = statm.split(separator: " ").dropFirst().first.flatMap({ UInt64($0) }) {
                 usage.residentBytes += resident * pageSize
             }

@@ -55,13 +55,13 @@ struct StateStore: Sendable {
 
     init(directory: String) throws {
         self.directory = directory
-        try makeDirectories(directory, mode: 0o700)
+        try FileSystem.makeDirectories(directory, mode: 0o700)
     }
 
     private func path(_ name: String) -> String { "\(directory)/\(name).json" }
 
     func save(_ record: GuestRecord) throws {
-        try writeFileAtomically(path(record.name), contents: record.json.serialized() + "\n")
+        try FileSystem.writeFileAtomically(path(record.name), contents: record.json.serialized() + "\n")
     }
 
     func remove(_ name: String) {
@@ -72,10 +72,10 @@ struct StateStore: Sendable {
     func loadAll() -> (records: [GuestRecord], problems: [String]) {
         var records: [GuestRecord] = []
         var problems: [String] = []
-        for entry in directoryEntries(directory).sorted() where entry.hasSuffix(".json") {
+        for entry in FileSystem.entries(directory) where entry.hasSuffix(".json") {
             let file = "\(directory)/\(entry)"
             do {
-                let text = try readSmallFile(file)
+                let text = try FileSystem.readText(file)
                 guard let record = GuestRecord(json: try JSON.parse(Array(text.utf8))),
                       "\(record.name).json" == entry, VServerName.isValid(record.name)
                 else {

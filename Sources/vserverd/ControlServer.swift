@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import VServerCore
 import VServerProtocol
 
 /// Who is calling: the credentials the peer had when it connected (`SO_PEERCRED`, `SO_PEERGROUPS`).
@@ -167,13 +168,13 @@ final class ControlServer: Service {
         }()
         do {
             try await connection.channel.executeThenClose { inbound, outbound in
-                let hangup = Hangup()
+                let hangup = OneShotEvent()
                 let queue = CallQueue(capacity: Self.readAhead)
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
                     // Reading goes on while a call runs, so that a hang-up is seen at once and ends a `more` call.
                     tasks.addTask {
                         defer {
-                            hangup.signal()
+                            hangup.fire()
                             queue.finish()
                         }
                         do {
@@ -215,7 +216,7 @@ final class ControlServer: Service {
         _ call: VarlinkCall,
         peer: PeerCredentials,
         outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        hangup: Hangup,
+        hangup: OneShotEvent,
         logger: Logger
     ) async throws {
         logger.debug(
@@ -232,14 +233,14 @@ final class ControlServer: Service {
             if call.more {
                 try await withCancellation(on: hangup) { try await interface.handle(call, peer, sink) }
                 // The client hung up (or half-closed) during the stream: nobody is left to answer.
-                if hangup.isSignaled { return }
+                if hangup.hasFired { return }
             } else {
                 try await interface.handle(call, peer, sink)
             }
             if !sink.isFinished { try await sink.send([:], continues: false) }
         } catch {
             if sink.isBroken || Task.isCancelled { throw error }
-            if call.more && hangup.isSignaled { return }
+            if call.more && hangup.hasFired { return }
             if sink.isFinished {
                 logger.error("\(call.method) failed after its final reply: \(error)")
                 return
@@ -256,7 +257,7 @@ final class ControlServer: Service {
     }
 
     /// Runs `body`, cancelling it when `hangup` is signalled.
-    private func withCancellation(on hangup: Hangup, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    private func withCancellation(on hangup: OneShotEvent, _ body: @escaping @Sendable () async throws -> Void) async throws {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await body() }
             tasks.addTask { await hangup.wait() }

@@ -142,49 +142,6 @@ final class CallQueue: Sendable {
     }
 }
 
-// MARK: - Hang-up
-
-/// A one-shot signal that a connection's input ended; `wait()` returns on it or on cancellation.
-final class Hangup: Sendable {
-    private struct State {
-        var signaled = false
-        var nextWaiter = 0
-        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
-    }
-
-    private let state = Mutex(State())
-
-    var isSignaled: Bool { state.withLock { $0.signaled } }
-
-    func signal() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.signaled = true
-            defer { state.waiters = [:] }
-            return Array(state.waiters.values)
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func wait() async {
-        let id = state.withLock { state in
-            defer { state.nextWaiter += 1 }
-            return state.nextWaiter
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let resumeNow = state.withLock { state in
-                    if state.signaled || Task.isCancelled { return true }
-                    state.waiters[id] = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
-        }
-    }
-}
-
 // MARK: - Framing
 
 /// Splits the byte stream at NUL bytes; a message that grows past the limit without one is an error.

@@ -98,9 +98,10 @@ enum ProcessInfoCPU {
 }
 
 /// SIGHUP re-reads the config directory, as admins expect of a daemon.
-struct ReloadOnHangup: Service {
+struct ReloadOnHangup: Service, CustomStringConvertible {
     let manager: Manager
     let logger: Logger
+    var description: String { "ReloadOnHangup" }
 
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {

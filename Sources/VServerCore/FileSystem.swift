@@ -18,7 +18,7 @@ struct FileStatus: Sendable, Equatable {
     var permissions: mode_t { mode & 0o7777 }
 }
 
-/// Small Glibc wrappers for reading configuration. Foundation stays out of VServerCore (client start-up time).
+/// Small Glibc wrappers for files and directories. Foundation stays out of VServerCore (client start-up time).
 enum FileSystem {
     /// Config files are small; anything bigger is a mistake (or /dev/zero behind a symlink).
     static let maximumFileSize = 1 << 20
@@ -41,6 +41,20 @@ enum FileSystem {
     /// Reads a regular file as UTF-8 text, with the status of the opened file (not of a path that may have
     /// changed meanwhile). FIFOs and devices are refused without blocking on them.
     static func readFile(_ path: String) throws(SystemError) -> (text: String, status: FileStatus) {
+        let (bytes, status) = try readBytes(path)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw SystemError(call: "read", path: path, errno: EILSEQ)
+        }
+        return (text, status)
+    }
+
+    /// A /proc entry or a state file as text; bytes that are not UTF-8 (a command name) become U+FFFD.
+    static func readText(_ path: String) throws(SystemError) -> String {
+        String(decoding: try readBytes(path).bytes, as: UTF8.self)
+    }
+
+    /// The bytes of a regular file up to `maximumFileSize`, read to EOF (/proc files report size 0).
+    static func readBytes(_ path: String) throws(SystemError) -> (bytes: [UInt8], status: FileStatus) {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
         guard fd >= 0 else { throw SystemError(call: "open", path: path, errno: errno) }
         defer { close(fd) }
@@ -64,10 +78,12 @@ enum FileSystem {
             bytes.append(contentsOf: buffer[0..<count])
             guard bytes.count <= maximumFileSize else { throw SystemError(call: "read", path: path, errno: EFBIG) }
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw SystemError(call: "read", path: path, errno: EILSEQ)
-        }
-        return (text, status)
+        return (bytes, status)
+    }
+
+    /// Names in a directory, or none when it cannot be listed (a missing `scripts/FLAVOUR.d`).
+    static func entries(_ path: String) -> [String] {
+        (try? listDirectory(path)) ?? []
     }
 
     /// Names in a directory, without "." and "..", sorted bytewise so every scan has the same order.
@@ -87,6 +103,44 @@ enum FileSystem {
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// Writes a file atomically: a temporary file beside it, fsync, rename. Readers see the old or the new
+    /// content, never half of it.
+    static func writeFileAtomically(_ path: String, contents: String, mode: mode_t = 0o600) throws {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw SystemError("open", path: temporary) }
+        var ok = false
+        defer {
+            if !ok { unlink(temporary) }
+        }
+        do {
+            defer { close(fd) }
+            var bytes = Array(contents.utf8)[...]
+            while !bytes.isEmpty {
+                let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw SystemError("write", path: temporary)
+                }
+                bytes = bytes.dropFirst(written)
+            }
+            guard fsync(fd) == 0 else { throw SystemError("fsync", path: temporary) }
+        }
+        guard rename(temporary, path) == 0 else { throw SystemError("rename", path: path) }
+        ok = true
+    }
+
+    /// mkdir -p with a mode for the directories it creates.
+    static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, mode) != 0 && errno != EEXIST {
+                throw SystemError("mkdir", path: current)
+            }
+        }
     }
 
     /// `path` itself when absolute, else joined to the working directory (symlinks are left alone).

@@ -32,7 +32,7 @@ struct VServerDaemon: AsyncParsableCommand {
     @Option(help: "The stub init that runs `command` vservers (default: beside vserverd, then libexec).")
     var initBinary: String?
 
-    @Option(help: "How many vservers StartAutostart/StopAll handle at once (default: number of CPUs).")
+    @Option(help: "How many vservers `start --autostart`/`--all` start at once (default: number of CPUs).")
     var jobs: Int?
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")

@@ -158,6 +158,28 @@ extension Integration {
             }
         }
 
+        @Test func onlyRootMayChangeThingsButAnyoneOnTheSocketMayLook() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit)
+                try host.startDaemon()
+                // The socket is 0660 root:vserverd; open it up so that an unprivileged caller can connect at all
+                // and the daemon's own SO_PEERCRED check is what refuses it.
+                chmod(host.directory, 0o755)
+                chmod("\(host.directory)/run", 0o755)
+                chmod(host.socket, 0o666)
+                let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups", Products.vserverctl]
+                let environment = ["VSERVERD_SOCKET": host.socket, "PATH": "/usr/bin:/bin"]
+                let list = try run("/usr/bin/setpriv", nobody + ["list"], environment: environment)
+                #expect(list.status == 0, "\(list)")
+                #expect(list.stdout.contains("web"))
+                let start = try run("/usr/bin/setpriv", nobody + ["start", "web"], environment: environment)
+                #expect(start.status == 1)
+                #expect(start.stderr == "vserverctl: start web: permission denied: Start needs root or the group vserverd\n")
+                #expect(try host.ctl("status", "web").status == 3, "nothing started")
+                #expect(host.daemonLogText.contains("refused io.vserverd.Manager.Start from uid 65534"))
+            }
+        }
+
         @Test func realVarlinkClientReadsInterfaceAndCallsList() async throws {
             try await withTestHost { host in
                 try host.addVServer("web", config: busyboxInit)

@@ -19,7 +19,7 @@ extension Integration {
                 try host.addVServer("web", config: busyboxInit + "hostname = \"web.example.org\"\n")
                 try host.startDaemon()
                 let hostOnly = "/tmp/vserverd-host-only-\(getpid())"
-                FileManager.default.createFile(atPath: hostOnly, contents: nil)
+                _ = FileManager.default.createFile(atPath: hostOnly, contents: nil)
                 defer { try? FileManager.default.removeItem(atPath: hostOnly) }
 
                 let start = try host.ctl("start", "web")
@@ -36,6 +36,8 @@ extension Integration {
                 #expect(try inside("hostname").stdout == "web.example.org\n")
                 #expect(try inside("cat /vserver-marker").stdout == "web\n")
                 #expect(try inside("test -e \(hostOnly) && echo visible || echo absent").stdout == "absent\n")
+                #expect(try inside("test -e \(host.socket) && echo visible || echo absent").stdout == "absent\n",
+                        "the control socket is not reachable from inside")
                 // PID 1 is the guest's busybox init (it renames itself "init"), not the host's.
                 #expect(try inside("readlink /proc/1/exe").stdout == "/bin/busybox\n")
                 #expect(try inside("cat /proc/1/cmdline").stdout.hasPrefix("init"))
@@ -110,7 +112,7 @@ extension Integration {
                 try host.addHook("halting", "post-stop", "echo \"$1 $2\" >> \(hookLog)")
                 try host.startDaemon()
                 #expect(try host.ctl("start", "halting").status == 0)
-                FileManager.default.createFile(atPath: "\(root)/tmp/halt", contents: nil)
+                _ = FileManager.default.createFile(atPath: "\(root)/tmp/halt", contents: nil)
                 try waitUntil("the guest to show as stopped", timeout: .seconds(1)) {
                     try host.ctl("status", "halting").status == 3
                 }

@@ -9,20 +9,21 @@
  */
 #define _GNU_SOURCE
 #include "vserver_spawn.h"
+#include "child.h"
 #include "syscalls.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/capability.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,44 +39,11 @@ struct child {
     size_t root_len;    /* config->root without trailing slashes, for host paths in errors */
     int rootfd;         /* O_PATH fd of the bind-mounted root: every target is resolved beneath it */
     int devnull_fd;     /* O_PATH fd of the new /dev/null, bound over masked files */
+    int release_fd;     /* vs_spawn_hold: wait for a byte here before exec; -1 otherwise */
 };
 
 /* Room for "/proc/self/fd/" and any int. */
 #define FD_PATH_SIZE 32
-
-/* ---- Strings without allocation ---- */
-
-/* Appends src to dst (NUL-terminated, capacity cap); returns -1 when it had to truncate. */
-static int append(char *dst, size_t cap, const char *src, size_t src_len)
-{
-    size_t len = strlen(dst);
-    size_t room = cap - 1 - len;
-    size_t n = src_len < room ? src_len : room;
-
-    memcpy(dst + len, src, n);
-    dst[len + n] = '\0';
-    return n < src_len ? -1 : 0;
-}
-
-static int append_str(char *dst, size_t cap, const char *src)
-{
-    return src == NULL ? 0 : append(dst, cap, src, strlen(src));
-}
-
-/* Decimal digits of value into out (at least 12 bytes). */
-static void format_uint(char *out, unsigned int value)
-{
-    char digits[12];
-    int n = 0;
-
-    do {
-        digits[n++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value != 0);
-    for (int i = 0; i < n; i++)
-        out[i] = digits[n - 1 - i];
-    out[n] = '\0';
-}
 
 /* "/proc/self/fd/N": how the child names an fd it opened safely, for mount(2) which only takes paths. While
  * the child still sees the host's /proc this resolves to exactly the object behind the fd. */
@@ -88,16 +56,11 @@ static void fd_path(char out[FD_PATH_SIZE], int fd)
 
 /* ---- Failure ---- */
 
-/*
- * Sends {step_a + step_b, path_a + path_b, err} to the parent and exits. The pipe holds 64 KiB and only this
- * child writes to it, so the record arrives whole even though it is larger than PIPE_BUF.
- */
+/* Sends {step_a + step_b, path_a + path_b, err} to the parent and exits. */
 static _Noreturn void fail(const struct child *c, const char *step_a, const char *step_b, const char *path_a,
                            size_t path_a_len, const char *path_b, int err)
 {
     struct vs_error e;
-    const char *p = (const char *)&e;
-    size_t left = sizeof e;
 
     memset(&e, 0, sizeof e);
     append_str(e.step, sizeof e.step, step_a);
@@ -106,16 +69,7 @@ static _Noreturn void fail(const struct child *c, const char *step_a, const char
         append(e.path, sizeof e.path, path_a, path_a_len);
     append_str(e.path, sizeof e.path, path_b);
     e.err = err;
-    while (left > 0) {
-        ssize_t n = write(c->error_fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        p += n;
-        left -= (size_t)n;
-    }
-    _exit(127);
+    vs_child_report(c->error_fd, &e);
 }
 
 /* A failure at a path inside the root, reported as the host sees it: "/vservers/web" + "/proc". */
@@ -601,59 +555,53 @@ static void set_rlimits(const struct child *c)
     }
 }
 
-/*
- * The bounding set is an allowlist (DESIGN.md §7). Root's exec also keeps (inheritable & file inheritable),
- * so the inheritable set is cut to the same caps, and ambient caps are cleared. no_new_privs stays off: guests
- * need their setuid binaries.
- */
 static void drop_capabilities(const struct child *c)
 {
-    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-    uint64_t keep = c->config->keep_capabilities;
+    struct vs_error e;
 
-    for (int cap = 0; cap <= c->last_cap; cap++) {
-        if (cap < 64 && (keep & ((uint64_t)1 << cap)))
-            continue;
-        if (prctl(PR_CAPBSET_DROP, (unsigned long)cap, 0UL, 0UL, 0UL) < 0) {
-            int err = errno;
-            char number[12];
-
-            format_uint(number, (unsigned int)cap);
-            fail_at(c, "drop capability ", number, NULL, err);
-        }
-    }
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0UL, 0UL, 0UL) < 0)
-        fail_at(c, "clear ambient capabilities", NULL, NULL, errno);
-    if (syscall(SYS_capget, &header, data) < 0)
-        fail_at(c, "read capabilities", NULL, NULL, errno);
-    data[0].inheritable &= (uint32_t)keep;
-    data[1].inheritable &= (uint32_t)(keep >> 32);
-    if (syscall(SYS_capset, &header, data) < 0)
-        fail_at(c, "clear inheritable capabilities", NULL, NULL, errno);
+    if (vs_child_drop_capabilities(c->config->keep_capabilities, c->last_cap, &e) < 0)
+        vs_child_report(c->error_fd, &e);
 }
 
 /* ---- The child ---- */
 
+/*
+ * vs_spawn_hold: everything is set up, nothing of the guest has run. One byte on release_fd lets it go on; end of
+ * file means the daemon is gone, and nobody would manage this guest: give up quietly.
+ */
+static void wait_for_release(const struct child *c)
+{
+    struct pollfd pfd = {.fd = c->release_fd, .events = POLLIN};
+    char byte;
+    ssize_t n;
+    int ready;
+
+    do
+        ready = poll(&pfd, 1, VS_SPAWN_HOLD_TIMEOUT_MS);
+    while (ready < 0 && errno == EINTR);
+    if (ready < 0)
+        fail_at(c, "wait for release", NULL, NULL, errno);
+    if (ready == 0)
+        fail_at(c, "wait for release", NULL, NULL, ETIMEDOUT);
+    do
+        n = read(c->release_fd, &byte, 1);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        fail_at(c, "wait for release", NULL, NULL, errno);
+    if (n == 0)
+        fail_at(c, "wait for release", NULL, NULL, ECANCELED);
+}
+
 static _Noreturn void child_main(struct child *c)
 {
     const struct vs_spawn_config *config = c->config;
-    struct sigaction dfl;
     sigset_t none;
     mode_t saved_umask;
 
     /* All signals are blocked (vs_spawn did that before clone3), so no daemon handler runs in this copy of the
      * daemon. Handlers and ignored signals go back to default; the mask is lifted right before exec. */
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    for (int sig = 1; sig < NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP)
-            continue;
-        /* glibc refuses its internal signals (32, 33) with EINVAL; exec resets those handlers anyway. */
-        if (sigaction(sig, &dfl, NULL) < 0 && errno != EINVAL)
-            fail_at(c, "reset signals", NULL, NULL, errno);
-    }
+    if (vs_child_reset_signals() < 0)
+        fail_at(c, "reset signals", NULL, NULL, errno);
     /* Modes of the nodes and directories made below are exact; the daemon's umask is restored for init. */
     saved_umask = umask(0);
     if (setsid() < 0)
@@ -695,9 +643,18 @@ static _Noreturn void child_main(struct child *c)
     /* Every fd but 0-2 closes at exec (CVE-2024-21626); the error pipe and exec_fd still work until then. */
     if (vs_sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         fail_at(c, "close fds", NULL, NULL, errno);
+    if (c->release_fd >= 0)
+        wait_for_release(c);
     umask(saved_umask);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    /*
+     * The stub init keeps every signal blocked across its exec: it blocks them all first thing anyway, and a
+     * blocked signal is queued even for a namespace's PID 1, while one that arrives unblocked before its main()
+     * meets SIG_DFL and is dropped. A stop right after a start then lost its SIGTERM and waited stop-timeout.
+     */
+    if (config->exec_fd < 0) {
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+    }
 
     /* exec_fd is CLOEXEC: fine for a (static) ELF, which the kernel has fully opened before it closes fds. */
     if (config->exec_fd >= 0)
@@ -711,41 +668,64 @@ static _Noreturn void child_main(struct child *c)
 
 static int set_error(struct vs_error *error, const char *step, const char *path, int err)
 {
-    memset(error, 0, sizeof *error);
-    append_str(error->step, sizeof error->step, step);
-    append_str(error->path, sizeof error->path, path);
-    error->err = err;
-    errno = err;
-    return -1;
+    return vs_set_error(error, step, NULL, path, err);
 }
 
-/* Reads the child's error record: 0 bytes (exec happened), a whole record, or something went wrong (-1). */
 static ssize_t read_error(int fd, struct vs_error *record)
 {
-    size_t got = 0;
-
-    while (got < sizeof *record) {
-        ssize_t n = read(fd, (char *)record + got, sizeof *record - got);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
+    return vs_read_error(fd, record);
 }
 
-int vs_spawn(const struct vs_spawn_config *config, struct vs_spawned *out, struct vs_error *error)
+/* The child's stack when it shares our memory; it needs ~25 KiB (three PATH_MAX buffers, one struct vs_error). */
+#define VFORK_STACK_SIZE (256 * 1024)
+
+static int vfork_child_main(void *arg)
+{
+    child_main(arg);
+}
+
+/*
+ * clone with CLONE_VM|CLONE_VFORK, as posix_spawn does: the child runs in our memory on its own stack and this
+ * thread sleeps until the child has exec'd or exited. A plain fork copies the page tables of the whole daemon
+ * and exec then tears the copy down again; that was a third of a start (~0.3 ms, growing with the daemon's
+ * memory). Safe for the same reason child_main is safe after a fork: it only makes syscalls and writes to its
+ * own stack and to *c, which this sleeping thread owns. Its errno is our thread's (shared TLS): callers read
+ * errno only when this returns -1.
+ */
+static long clone_vfork(const struct vs_clone_args *args, struct child *c, int *pidfd)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    char *stack;
+    long pid;
+    int err;
+
+    stack = mmap(NULL, VFORK_STACK_SIZE + (size_t)page, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return -1;
+    /* A guard page: an overflowing child must fault, not write into the daemon's memory. */
+    if (mprotect(stack, (size_t)page, PROT_NONE) < 0) {
+        err = errno;
+        munmap(stack, VFORK_STACK_SIZE + (size_t)page);
+        errno = err;
+        return -1;
+    }
+    pid = clone(vfork_child_main, stack + page + VFORK_STACK_SIZE,
+                (int)args->flags | CLONE_VM | CLONE_VFORK | (int)args->exit_signal, c, pidfd);
+    err = errno;
+    munmap(stack, VFORK_STACK_SIZE + (size_t)page);
+    errno = err;
+    return pid;
+}
+
+/* Clones the child; with hold it waits before its exec on a socket whose other end goes to pending->release_fd. */
+static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs_spawn_pending *pending,
+                       struct vs_error *error)
 {
     struct vs_clone_args args;
-    struct vs_error record;
     struct child child;
     sigset_t all, saved_mask;
-    int pipe_fds[2], pidfd = -1, clone_errno, last_cap;
-    ssize_t got;
+    int pipe_fds[2], release_fds[2] = {-1, -1}, pidfd = -1, clone_errno, last_cap;
     long pid;
 
     memset(error, 0, sizeof *error);
@@ -761,6 +741,13 @@ int vs_spawn(const struct vs_spawn_config *config, struct vs_spawned *out, struc
         return set_error(error, "read cap_last_cap", "/proc/sys/kernel/cap_last_cap", errno);
     if (pipe2(pipe_fds, O_CLOEXEC) < 0)
         return set_error(error, "create error pipe", "", errno);
+    /* A socket, not a pipe: the release is sent with MSG_NOSIGNAL, so a child that died first costs no SIGPIPE. */
+    if (hold && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, release_fds) < 0) {
+        clone_errno = errno;
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+        return set_error(error, "create release socket", "", clone_errno);
+    }
 
     memset(&child, 0, sizeof child);
     child.config = config;
@@ -771,6 +758,7 @@ int vs_spawn(const struct vs_spawn_config *config, struct vs_spawned *out, struc
         child.root_len--;
     child.rootfd = -1;
     child.devnull_fd = -1;
+    child.release_fd = release_fds[1];
 
     memset(&args, 0, sizeof args);
     args.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
@@ -781,21 +769,43 @@ int vs_spawn(const struct vs_spawn_config *config, struct vs_spawned *out, struc
     /* The child starts with every signal blocked: a daemon handler (a copy of it) must never run there. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &saved_mask);
-    pid = vs_sys_clone3(&args);
-    if (pid == 0)
-        child_main(&child);
+    if (hold) {
+        /* A held child waits while we go on: it needs memory of its own. */
+        pid = vs_sys_clone3(&args);
+        if (pid == 0)
+            child_main(&child);
+    } else {
+        pid = clone_vfork(&args, &child, &pidfd);
+    }
     clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
     close(pipe_fds[1]);
+    if (hold)
+        close(release_fds[1]);
     if (pid < 0) {
         close(pipe_fds[0]);
+        if (hold)
+            close(release_fds[0]);
         return set_error(error, "clone3", config->root, clone_errno);
     }
+    pending->pid = (pid_t)pid;
+    pending->pidfd = pidfd;
+    pending->error_fd = pipe_fds[0];
+    pending->release_fd = release_fds[0];
+    return 0;
+}
 
-    got = read_error(pipe_fds[0], &record);
-    close(pipe_fds[0]);
+/* Waits for the child's exec (end of file on the error pipe) or its error record, and reaps it on failure. */
+static int spawn_finish(struct vs_spawn_pending *pending, struct vs_spawned *out, struct vs_error *error)
+{
+    struct vs_error record;
+    int pidfd = pending->pidfd;
+    ssize_t got;
+
+    got = read_error(pending->error_fd, &record);
+    close(pending->error_fd);
     if (got == 0) {
-        out->pid = (pid_t)pid;
+        out->pid = pending->pid;
         out->pidfd = pidfd;
         return 0;
     }
@@ -819,4 +829,28 @@ int vs_spawn(const struct vs_spawn_config *config, struct vs_spawned *out, struc
         errno = saved;
     }
     return -1;
+}
+
+int vs_spawn(const struct vs_spawn_config *config, struct vs_spawned *out, struct vs_error *error)
+{
+    struct vs_spawn_pending pending;
+
+    if (spawn_begin(config, 0, &pending, error) < 0)
+        return -1;
+    return spawn_finish(&pending, out, error);
+}
+
+int vs_spawn_hold(const struct vs_spawn_config *config, struct vs_spawn_pending *pending, struct vs_error *error)
+{
+    return spawn_begin(config, 1, pending, error);
+}
+
+int vs_spawn_release(struct vs_spawn_pending *pending, struct vs_spawned *out, struct vs_error *error)
+{
+    memset(error, 0, sizeof *error);
+    /* A child that failed during setup is no longer reading: its error record is what counts, not this send. */
+    (void)send(pending->release_fd, "", 1, MSG_NOSIGNAL);
+    close(pending->release_fd);
+    pending->release_fd = -1;
+    return spawn_finish(pending, out, error);
 }

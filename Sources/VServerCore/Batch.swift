@@ -16,7 +16,7 @@ extension Manager {
         for name in knownNames {
             if let config = configs.configs[name] {
                 if !onlyAutostart || config.autostart { wanted.insert(name) }
-            } else if let error = configs.invalid[name], !onlyAutostart {
+            } else if let error = configs.invalid[name], !onlyAutostart || configs.invalidAutostart.contains(name) {
                 result.failed.append(name)
                 result.errors.append("\(name): invalid config: \(error)")
             }

@@ -106,8 +106,11 @@ enum FileSystem {
     }
 
     /// Writes a file atomically: a temporary file beside it, fsync, rename. Readers see the old or the new
-    /// content, never half of it.
-    static func writeFileAtomically(_ path: String, contents: String, mode: mode_t = 0o600) throws {
+    /// content, never half of it. `durable: false` skips the fsync: the rename alone is atomic for every reader
+    /// and across a crash of the writer; only a crash of the machine may then lose the file.
+    static func writeFileAtomically(_ path: String, contents: String, mode: mode_t = 0o600, durable: Bool = true)
+        throws
+    {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw SystemError("open", path: temporary) }
@@ -126,7 +129,7 @@ enum FileSystem {
                 }
                 bytes = bytes.dropFirst(written)
             }
-            guard fsync(fd) == 0 else { throw SystemError("fsync", path: temporary) }
+            guard !durable || fsync(fd) == 0 else { throw SystemError("fsync", path: temporary) }
         }
         guard rename(temporary, path) == 0 else { throw SystemError("rename", path: path) }
         ok = true

@@ -8,14 +8,18 @@ final class RunningGuest: Sendable {
     let config: VServerConfig
     let pidfd: Int32
     let exit: OneShotEvent
+    /// Its systemd scope, nil without one. Read once: `list` must not read /proc/PID/cgroup of 1000 guests.
+    let cgroup: GuestCgroup?
 
     var pid: Int32 { record.pid }
 
+    /// Under systemd PID 1 is already in its scope here: spawn holds it until it was placed.
     init(record: GuestRecord, config: VServerConfig, pidfd: Int32, exit: OneShotEvent) {
         self.record = record
         self.config = config
         self.pidfd = pidfd
         self.exit = exit
+        self.cgroup = GuestCgroup(pid: record.pid, name: record.name)
     }
 
     /// Sends a signal to PID 1 through the pidfd: never to a recycled PID.

@@ -68,6 +68,7 @@ struct HookRunner: Sendable {
         for script in scripts(flavour, for: config) {
             var logger = self.logger
             logger[metadataKey: "vserver"] = "\(config.name)"
+            logger[metadataKey: "vserver_context"] = "\(config.context)"
             logger[metadataKey: "hook"] = "\(flavour.rawValue)"
             let arguments = [script.path, flavour.rawValue, config.name]
             let environment = environment(flavour, for: config, pid: pid)
@@ -101,7 +102,8 @@ struct HookRunner: Sendable {
         do {
             try await run(flavour, for: config, pid: pid)
         } catch {
-            logger.warning("\(error)", metadata: ["vserver": "\(config.name)", "hook": "\(flavour.rawValue)"])
+            logger.warning("\(error)", metadata: ["vserver": "\(config.name)", "vserver_context": "\(config.context)",
+                                                  "hook": "\(flavour.rawValue)"])
         }
     }
 

@@ -16,7 +16,7 @@ extension Manager {
                 try await launch(config)
             } catch {
                 setState(name, .failed(reason: error.description))
-                logger.error("start failed: \(error)", metadata: ["vserver": "\(name)"])
+                logger.error("start failed: \(error)", metadata: logMetadata(name))
                 throw error
             }
             return info(name)
@@ -77,10 +77,12 @@ extension Manager {
         let consoleFD = try openConsoleLog(config)
         defer { close(consoleFD) }
         let stubInit = self.stubInit
+        // Under systemd: into its own scope before PID 1 runs anything (GuestPlacement).
+        let whileHeld = options.placement?.placing(config)
         let spawned: SpawnedGuest
         do {
             spawned = try await onBlockingThread { () throws -> SpawnedGuest in
-                try Spawner.spawn(config, stubInit: stubInit, consoleFD: consoleFD)
+                try Spawner.spawn(config, stubInit: stubInit, consoleFD: consoleFD, whileHeld: whileHeld)
             }
         } catch let error as VServerError {
             throw error
@@ -107,14 +109,14 @@ extension Manager {
             stateStore.remove(name)
             throw .startFailed(name: name, step: "record state", reason: "\(error)")
         }
-        logger.info("started, PID \(guest.pid)", metadata: ["vserver": "\(name)"])
+        logger.info("started, PID \(guest.pid)", metadata: logMetadata(name))
         setState(name, .running(guest))
         watchForExit(guest)
 
         do {
             try await hooks.run(.postStart, for: config, pid: guest.pid)
         } catch {
-            logger.error("\(error); stopping it again", metadata: ["vserver": "\(name)"])
+            logger.error("\(error); stopping it again", metadata: logMetadata(name))
             await stopGuest(guest, timeout: config.stopTimeout)
             throw error
         }
@@ -134,6 +136,7 @@ extension Manager {
         let name = guest.record.name
         var logger = self.logger
         logger[metadataKey: "vserver"] = "\(name)"
+        logger[metadataKey: "vserver_context"] = "\(guest.record.context)"
         setState(name, .stopping(guest))
         await hooks.runLoggingFailures(.preStop, for: guest.config, pid: guest.pid)
         if !guest.signal(guest.config.stopSignal) {
@@ -158,9 +161,9 @@ extension Manager {
         await hooks.runLoggingFailures(.postStop, for: guest.config)
         stateStore.remove(name)
         if let reason {
-            logger.notice("\(reason)", metadata: ["vserver": "\(name)"])
+            logger.notice("\(reason)", metadata: logMetadata(name))
         } else {
-            logger.info("stopped", metadata: ["vserver": "\(name)"])
+            logger.info("stopped", metadata: logMetadata(name))
         }
         setState(name, .stopped(reason: reason))
     }
@@ -208,10 +211,10 @@ extension Manager {
                 let guest = RunningGuest(record: record, config: config, pidfd: pidfd, exit: exit)
                 setState(record.name, .running(guest))
                 watchForExit(guest)
-                logger.info("re-adopted, PID \(record.pid)", metadata: ["vserver": "\(record.name)"])
+                logger.info("re-adopted, PID \(record.pid)", metadata: logMetadata(record.name))
             } else {
                 if pidfd >= 0 { close(pidfd) }
-                logger.notice("ended while vserverd was not running", metadata: ["vserver": "\(record.name)"])
+                logger.notice("ended while vserverd was not running", metadata: logMetadata(record.name))
                 await hooks.runLoggingFailures(.postStop, for: config)
                 stateStore.remove(record.name)
                 setState(record.name, .stopped(reason: "ended while vserverd was not running"))

@@ -18,6 +18,8 @@ public actor Manager {
         /// Where the console log of each guest (stdout/stderr of its PID 1) is written: NAME.log.
         public var logDirectory: String
         public var stubInitPath: String
+        /// Puts each new guest in its own systemd scope; nil outside systemd.
+        public var placement: (any GuestPlacement)?
 
         public init(configDirectory: String = "/etc/vservers", stateDirectory: String = "/run/vserverd/vservers",
                     logDirectory: String = "/var/log/vserverd", stubInitPath: String = StubInit.defaultPath()) {
@@ -116,10 +118,6 @@ public actor Manager {
         return names.sorted()
     }
 
-    var runningPidNamespaces: Set<UInt64> {
-        Set(states.values.compactMap { $0.guest?.record.namespaces["pid"] })
-    }
-
     func info(_ name: String, usage: [UInt64: ProcessTable.Usage] = [:]) -> VServerInfo {
         let state = states[name] ?? .stopped(reason: nil)
         let guest = state.guest
@@ -147,12 +145,12 @@ public actor Manager {
     // MARK: Queries
 
     public func list() -> [VServerInfo] {
-        let usage = ProcessTable.usage(inPidNamespaces: runningPidNamespaces)
+        let usage = guestUsage()
         return knownNames.map { info($0, usage: usage) }
     }
 
     public func get(_ nameOrContext: String) throws(VServerError) -> VServerInfo {
-        info(try resolve(nameOrContext), usage: ProcessTable.usage(inPidNamespaces: runningPidNamespaces))
+        info(try resolve(nameOrContext), usage: guestUsage())
     }
 
     /// Counts by state, for sd_notify STATUS= ("2 running, 1 failed").

@@ -17,14 +17,20 @@ enum Spawner {
         "container": "vserverd",
     ]
 
-    static func environment(of config: VServerConfig) -> [String] {
+    static func environmentVariables(of config: VServerConfig) -> [String: String] {
         baseEnvironment.merging(config.environment) { _, configured in configured }
+    }
+
+    static func environment(of config: VServerConfig) -> [String] {
+        environmentVariables(of: config)
             .sorted { $0.key < $1.key }
             .map { "\($0.key)=\($0.value)" }
     }
 
     /// Clones the guest and waits until its init was exec'd; blocks, so call it from a blocking thread.
-    static func spawn(_ config: VServerConfig, stubInit: StubInit?, consoleFD: Int32) throws(VServerError)
+    /// With `whileHeld`, PID 1 waits before its exec until `whileHeld(pid)` has returned (vs_spawn_hold).
+    static func spawn(_ config: VServerConfig, stubInit: StubInit?, consoleFD: Int32,
+                      whileHeld: ((Int32) -> Void)? = nil) throws(VServerError)
         -> SpawnedGuest
     {
         var extraCloneFlags: Int32 = 0
@@ -80,7 +86,11 @@ enum Spawner {
                             argv: argvBuffer.baseAddress,
                             envp: envBuffer.baseAddress,
                             console_fd: consoleFD)
-                        return vs_spawn(&spawnConfig, &spawned, &failure)
+                        guard let whileHeld else { return vs_spawn(&spawnConfig, &spawned, &failure) }
+                        var pending = vs_spawn_pending()
+                        guard vs_spawn_hold(&spawnConfig, &pending, &failure) == 0 else { return -1 }
+                        whileHeld(pending.pid)
+                        return vs_spawn_release(&pending, &spawned, &failure)
                     }
                 }
             }

@@ -17,6 +17,7 @@ extension VServerError: VarlinkErrorConvertible {
                         output: failure.output, timeout: failure.timeout)
         case .startFailed(let name, let step, let reason): .startFailed(name: name, step: step, reason: reason)
         case .permissionDenied(let reason): .managerPermissionDenied(reason: reason)
+        case .noSuchProcess(let pid): .noSuchProcess(pid: Int(pid))
         case .internalError(let reason): .managerInternalError(reason: reason)
         }
     }
@@ -40,6 +41,7 @@ extension VServerError: VarlinkErrorConvertible {
                 exitCode: p["exitCode"]?.intValue ?? -1, output: string("output"), timeout: p["timeout"]?.intValue))
         case "StartFailed": self = .startFailed(name: string("name"), step: string("step"), reason: string("reason"))
         case "PermissionDenied": self = .permissionDenied(reason: string("reason"))
+        case "NoSuchProcess": self = .noSuchProcess(pid: Int32(clamping: p["pid"]?.intValue ?? 0))
         case "InternalError": self = .internalError(string("reason"))
         default: return nil
         }

@@ -41,6 +41,8 @@ public enum VServerError: Error, Sendable, Equatable, CustomStringConvertible {
     case hookFailed(HookFailure)
     case startFailed(name: String, step: String, reason: String)
     case permissionDenied(reason: String)
+    /// Whois of a PID that no process has.
+    case noSuchProcess(pid: Int32)
     /// Anything else that went wrong on the daemon's side (a failed syscall), as a sentence.
     case internalError(String)
 
@@ -54,6 +56,7 @@ public enum VServerError: Error, Sendable, Equatable, CustomStringConvertible {
         case .hookFailed(let failure): failure.description
         case .startFailed(_, _, let reason): reason
         case .permissionDenied(let reason): "permission denied: \(reason)"
+        case .noSuchProcess(let pid): "no process with PID \(pid)"
         case .internalError(let text): text
         }
     }

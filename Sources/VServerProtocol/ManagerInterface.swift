@@ -33,10 +33,12 @@ public let managerInterfaceDescription = """
 
     # Starts every vserver with autostart = true, dependencies first, several at a time. A failure skips
     # its dependents; errors has one line per failed or skipped vserver ("web: pre-start hook ...").
-    method StartAutostart() -> (started: []string, failed: []string, errors: []string)
+    # started is in the order the starts finished. jobs: at most this many at once (default: the daemon's
+    # --jobs, which defaults to the number of CPUs).
+    method StartAutostart(jobs: ?int) -> (started: []string, failed: []string, errors: []string)
 
     # Starts every vserver with a valid config, like StartAutostart.
-    method StartAll() -> (started: []string, failed: []string, errors: []string)
+    method StartAll(jobs: ?int) -> (started: []string, failed: []string, errors: []string)
 
     # Stops every running vserver, dependents first.
     method StopAll() -> (stopped: []string, failed: []string, errors: []string)
@@ -47,8 +49,16 @@ public let managerInterfaceDescription = """
     # The vserver a host process belongs to; null for a process of the host.
     method Whois(pid: int) -> (vserver: ?string, context: ?int)
 
-    # The processes of one vserver, or of all vservers when name is null.
+    # The processes of one vserver, or every process of the host when name is null (vserver and context are
+    # null for the host's own).
     method Processes(name: ?string) -> (processes: []Process)
+
+    # What vserverctl needs to run a command inside a running vserver (enter, exec): its PID 1 on the host with
+    # the start time to check a pidfd against (field 22 of /proc/PID/stat), the environment its init got, its
+    # bounding set (bit n = capability n), its shell, and the directory of its own cgroup (its systemd scope)
+    # when it has one. Root only: the caller joins its namespaces.
+    method Join(name: string) -> (pid: int, startTime: int, environment: [string]string, capabilities: int,
+                                  shell: []string, cgroup: ?string)
 
     # Called with "more": first the current state of every vserver, then one reply per state change,
     # until the client hangs up.
@@ -79,6 +89,9 @@ public let managerInterfaceDescription = """
 
     # Anything else that failed on the daemon's side (a system call), as a sentence.
     error InternalError (reason: string)
+
+    # Whois: no process has this PID.
+    error NoSuchProcess (pid: int)
 
     """
 
@@ -136,6 +149,7 @@ public enum ManagerMethod {
     public static let reload = "io.vserverd.Manager.Reload"
     public static let whois = "io.vserverd.Manager.Whois"
     public static let processes = "io.vserverd.Manager.Processes"
+    public static let join = "io.vserverd.Manager.Join"
     public static let monitor = "io.vserverd.Manager.Monitor"
 }
 
@@ -150,6 +164,7 @@ public enum ManagerErrorName {
     public static let startFailed = "io.vserverd.Manager.StartFailed"
     public static let permissionDenied = "io.vserverd.Manager.PermissionDenied"
     public static let internalError = "io.vserverd.Manager.InternalError"
+    public static let noSuchProcess = "io.vserverd.Manager.NoSuchProcess"
 }
 
 extension VarlinkError {
@@ -200,6 +215,10 @@ extension VarlinkError {
     /// `io.vserverd.Manager.PermissionDenied`, which unlike `org.varlink.service.PermissionDenied` says why.
     public static func managerPermissionDenied(reason: String) -> VarlinkError {
         VarlinkError(name: ManagerErrorName.permissionDenied, parameters: ["reason": .string(reason)])
+    }
+
+    public static func noSuchProcess(pid: Int) -> VarlinkError {
+        VarlinkError(name: ManagerErrorName.noSuchProcess, parameters: ["pid": JSON(pid)])
     }
 
     /// `io.vserverd.Manager.InternalError`: a failure the daemon expects (a system call), as a sentence.

@@ -6,8 +6,8 @@ struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List vservers with their state and resource use (like vserver-stat).",
         discussion: "Columns: NAME CTX STATE PID PROCS RSS UPTIME ROOT. PROCS and RSS count the processes of "
-            + "the vserver's pid namespace. A vserver whose config is invalid shows as failed; `status NAME` "
-            + "or --json shows why.")
+            + "the vserver's pid namespace (under systemd: of its scope vserver-NAME.scope). A vserver whose "
+            + "config is invalid shows as failed; `status NAME` or --json shows why.")
 
     @Flag(help: "Print the Varlink reply as JSON: {\"vservers\": [...]}.")
     var json = false
@@ -15,8 +15,13 @@ struct List: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
+        try Self.list(json: json, connection.daemon)
+    }
+
+    /// `list [--json]`; FastPath runs it without parsing.
+    static func list(json: Bool, _ daemon: Daemon) throws {
         let reply: [String: JSON]
-        do { reply = try connection.call("List") } catch {
+        do { reply = try daemon.call("List") } catch {
             printError("list", error)
             throw ExitCode.failure
         }

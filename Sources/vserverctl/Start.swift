@@ -16,6 +16,9 @@ struct Start: ParsableCommand {
     @Flag(help: "Start the vservers marked `autostart = true`, in `after` order (what boot does).")
     var autostart = false
 
+    @Option(help: "With --all or --autostart: start at most N at once (default: the daemon's --jobs, or CPUs).")
+    var jobs: Int?
+
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
@@ -23,20 +26,28 @@ struct Start: ParsableCommand {
             throw ValidationError("give vserver names, or --all, or --autostart")
         }
         if all && autostart { throw ValidationError("--all and --autostart exclude each other") }
+        if jobs != nil && !names.isEmpty { throw ValidationError("--jobs goes with --all or --autostart") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
 
     func run() throws {
         if all || autostart {
             let reply: [String: JSON]
-            do { reply = try connection.call(all ? "StartAll" : "StartAutostart") } catch {
+            let parameters: [String: JSON] = jobs.map { ["jobs": .int(Int64($0))] } ?? [:]
+            do { reply = try connection.call(all ? "StartAll" : "StartAutostart", parameters) } catch {
                 printError("start", error)
                 throw ExitCode.failure
             }
             try reportBatch("start", reply)
             return
         }
+        try Self.start(names, connection.daemon)
+    }
+
+    /// `start NAME…`; FastPath runs it without parsing.
+    static func start(_ names: [String], _ daemon: Daemon) throws {
         try forEachName("start", names) { name throws(CommandFailure) in
-            _ = try connection.call("Start", ["name": .string(name)])
+            _ = try daemon.call("Start", ["name": .string(name)])
         }
     }
 }

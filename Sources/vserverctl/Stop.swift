@@ -34,10 +34,15 @@ struct Stop: ParsableCommand {
             try reportBatch("stop", reply)
             return
         }
+        try Self.stop(names, timeout: timeout, connection.daemon)
+    }
+
+    /// `stop NAME… [--timeout S]`; FastPath runs it without parsing.
+    static func stop(_ names: [String], timeout: Int?, _ daemon: Daemon) throws {
         try forEachName("stop", names) { name throws(CommandFailure) in
             var parameters: [String: JSON] = ["name": .string(name)]
             if let timeout { parameters["timeout"] = .int(Int64(timeout)) }
-            _ = try connection.call("Stop", parameters)
+            _ = try daemon.call("Stop", parameters)
         }
     }
 }

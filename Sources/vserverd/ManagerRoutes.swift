@@ -33,11 +33,13 @@ struct ManagerRoutes: Sendable {
             "Restart": change { routes, call in
                 ["vserver": try await routes.manager.restart(try call.parameters.requiredString("name")).json]
             },
-            "StartAutostart": change { routes, _ in
-                Self.batchReply(await routes.manager.startMany(onlyAutostart: true, jobs: routes.jobs), key: "started")
+            "StartAutostart": change { routes, call in
+                let jobs = try routes.requestedJobs(call)
+                return Self.batchReply(await routes.manager.startMany(onlyAutostart: true, jobs: jobs), key: "started")
             },
-            "StartAll": change { routes, _ in
-                Self.batchReply(await routes.manager.startMany(onlyAutostart: false, jobs: routes.jobs), key: "started")
+            "StartAll": change { routes, call in
+                let jobs = try routes.requestedJobs(call)
+                return Self.batchReply(await routes.manager.startMany(onlyAutostart: false, jobs: jobs), key: "started")
             },
             "StopAll": change { routes, _ in
                 Self.batchReply(await routes.manager.stopAll(), key: "stopped")
@@ -46,6 +48,20 @@ struct ManagerRoutes: Sendable {
                 let result = await routes.manager.reload()
                 return ["added": Self.strings(result.added), "removed": Self.strings(result.removed),
                         "changed": Self.strings(result.changed)]
+            },
+            "Whois": query { routes, call in
+                guard let pid = Int32(exactly: try call.parameters.requiredInt("pid")), pid > 0 else {
+                    throw VarlinkError.invalidParameter("pid")
+                }
+                let owner = try await routes.manager.whois(pid: pid)
+                return ["vserver": JSON(owner?.name), "context": owner.map { JSON($0.context) } ?? .null]
+            },
+            "Processes": query { routes, call in
+                let processes = try await routes.manager.processes(try call.parameters.optionalString("name"))
+                return ["processes": .array(processes.map(\.json))]
+            },
+            "Join": rootOnly { routes, call in
+                try await routes.manager.joinInfo(try call.parameters.requiredString("name")).parameters
             },
             "Monitor": { call, peer, sink in
                 guard call.more else { throw VarlinkError.expectedMore }
@@ -71,6 +87,30 @@ struct ManagerRoutes: Sendable {
             guard peer.uid == 0 || adminGroup.map(peer.isMember) == true else {
                 logger.notice("refused \(call.method) from uid \(peer.uid) (PID \(peer.pid))")
                 throw VServerError.permissionDenied(reason: "\(call.memberName) needs root or the group vserverd")
+            }
+            logger.info("\(call.memberName) \(call.parameters["name"]?.stringValue ?? "")",
+                        metadata: ["peer_uid": "\(peer.uid)", "peer_pid": "\(peer.pid)"])
+            // In a task of its own: when the daemon stops, ControlServer cancels the connections, and a stop cut
+            // short would SIGKILL the guest. The ServiceGroup waits for it instead (SystemdSupervision extends
+            // systemd's stop timeout meanwhile).
+            return try await Task { try await body(self, call) }.value
+        }
+    }
+
+    /// `jobs` of StartAutostart/StartAll, else the daemon's --jobs.
+    private func requestedJobs(_ call: VarlinkCall) throws -> Int {
+        let requested = try call.parameters.optionalInt("jobs")
+        if let requested, requested < 1 { throw VarlinkError.invalidParameter("jobs") }
+        return requested ?? jobs
+    }
+
+    /// Join: what lets the caller run anything as root inside a vserver. uid 0 only (not the vserverd group:
+    /// the caller joins the namespaces itself, which needs root anyway), and logged with the caller.
+    private func rootOnly(_ body: @escaping Body) -> VarlinkMethodHandler {
+        VarlinkMethod.reply { call, peer in
+            guard peer.uid == 0 else {
+                logger.notice("refused \(call.method) from uid \(peer.uid) (PID \(peer.pid))")
+                throw VServerError.permissionDenied(reason: "entering a vserver needs root")
             }
             logger.info("\(call.memberName) \(call.parameters["name"]?.stringValue ?? "")",
                         metadata: ["peer_uid": "\(peer.uid)", "peer_pid": "\(peer.pid)"])

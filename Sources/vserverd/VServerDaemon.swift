@@ -48,21 +48,26 @@ struct VServerDaemon: AsyncParsableCommand {
     func run() async throws {
         umask(0o022)
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in StandardErrorLogHandler(label: label, level: level) }
+        if JournalStream.isStandardErrorConnected() {
+            LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: level) }
+        } else {
+            LoggingSystem.bootstrap { label in StandardErrorLogHandler(label: label, level: level) }
+        }
         let logger = Logger(label: "vserverd")
 
         let socketPath = socket ?? defaultSocket()
         let manager: Manager
         do {
-            manager = try Manager(
-                options: .init(configDirectory: configDir, stateDirectory: stateDir, logDirectory: logDir,
-                               stubInitPath: initBinary ?? StubInit.defaultPath()),
-                logger: logger)
+            var options = Manager.Options(
+                configDirectory: configDir, stateDirectory: stateDir, logDirectory: logDir,
+                stubInitPath: initBinary ?? StubInit.defaultPath())
+            options.placement = SystemdScopes.ifSystemdBooted(logger: logger)
+            manager = try Manager(options: options, logger: logger)
         } catch {
             logger.critical("\(error)")
             throw ExitCode.failure
         }
-        await manager.adoptRunningGuests()
+        await SystemdNotify.extendingTimeout { await manager.adoptRunningGuests() }
 
         let listener: Int32
         do {
@@ -76,13 +81,15 @@ struct VServerDaemon: AsyncParsableCommand {
             listeningSocket: listener, interfaces: [routes.interface], vendor: "vserverd", product: "vserverd",
             version: vserverdVersion, url: "https://linux-vserver.org", logger: logger)
         let reloader = ReloadOnHangup(manager: manager, logger: logger)
+        // Shut down in reverse order: the supervision first (STOPPING=1), the server last (it waits for
+        // running operations).
+        let supervision = SystemdSupervision(manager: manager, logger: logger)
         let group = ServiceGroup(
-            services: [server, reloader], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: [server, reloader, supervision], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         let summary = await manager.summary()
         logger.info("listening on \(socketPath); \(summary)")
         SystemdNotify.ready(status: summary)
         try await group.run()
-        SystemdNotify.stopping()
     }
 
     private func defaultSocket() -> String {

@@ -60,7 +60,8 @@ extension Integration {
                 let status = try host.ctl("status", "web")
                 #expect(status.status == 3)
                 #expect(status.stdout.contains("failed"))
-                #expect(host.daemonLogText.contains("[hook=pre-start script=scripts/pre-start vserver=web] boom-line"))
+                #expect(host.daemonLogText.contains(
+                    "[hook=pre-start script=scripts/pre-start vserver=web vserver_context=1000] boom-line"))
             }
         }
 

@@ -278,8 +278,8 @@ import VServerProtocol
             "method Start(name: string) -> (vserver: VServer)",
             "method Stop(name: string, timeout: ?int) -> (vserver: VServer)",
             "method Restart(name: string) -> (vserver: VServer)",
-            "method StartAutostart() -> (started: []string, failed: []string, errors: []string)",
-            "method StartAll() -> (started: []string, failed: []string, errors: []string)",
+            "method StartAutostart(jobs: ?int) -> (started: []string, failed: []string, errors: []string)",
+            "method StartAll(jobs: ?int) -> (started: []string, failed: []string, errors: []string)",
             "method StopAll() -> (stopped: []string, failed: []string, errors: []string)",
             "method Reload() -> (added: []string, removed: []string, changed: []string)",
             "method Whois(pid: int) -> (vserver: ?string, context: ?int)",
@@ -294,6 +294,7 @@ import VServerProtocol
             "error StartFailed (name: string, step: string, reason: string)",
             "error PermissionDenied (reason: string)",
             "error InternalError (reason: string)",
+            "error NoSuchProcess (pid: int)",
         ]
         for declaration in declarations {
             #expect(managerInterfaceDescription.contains("\n" + declaration + "\n"), "\(declaration)")
@@ -301,7 +302,7 @@ import VServerProtocol
         for method in [
             ManagerMethod.list, ManagerMethod.get, ManagerMethod.start, ManagerMethod.stop, ManagerMethod.restart,
             ManagerMethod.startAutostart, ManagerMethod.startAll, ManagerMethod.stopAll, ManagerMethod.reload, ManagerMethod.whois,
-            ManagerMethod.processes, ManagerMethod.monitor,
+            ManagerMethod.processes, ManagerMethod.join, ManagerMethod.monitor,
         ] {
             #expect(VarlinkCall.isValidMethodName(method))
             let member = String(method.dropFirst("io.vserverd.Manager.".count))
@@ -324,8 +325,8 @@ import VServerProtocol
         #expect(
             output.contains(
                 "io.vserverd.Manager: VServer Process List Get Start Stop Restart StartAutostart StartAll StopAll Reload Whois"
-                    + " Processes Monitor NoSuchVServer InvalidConfig AlreadyRunning NotRunning DependencyNotRunning"
-                    + " HookFailed StartFailed PermissionDenied InternalError"
+                    + " Processes Join Monitor NoSuchVServer InvalidConfig AlreadyRunning NotRunning DependencyNotRunning"
+                    + " HookFailed StartFailed PermissionDenied InternalError NoSuchProcess"
             ),
             "\(output)"
         )

@@ -45,7 +45,8 @@ struct vs_spawn_config {
     const struct vs_rlimit *rlimits;
     size_t rlimit_count;
     uint64_t keep_capabilities;         /* bit n set: capability n stays in the bounding set */
-    int exec_fd;                        /* >= 0: execveat(exec_fd, "", AT_EMPTY_PATH) (the stub init memfd) */
+    int exec_fd;                        /* >= 0: execveat(exec_fd, "", AT_EMPTY_PATH) (the stub init memfd), with
+                                           every signal still blocked (it waits for them with sigwaitinfo) */
     const char *const *argv;            /* NULL-terminated; argv[0] is the path inside when exec_fd < 0 */
     const char *const *envp;            /* NULL-terminated */
     int console_fd;                     /* stdout/stderr of PID 1, or -1: /dev/null. Bound on /dev/console when it
@@ -78,11 +79,79 @@ struct vs_spawned {
 int vs_spawn(const struct vs_spawn_config *config, struct vs_spawned *out, struct vs_error *error);
 
 /*
+ * vs_spawn in two phases, for a caller that must act on PID 1 before it runs anything of the guest (move it
+ * into a systemd scope: once it has forked, its children would stay behind). vs_spawn_hold clones and starts
+ * the setup like vs_spawn, but the child waits right before its exec until vs_spawn_release; the caller may
+ * act on pending->pid meanwhile (setup goes on concurrently). vs_spawn_release lets it exec and then reports
+ * exactly what vs_spawn would (0, or -1 with *error after reaping the child). Every vs_spawn_hold that
+ * returned 0 needs one vs_spawn_release. A child not released within VS_SPAWN_HOLD_TIMEOUT_MS, or whose
+ * daemon died, exits without running anything.
+ */
+struct vs_spawn_pending {
+    pid_t pid;        /* host PID of the held PID 1 */
+    int pidfd;
+    int error_fd;     /* read end of the error pipe */
+    int release_fd;   /* our end of the release socket */
+};
+enum { VS_SPAWN_HOLD_TIMEOUT_MS = 60000 };
+int vs_spawn_hold(const struct vs_spawn_config *config, struct vs_spawn_pending *pending, struct vs_error *error);
+int vs_spawn_release(struct vs_spawn_pending *pending, struct vs_spawned *out, struct vs_error *error);
+
+/*
  * posix_spawn of a hook script: own process group, all signals default and unblocked, stdin /dev/null,
  * stdout and stderr on output_fd, cwd as given, no other fd inherited. Returns the pid, or -1 with errno set.
  */
 pid_t vs_spawn_hook(const char *path, const char *const *argv, const char *const *envp, const char *cwd,
                     int output_fd);
+
+/* A command to run inside a running vserver (DESIGN.md §6 enter/exec). */
+struct vs_join_config {
+    pid_t pid;                          /* host PID of the vserver's PID 1 */
+    uint64_t start_time;                /* its start time as the daemon recorded it (field 22 of /proc/PID/stat) */
+    uint64_t keep_capabilities;         /* the vserver's bounding set: bit n set, capability n stays */
+    const char *const *argv;            /* NULL-terminated, passed as is; argv[0] is looked up in envp's PATH
+                                           unless it contains a '/' */
+    const char *const *envp;            /* NULL-terminated: the command's whole environment */
+    const char *cgroup;                 /* a cgroup directory (v1 or v2) the command joins before anything else,
+                                           or NULL */
+    int terminal_fd;                    /* >= 0: a terminal of the caller. The command gets a new pty of the
+                                           vserver's own devpts as controlling terminal and fds 0-2, with this
+                                           terminal's settings and size; vs_join_relay connects the two */
+    int stdin_fd, stdout_fd, stderr_fd; /* without terminal_fd: fds 0, 1, 2 of the command; -1 keeps the caller's */
+};
+
+struct vs_joined {
+    pid_t pid;        /* host PID of the command */
+    int pidfd;        /* CLOEXEC pidfd of it */
+    int master_fd;    /* with terminal_fd: the pty master (non-blocking), else -1 */
+    int terminal_fd;  /* config->terminal_fd */
+};
+
+/*
+ * Starts a command inside a running vserver, from a (root) client process: pidfd of PID 1, start time check
+ * (a recycled PID is never joined), PR_SET_DUMPABLE 0 (nothing inside may ptrace or read this process, runc
+ * CVE-2016-9962), clone into its pid namespace; the child moves into config->cgroup, joins the vserver's other
+ * namespaces with setns(pidfd), checks that / is the vserver's root, setsid, drops the bounding set to
+ * keep_capabilities, closes every fd but 0-2 and execs. Returns 0 once the exec succeeded; then the caller's SIGHUP, SIGINT, SIGQUIT, SIGTERM,
+ * SIGUSR1, SIGUSR2 (and SIGWINCH without a terminal) go to the command's process group until
+ * vs_join_wait/vs_join_relay; signals the caller ignores stay ignored by it. Returns -1 with *error when any
+ * step failed (an exec failure has step "exec" and path argv[0]), after reaping the child.
+ */
+int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct vs_error *error);
+
+/* Waits for the command (EINTR-safe), ends the signal forwarding, closes the fds: its exit status, or 128 +
+ * the signal that killed it. */
+int vs_join_wait(struct vs_joined *joined);
+
+/*
+ * With a terminal: puts the caller's terminal in raw mode and relays it <-> the pty master until the command
+ * has exited and its output is drained (a leftover process holding the pty gets 100 ms), resizing the pty on
+ * SIGWINCH. Meanwhile SIGHUP and SIGTERM hang the session up (SIGHUP to the command and the pty's foreground
+ * job, as a closed ssh connection would) and the other forwarded signals go to that job. Restores the terminal
+ * settings, ends the signal forwarding and closes the fds on every path, then returns like vs_join_wait.
+ * Terminal output goes to out_fd (normally 1).
+ */
+int vs_join_relay(struct vs_joined *joined, int out_fd);
 
 /* Syscall wrappers: return what the syscall returns (-1 with errno on failure). */
 int vs_pidfd_open(pid_t pid);

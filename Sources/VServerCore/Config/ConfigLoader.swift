@@ -47,9 +47,11 @@ public enum ConfigLoader {
             case .failure(let error): set.invalid[name] = error
             }
         }
+        let autostart = Set(drafts.filter { $0.value.config.autostart }.keys)
         assignContexts(outcomes, drafts: &drafts, invalid: &set.invalid)
         checkAfter(known: Set(outcomes.keys), drafts: &drafts, invalid: &set.invalid)
         set.configs = drafts.mapValues(\.config)
+        set.invalidAutostart = autostart.intersection(set.invalid.keys)
         return set
     }
 

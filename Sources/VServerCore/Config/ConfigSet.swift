@@ -7,6 +7,9 @@ public struct ConfigSet: Sendable {
     public var invalid: [String: ConfigError] = [:]
     /// Directory entries that are not vservers: bad names (with why), unreadable entries.
     public var ignored: [ConfigError] = []
+    /// Invalid vservers whose own file says `autostart = true` (a check across vservers failed: a duplicate
+    /// context, an unknown `after`, a dependency cycle): boot-time autostart reports them.
+    public var invalidAutostart: Set<String> = []
 
     public init(
         directory: String, configs: [String: VServerConfig] = [:], invalid: [String: ConfigError] = [:],

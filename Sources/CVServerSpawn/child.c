@@ -1,0 +1,118 @@
+/*
+ * Between clone and exec, shared by vs_spawn (PID 1 of a vserver) and vs_join (a command inside a running one).
+ */
+#define _GNU_SOURCE
+#include "child.h"
+
+#include <errno.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int vs_set_error(struct vs_error *error, const char *step_a, const char *step_b, const char *path, int err)
+{
+    memset(error, 0, sizeof *error);
+    append_str(error->step, sizeof error->step, step_a);
+    append_str(error->step, sizeof error->step, step_b);
+    append_str(error->path, sizeof error->path, path);
+    error->err = err;
+    errno = err;
+    return -1;
+}
+
+_Noreturn void vs_child_report(int error_fd, const struct vs_error *error)
+{
+    const char *p = (const char *)error;
+    size_t left = sizeof *error;
+
+    while (left > 0) {
+        ssize_t n = write(error_fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        p += n;
+        left -= (size_t)n;
+    }
+    _exit(127);
+}
+
+ssize_t vs_read_error(int fd, struct vs_error *record)
+{
+    size_t got = 0;
+
+    while (got < sizeof *record) {
+        ssize_t n = read(fd, (char *)record + got, sizeof *record - got);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got == sizeof *record) {
+        record->step[sizeof record->step - 1] = '\0';
+        record->path[sizeof record->path - 1] = '\0';
+    }
+    return (ssize_t)got;
+}
+
+int vs_child_reset_signals(void)
+{
+    struct sigaction dfl;
+    /* The kernel's struct sigaction, all zero: SIG_DFL, no flags, empty mask, whatever its layout. */
+    unsigned long kernel_dfl[4] = {0, 0, 0, 0};
+
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        if (sig >= 32 && sig < SIGRTMIN) {
+            /* glibc refuses its internal signals (32, 33). Their handlers go at exec anyway, but inherited
+             * SIG_IGN would survive it: reset them with the raw syscall. */
+            if (syscall(SYS_rt_sigaction, sig, kernel_dfl, NULL, (size_t)8) < 0)
+                return -1;
+            continue;
+        }
+        if (sigaction(sig, &dfl, NULL) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * The bounding set is an allowlist (DESIGN.md §7). Root's exec also keeps (inheritable & file inheritable), so the
+ * inheritable set is cut to the same caps, and ambient caps are cleared. no_new_privs stays off: guests need their
+ * setuid binaries.
+ */
+int vs_child_drop_capabilities(uint64_t keep, int last_cap, struct vs_error *error)
+{
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+    for (int cap = 0; cap <= last_cap; cap++) {
+        if (cap < 64 && (keep & ((uint64_t)1 << cap)))
+            continue;
+        if (prctl(PR_CAPBSET_DROP, (unsigned long)cap, 0UL, 0UL, 0UL) < 0) {
+            char number[12];
+
+            format_uint(number, (unsigned int)cap);
+            return vs_set_error(error, "drop capability ", number, NULL, errno);
+        }
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0UL, 0UL, 0UL) < 0)
+        return vs_set_error(error, "clear ambient capabilities", NULL, NULL, errno);
+    if (syscall(SYS_capget, &header, data) < 0)
+        return vs_set_error(error, "read capabilities", NULL, NULL, errno);
+    data[0].inheritable &= (uint32_t)keep;
+    data[1].inheritable &= (uint32_t)(keep >> 32);
+    if (syscall(SYS_capset, &header, data) < 0)
+        return vs_set_error(error, "clear inheritable capabilities", NULL, NULL, errno);
+    return 0;
+}

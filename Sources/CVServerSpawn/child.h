@@ -1,0 +1,66 @@
+/*
+ * What the children of vs_spawn and vs_join share between clone and exec: string work without allocation, the
+ * error record sent to the parent, signal reset and the capability drop. Only syscalls and memcpy-class
+ * helpers (async-signal-safe): the parent may have been multi-threaded at clone time.
+ */
+#ifndef VS_CHILD_H
+#define VS_CHILD_H
+
+#include "vserver_spawn.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+/* Appends src to dst (NUL-terminated, capacity cap); returns -1 when it had to truncate. */
+static inline int append(char *dst, size_t cap, const char *src, size_t src_len)
+{
+    size_t len = strlen(dst);
+    size_t room = cap - 1 - len;
+    size_t n = src_len < room ? src_len : room;
+
+    memcpy(dst + len, src, n);
+    dst[len + n] = '\0';
+    return n < src_len ? -1 : 0;
+}
+
+static inline int append_str(char *dst, size_t cap, const char *src)
+{
+    return src == NULL ? 0 : append(dst, cap, src, strlen(src));
+}
+
+/* Decimal digits of value into out (at least 12 bytes). */
+static inline void format_uint(char *out, unsigned int value)
+{
+    char digits[12];
+    int n = 0;
+
+    do {
+        digits[n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    for (int i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    out[n] = '\0';
+}
+
+/* Fills *error with {step_a + step_b, path, err}, sets errno to err and returns -1. */
+int vs_set_error(struct vs_error *error, const char *step_a, const char *step_b, const char *path, int err);
+
+/* Child: writes the record to the parent's error pipe and _exit(127)s. The pipe holds 64 KiB and only this child
+ * writes to it, so the record arrives whole even though it is larger than PIPE_BUF. */
+_Noreturn void vs_child_report(int error_fd, const struct vs_error *error);
+
+/* Parent: reads the child's error record: 0 bytes (the exec happened), a whole record, or -1/short on failure. */
+ssize_t vs_read_error(int fd, struct vs_error *record);
+
+/* Child: every handler back to SIG_DFL (and ignored signals too: they would survive exec). */
+int vs_child_reset_signals(void);
+
+/*
+ * Child: cuts the bounding set to keep (bit n = capability n, up to last_cap), clears the ambient set and cuts
+ * the inheritable set to keep. -1 with *error ("drop capability 21", errno) on failure.
+ */
+int vs_child_drop_capabilities(uint64_t keep, int last_cap, struct vs_error *error);
+
+#endif

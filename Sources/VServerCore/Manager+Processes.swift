@@ -1,0 +1,51 @@
+import Glibc
+import VServerProtocol
+
+/// `Processes`, `Whois` and `Join`: which process is where, and what a client needs to run one inside.
+extension Manager {
+    /// Vservers whose PID 1 exists (running or being stopped), by pid namespace.
+    var processOwners: ProcessOwners {
+        var byNamespace: [UInt64: ProcessOwners.Owner] = [:]
+        for (name, state) in states {
+            guard let guest = state.guest, let namespace = guest.record.namespaces["pid"] else { continue }
+            byNamespace[namespace] = ProcessOwners.Owner(name: name, context: guest.record.context)
+        }
+        return ProcessOwners(byNamespace: byNamespace, hostNamespace: ProcFS.pidNamespace(pid: getpid()))
+    }
+
+    private func owner(ofRunning nameOrContext: String) throws(VServerError) -> ProcessOwners.Owner {
+        let name = try resolve(nameOrContext)
+        guard let guest = states[name]?.guest else { throw .notRunning(name: name) }
+        return ProcessOwners.Owner(name: name, context: guest.record.context)
+    }
+
+    /// Every process of the host, or only those of one running vserver, sorted by PID. The /proc walk runs
+    /// off the actor: on a busy host it takes milliseconds.
+    public nonisolated func processes(_ nameOrContext: String?) async throws(VServerError) -> [ProcessInfo] {
+        let owners = await processOwners
+        guard let nameOrContext else { return ProcessList.processes(owners: owners) }
+        let only = try await owner(ofRunning: nameOrContext)
+        return ProcessList.processes(owners: owners, only: only)
+    }
+
+    /// The vserver a host PID belongs to, nil for a process of the host.
+    public nonisolated func whois(pid: Int32) async throws(VServerError) -> (name: String, context: Int)? {
+        let owners = await processOwners
+        guard pid > 0, ProcFS.processEntry(pid: pid) != nil else { throw .noSuchProcess(pid: pid) }
+        return owners.owner(of: pid, entry: ProcFS.processEntry).map { ($0.name, $0.context) }
+    }
+
+    /// What `vserverctl enter/exec` needs: PID 1 with its start time, the environment, bounding set and shell
+    /// of the config the vserver was started with (not one reloaded since), and PID 1's cgroup in its scope
+    /// (read now: a systemd guest moves itself below the scope): a command run inside counts and is limited
+    /// with the vserver, as one started by its init.
+    public func joinInfo(_ nameOrContext: String) throws(VServerError) -> VServerJoinInfo {
+        let name = try resolve(nameOrContext)
+        guard case .running(let guest) = states[name] else { throw .notRunning(name: name) }
+        return VServerJoinInfo(
+            pid: guest.pid, startTime: guest.record.startTime,
+            environment: Spawner.environmentVariables(of: guest.config),
+            capabilities: guest.config.capabilities, shell: guest.config.shell,
+            cgroup: GuestCgroup(pid: guest.pid, name: name)?.processDirectory)
+    }
+}

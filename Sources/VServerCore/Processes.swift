@@ -1,0 +1,94 @@
+import Glibc
+import VServerProtocol
+
+/// Which vserver a host process belongs to (`ps`, `whois`): the one whose pid namespace it is in, found by the
+/// namespace inode. A process in a pid namespace nested inside a vserver (a container run by the guest) belongs
+/// to the vserver of its nearest ancestor in a namespace we know; so does one whose namespace we may not read
+/// (a non-dumpable process when we lack CAP_SYS_PTRACE).
+struct ProcessOwners: Sendable {
+    struct Owner: Sendable, Equatable {
+        var name: String
+        var context: Int
+    }
+
+    /// What the walk up the ancestry needs of a process.
+    struct Entry: Sendable, Equatable {
+        var parent: Int32
+        /// Inode of its pid namespace, nil when it may not be read.
+        var namespace: UInt64?
+    }
+
+    /// Running vservers by the inode of their pid namespace.
+    var byNamespace: [UInt64: Owner]
+    /// The pid namespace of the host (the daemon's own).
+    var hostNamespace: UInt64?
+
+    /// The owner of a process, nil for the host's own. `entry` gives parent and namespace of a process, nil once
+    /// it is gone. Gives up (host) after 64 levels: nested pid namespaces stop at 32.
+    func owner(of pid: Int32, entry: (Int32) -> Entry?) -> Owner? {
+        var current = pid
+        for _ in 0..<64 {
+            guard let found = entry(current) else { return nil }
+            if let namespace = found.namespace {
+                if let owner = byNamespace[namespace] { return owner }
+                if namespace == hostNamespace { return nil }
+            }
+            if found.parent <= 0 { return nil }
+            current = found.parent
+        }
+        return nil
+    }
+}
+
+/// One walk over /proc for `Processes`: every host process, each with its owner.
+enum ProcessList {
+    /// Processes sorted by PID; only those of `only` when given.
+    static func processes(owners: ProcessOwners, only: ProcessOwners.Owner? = nil) -> [ProcessInfo] {
+        var parents: [Int32: ProcessOwners.Entry] = [:]
+        let entry = { (pid: Int32) -> ProcessOwners.Entry? in
+            if let known = parents[pid] { return known }
+            let found = ProcFS.processEntry(pid: pid)
+            parents[pid] = found
+            return found
+        }
+        var result: [ProcessInfo] = []
+        for name in FileSystem.entries("/proc") {
+            guard let pid = Int32(name) else { continue }
+            // Most processes are in a known namespace: their parent is only read for the others.
+            let namespace = ProcFS.pidNamespace(pid: pid)
+            let owner = namespace.flatMap { owners.byNamespace[$0] }
+                ?? (namespace != nil && namespace == owners.hostNamespace ? nil : owners.owner(of: pid, entry: entry))
+            if let only, owner != only { continue }
+            guard let command = ProcFS.command(pid: pid) else { continue }
+            result.append(ProcessInfo(pid: pid, vserver: owner?.name, context: owner?.context, command: command))
+        }
+        return result.sorted { $0.pid < $1.pid }
+    }
+}
+
+extension ProcFS {
+    /// Parent PID (field 4 of /proc/PID/stat) and pid namespace, nil when the process is gone.
+    static func processEntry(pid: Int32) -> ProcessOwners.Entry? {
+        guard let stat = try? FileSystem.readText("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else {
+            return nil
+        }
+        // Fields after the last ')' are plain: state, then the parent PID.
+        let fields = stat[stat.index(after: close)...].split(separator: " ", maxSplits: 2)
+        guard fields.count > 1, let parent = Int32(fields[1]) else { return nil }
+        return ProcessOwners.Entry(parent: parent, namespace: pidNamespace(pid: pid))
+    }
+
+    /// The command line as ps shows it: arguments joined by spaces, or "[comm]" for a kernel thread (or a
+    /// zombie). nil when the process is gone.
+    static func command(pid: Int32) -> String? {
+        if let bytes = try? FileSystem.readBytes("/proc/\(pid)/cmdline").bytes, !bytes.isEmpty {
+            // Empty arguments inside stay (as spaces); trailing ones are the NUL padding of a process that
+            // rewrote its argv (busybox init).
+            var arguments = bytes.split(separator: 0, omittingEmptySubsequences: false)[...]
+            while arguments.last?.isEmpty == true { arguments = arguments.dropLast() }
+            return arguments.map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
+        }
+        guard let comm = try? FileSystem.readText("/proc/\(pid)/comm") else { return nil }
+        return "[\(comm.hasSuffix("\n") ? String(comm.dropLast()) : comm)]"
+    }
+}

@@ -1,0 +1,115 @@
+import CVServerSpawn
+import Glibc
+import VServerProtocol
+
+/// Running a command inside a running vserver (`exec`, `enter`; DESIGN.md §6): the daemon says where the
+/// vserver is (`Join`), the C shim joins and execs, here in vserverctl (root only, like nsenter).
+enum Join {
+    /// vserverctl itself failed (not running, no daemon, a join step): 125, as env, chroot and timeout do, so it
+    /// is not mistaken for the command's own status. 126: found but cannot run; 127: not found (as shells).
+    static let failureStatus: Int32 = 125
+    static let cannotRunStatus: Int32 = 126
+    static let notFoundStatus: Int32 = 127
+
+    /// What the daemon knows about the running vserver; checks root first, the daemon checks again.
+    static func info(_ name: String, _ daemon: Daemon) throws(CommandFailure) -> VServerJoinInfo {
+        guard geteuid() == 0 else { throw CommandFailure("entering a vserver needs root", exitStatus: failureStatus) }
+        do {
+            return try VServerJoinInfo(parameters: try daemon.call("Join", ["name": .string(name)]))
+        } catch var failure as CommandFailure {
+            failure.exitStatus = failureStatus
+            throw failure
+        } catch {
+            throw CommandFailure("the daemon's Join reply is invalid: \(error)", exitStatus: failureStatus)
+        }
+    }
+
+    /// The vserver's environment (what its init got), plus the caller's TERM: the terminal is the caller's.
+    static func environment(_ info: VServerJoinInfo, term: String? = getenv("TERM").map { String(cString: $0) })
+        -> [String]
+    {
+        var variables = info.environment
+        if let term { variables["TERM"] = term }
+        return variables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    }
+
+    /// Where fds 0-2 of the command come from: -1 keeps the caller's; `terminal` >= 0 gives it a pty instead.
+    struct Streams {
+        var stdin: Int32 = -1
+        var stdout: Int32 = -1
+        var stderr: Int32 = -1
+        var terminal: Int32 = -1
+    }
+
+    /// Starts `command` inside; returns once it was exec'd.
+    static func start(_ command: [String], _ info: VServerJoinInfo, _ streams: Streams = Streams())
+        throws(CommandFailure) -> vs_joined
+    {
+        var joined = vs_joined()
+        var failure = vs_error()
+        let cgroup: UnsafeMutablePointer<CChar>? = info.cgroup.flatMap { strdup($0) }
+        defer { free(cgroup) }
+        let result = withCStrings(command) { argv in
+            withCStrings(environment(info)) { envp in
+                var config = vs_join_config(
+                    pid: info.pid, start_time: info.startTime, keep_capabilities: info.capabilities, argv: argv,
+                    envp: envp, cgroup: cgroup.map { UnsafePointer($0) }, terminal_fd: streams.terminal,
+                    stdin_fd: streams.stdin, stdout_fd: streams.stdout, stderr_fd: streams.stderr)
+                return vs_join(&config, &joined, &failure)
+            }
+        }
+        guard result == 0 else { throw CommandFailure(joinFailure: failure) }
+        return joined
+    }
+
+    /// Waits for a started command (relaying its pty to the caller's terminal, fd 0, when it has one): its exit
+    /// status, or 128 + the signal that killed it.
+    static func wait(_ joined: inout vs_joined) throws(CommandFailure) -> Int32 {
+        let status = joined.master_fd >= 0 ? vs_join_relay(&joined, 1) : vs_join_wait(&joined)
+        guard status >= 0 else {
+            throw CommandFailure("waitid: \(String(cString: strerror(errno)))", exitStatus: failureStatus)
+        }
+        return status
+    }
+
+    /// `exec NAME -- COMMAND` and `enter`: runs the command (given what the daemon said about the vserver) with
+    /// fds 0-2 passed through, or on a pty relayed to the caller's terminal, and returns its status.
+    static func run(_ name: String, _ daemon: Daemon, verb: String, onTerminal: Bool = false,
+                    _ command: (VServerJoinInfo) -> [String]) -> Int32 {
+        do throws(CommandFailure) {
+            let info = try info(name, daemon)
+            var joined = try start(command(info), info, Streams(terminal: onTerminal ? 0 : -1))
+            return try wait(&joined)
+        } catch {
+            printError("\(verb) \(name)", error)
+            return error.exitStatus
+        }
+    }
+
+    /// Calls `body` with a NULL-terminated array of C strings (argv, envp) that lives as long as the call.
+    private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+        let copies = strings.map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        let pointers = copies.map { UnsafePointer($0) } + [nil]
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
+
+extension CommandFailure {
+    /// A failed join as one line: "nosuchcmd: No such file or directory" (127) for the exec, like a shell;
+    /// "not running" when PID 1 went away meanwhile; otherwise the step, its path and the errno text (125).
+    init(joinFailure failure: vs_error) {
+        var failure = failure
+        let step = withUnsafeBytes(of: &failure.step) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let path = withUnsafeBytes(of: &failure.path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let text = String(cString: strerror(failure.err))
+        if step == "exec" {
+            let notFound = failure.err == ENOENT || failure.err == ENOTDIR
+            self.init("\(path): \(text)", exitStatus: notFound ? Join.notFoundStatus : Join.cannotRunStatus)
+        } else if failure.err == ESRCH && (step == "pidfd_open" || step == "check start time of") {
+            self.init("not running (its PID 1 has just ended)", exitStatus: Join.failureStatus)
+        } else {
+            self.init(path.isEmpty ? "\(step): \(text)" : "\(step) \(path): \(text)", exitStatus: Join.failureStatus)
+        }
+    }
+}

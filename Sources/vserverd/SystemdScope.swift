@@ -1,0 +1,229 @@
+import CSystemd
+import Glibc
+import Logging
+import VServerCore
+
+/// When systemd is PID 1, each guest gets its own transient scope `vserver-NAME.scope` in machine.slice
+/// (Delegate=yes) and is registered with systemd-machined (DESIGN.md §9): `machinectl list`, `machinectl
+/// status NAME` and `systemd-cgls` show it, and a restart of vserverd.service never touches it.
+///
+/// PID 1 of the guest waits before its exec while this runs (vs_spawn_hold), so nothing of the guest has forked
+/// yet when systemd moves it: every guest process is in the scope. A failure is a warning: the guest still
+/// runs, in vserverd.service's cgroup (KillMode=process keeps it alive across daemon restarts there too).
+struct SystemdScopes: GuestPlacement {
+    let logger: Logger
+
+    /// Per D-Bus call; the held guest gives up after VS_SPAWN_HOLD_TIMEOUT_MS, far beyond.
+    static let callTimeoutMicroseconds: UInt64 = 10_000_000
+
+    /// Scopes when the host runs systemd (sd_booted: /run/systemd/system exists), else nil.
+    static func ifSystemdBooted(logger: Logger) -> SystemdScopes? {
+        sd_booted() > 0 ? SystemdScopes(logger: logger) : nil
+    }
+
+    func place(_ guest: PlacedGuest) {
+        var logger = self.logger
+        logger[metadataKey: "vserver"] = "\(guest.name)"
+        logger[metadataKey: "vserver_context"] = "\(guest.context)"
+        let scope = "vserver-\(guest.name).scope"
+        do {
+            let bus = try SystemBus()
+            try retryWhileExists {
+                try bus.call(Self.startTransientUnit(scope: scope, guest: guest, bus: bus))
+            }
+            try waitUntilInCgroup(pid: guest.pid, scope: scope)
+            logger.debug("in \(scope)")
+            do {
+                try retryWhileExists { try bus.call(Self.registerMachine(guest, bus: bus)) }
+            } catch {
+                logger.warning("not registered with systemd-machined: \(error)")
+            }
+        } catch {
+            logger.warning("runs without its own scope \(scope): \(error)")
+        }
+    }
+
+    /// StartTransientUnit(name, mode, properties a(sv), aux a(sa(sv))).
+    static func startTransientUnit(scope: String, guest: PlacedGuest, bus: SystemBus) throws -> BusMessage {
+        let message = try BusMessage(
+            bus: bus, destination: "org.freedesktop.systemd1", path: "/org/freedesktop/systemd1",
+            interface: "org.freedesktop.systemd1.Manager", member: "StartTransientUnit")
+        try message.append(scope)
+        try message.append("fail")
+        try message.container("a", "(sv)") {
+            try message.property("Description", "s") {
+                try message.append("vserver \(guest.name) (context \(guest.context))")
+            }
+            try message.property("Slice", "s") { try message.append("machine.slice") }
+            try message.property("PIDs", "au") {
+                try message.container("a", "u") { try message.append(UInt32(bitPattern: guest.pid)) }
+            }
+            // The guest's own init (a systemd guest) manages the cgroups below the scope.
+            try message.property("Delegate", "b") { try message.append(true) }
+            try message.property("TasksAccounting", "b") { try message.append(true) }
+            try message.property("MemoryAccounting", "b") { try message.append(true) }
+            // A scope that ended badly must not block the next start of the same vserver.
+            try message.property("CollectMode", "s") { try message.append("inactive-or-failed") }
+            // At shutdown vservers.service stops the guests in order first; only then may systemd end the scopes.
+            try message.property("Before", "as") {
+                try message.container("a", "s") { try message.append("vservers.service") }
+            }
+        }
+        try message.container("a", "(sa(sv))") {}
+        return message
+    }
+
+    /// RegisterMachine(name, id ay, service, class, leader, root_directory): registers the leader's unit (our
+    /// scope) as a machine, without machined creating a scope of its own.
+    static func registerMachine(_ guest: PlacedGuest, bus: SystemBus) throws -> BusMessage {
+        let message = try BusMessage(
+            bus: bus, destination: "org.freedesktop.machine1", path: "/org/freedesktop/machine1",
+            interface: "org.freedesktop.machine1.Manager", member: "RegisterMachine")
+        try message.append(guest.name)
+        try message.appendEmptyByteArray()
+        try message.append("vserverd")
+        try message.append("container")
+        try message.append(UInt32(bitPattern: guest.pid))
+        try message.append(guest.root)
+        return message
+    }
+
+    /// StartTransientUnit returns once the job is queued; the move into the cgroup happens when the job runs.
+    /// RegisterMachine looks the unit up from the leader's cgroup, and the guest must not exec before: wait.
+    private func waitUntilInCgroup(pid: Int32, scope: String) throws {
+        let suffix = "/\(scope)"
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(5)
+        while true {
+            let file = "/proc/\(pid)/cgroup"
+            let fd = open(file, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw BusError("open \(file): \(String(cString: strerror(errno)))") }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = read(fd, &buffer, buffer.count)
+            close(fd)
+            let text = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
+            if text.split(separator: "\n").contains(where: { $0.hasSuffix(suffix) }) { return }
+            guard clock.now < deadline else { throw BusError("PID \(pid) did not arrive in \(scope) within 5 s") }
+            usleep(1_000)
+        }
+    }
+
+    /// A scope (or machine) of the same name may still be going away after the guest's previous run: systemd
+    /// notices an empty cgroup asynchronously. Retries for up to 3 s.
+    private func retryWhileExists(_ call: () throws -> Void) throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(3)
+        while true {
+            do {
+                return try call()
+            } catch let error as BusError where error.isAlreadyExists && clock.now < deadline {
+                usleep(20_000)
+            }
+        }
+    }
+}
+
+/// A failed sd-bus step: the D-Bus error name and message, or an errno.
+struct BusError: Error, CustomStringConvertible {
+    var description: String
+    var name: String?
+
+    init(_ description: String, name: String? = nil) {
+        self.description = description
+        self.name = name
+    }
+
+    init(_ step: String, code: Int32) {
+        self.init("\(step): \(String(cString: strerror(-code)))")
+    }
+
+    var isAlreadyExists: Bool {
+        name == "org.freedesktop.systemd1.UnitExists" || name == "org.freedesktop.machine1.MachineExists"
+    }
+}
+
+/// A connection to the system bus; one per guest start: sd-bus objects must not be shared between threads,
+/// and starts run in parallel.
+final class SystemBus {
+    let bus: OpaquePointer
+
+    init() throws {
+        var bus: OpaquePointer?
+        let result = sd_bus_open_system(&bus)
+        guard result >= 0, let bus else { throw BusError("connect to the system bus", code: result) }
+        self.bus = bus
+    }
+
+    deinit { sd_bus_flush_close_unref(bus) }
+
+    func call(_ message: BusMessage) throws {
+        var error = sd_bus_error()
+        var reply: OpaquePointer?
+        defer {
+            sd_bus_error_free(&error)
+            sd_bus_message_unref(reply)
+        }
+        let result = sd_bus_call(bus, message.message, SystemdScopes.callTimeoutMicroseconds, &error, &reply)
+        guard result >= 0 else {
+            let name = error.name.map { String(cString: $0) }
+            let text = error.message.map { String(cString: $0) } ?? String(cString: strerror(-result))
+            throw BusError("\(message.member): \(text)", name: name)
+        }
+    }
+}
+
+/// A method call being built with the non-variadic sd_bus_message_append_* functions (Swift cannot call
+/// sd_bus_message_append).
+final class BusMessage {
+    let message: OpaquePointer
+    let member: String
+
+    init(bus: SystemBus, destination: String, path: String, interface: String, member: String) throws {
+        var message: OpaquePointer?
+        let result = sd_bus_message_new_method_call(bus.bus, &message, destination, path, interface, member)
+        guard result >= 0, let message else { throw BusError("build \(member)", code: result) }
+        self.message = message
+        self.member = member
+    }
+
+    deinit { sd_bus_message_unref(message) }
+
+    private func check(_ result: Int32, _ step: String) throws {
+        if result < 0 { throw BusError("build \(member): \(step)", code: result) }
+    }
+
+    private static func type(_ character: Unicode.Scalar) -> CChar { CChar(UInt8(ascii: character)) }
+
+    func append(_ string: String) throws {
+        try check(string.withCString { sd_bus_message_append_basic(message, Self.type("s"), $0) }, "string")
+    }
+
+    func append(_ value: UInt32) throws {
+        var value = value
+        try check(sd_bus_message_append_basic(message, Self.type("u"), &value), "uint32")
+    }
+
+    func append(_ value: Bool) throws {
+        var value: Int32 = value ? 1 : 0
+        try check(sd_bus_message_append_basic(message, Self.type("b"), &value), "boolean")
+    }
+
+    func appendEmptyByteArray() throws {
+        try check(sd_bus_message_append_array(message, Self.type("y"), nil, 0), "byte array")
+    }
+
+    /// An array ("a"), struct ("r"), dict entry ("e") or variant ("v") holding `contents`.
+    func container(_ type: Unicode.Scalar, _ contents: String, _ body: () throws -> Void) throws {
+        try check(sd_bus_message_open_container(message, Self.type(type), contents), "open \(contents)")
+        try body()
+        try check(sd_bus_message_close_container(message), "close \(contents)")
+    }
+
+    /// One (sv) entry of a property array.
+    func property(_ name: String, _ signature: String, _ value: () throws -> Void) throws {
+        try container("r", "sv") {
+            try append(name)
+            try container("v", signature, value)
+        }
+    }
+}

@@ -27,6 +27,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -147,6 +148,7 @@ struct join_child {
     int cgroup_fd;         /* cgroup.procs of config->cgroup, or -1 */
     int slave_fd;          /* with a terminal: the pty slave, else -1 */
     int last_cap;
+    struct rlimit limits[RLIM_NLIMITS]; /* PID 1's: the vserver's [limits], not the caller's */
     char proc_path[32];    /* "/proc/PID" of PID 1, for errors */
     char pts_path[32];     /* "/dev/pts/N" as the command sees it */
 };
@@ -251,6 +253,10 @@ static int child_main(void *arg)
         child_fail(c, "reset signals", NULL, NULL, errno);
     if (setsid() < 0)
         child_fail(c, "setsid", NULL, NULL, errno);
+    /* Before the namespaces: a hard limit above the caller's needs CAP_SYS_RESOURCE, which we still have. */
+    for (int resource = 0; resource < RLIM_NLIMITS; resource++)
+        if (setrlimit(resource, &c->limits[resource]) < 0)
+            child_fail(c, "setrlimit", c->proc_path, "/limits", errno);
     /* "0" is the writing process, in cgroup v1 and v2 alike. */
     if (c->cgroup_fd >= 0 && write(c->cgroup_fd, "0", 1) != 1)
         child_fail(c, "join cgroup", c->config->cgroup, NULL, errno);
@@ -420,6 +426,16 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
     if (procfd < 0) {
         vs_set_error(error, "open", NULL, child.proc_path, errno);
         goto out;
+    }
+    /* Read by PID, so before the start time check: afterwards they are known to be PID 1's. */
+    for (int resource = 0; resource < RLIM_NLIMITS; resource++) {
+        if (prlimit(config->pid, resource, NULL, &child.limits[resource]) < 0) {
+            path[0] = '\0';
+            append_str(path, sizeof path, child.proc_path);
+            append_str(path, sizeof path, "/limits");
+            vs_set_error(error, "read", NULL, path, errno);
+            goto out;
+        }
     }
     /* Another start time is another process; the directory of one that ended reads as ESRCH or ENOENT. */
     if (read_start_time(procfd, &start_time) < 0)

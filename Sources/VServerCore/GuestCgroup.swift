@@ -100,13 +100,3 @@ struct GuestCgroup: Sendable, Equatable {
         return names
     }
 }
-
-extension ProcessTable {
-    /// Resident memory of one process from /proc/PID/statm ("size resident shared ..." in pages); 0 when gone.
-    static func residentBytes(pid: Int32, procRoot: String = "/proc") -> UInt64 {
-        guard let statm = try? FileSystem.readText("\(procRoot)/\(pid)/statm"),
-              let pages = statm.split(separator: " ").dropFirst().first.flatMap({ UInt64($0) })
-        else { return 0 }
-        return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
-    }
-}

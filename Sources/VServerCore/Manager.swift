@@ -108,7 +108,10 @@ public actor Manager {
 
     func setState(_ name: String, _ state: GuestState) {
         states[name] = state
-        let change = StateChange(name: name, state: state.name, reason: state.reason)
+        publish(StateChange(name: name, state: state.name, reason: state.reason))
+    }
+
+    private func publish(_ change: StateChange) {
         for monitor in monitors.values { monitor.yield(change) }
     }
 
@@ -208,6 +211,14 @@ public actor Manager {
         }.sorted()
         // Forget stopped vservers whose config is gone.
         for name in result.removed where states[name]?.guest == nil { states.removeValue(forKey: name) }
+        // A config that became valid or invalid changes what `list` shows: monitors (and STATUS=) hear of it.
+        for name in result.added + result.changed where states[name]?.guest == nil {
+            let current = info(name)
+            publish(StateChange(name: name, state: current.state, reason: current.reason))
+        }
+        for name in result.removed where states[name] == nil {
+            publish(StateChange(name: name, state: "stopped", reason: "config removed"))
+        }
         logger.info(
             "reloaded \(options.configDirectory): \(result.added.count) added, \(result.removed.count) removed, \(result.changed.count) changed")
         return result

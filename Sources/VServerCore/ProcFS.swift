@@ -58,20 +58,23 @@ enum ProcessTable {
     /// Usage of the processes inside the given pid namespaces (by namespace inode).
     static func usage(inPidNamespaces wanted: Set<UInt64>) -> [UInt64: Usage] {
         guard !wanted.isEmpty else { return [:] }
-        let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
         var result: [UInt64: Usage] = [:]
         for entry in FileSystem.entries("/proc") {
             guard let pid = Int32(entry), let namespace = ProcFS.pidNamespace(pid: pid), wanted.contains(namespace)
             else { continue }
-            var usage = result[namespace, default: Usage()]
-            usage.processes += 1
-            // statm: size resident shared ... in pages.
-            if let statm = try? FileSystem.readText("/proc/\(pid)/statm"),
-               let resident = statm.split(separator: " ").dropFirst().first.flatMap({ UInt64($0) }) {
-                usage.residentBytes += resident * pageSize
-            }
-            result[namespace] = usage
+            result[namespace, default: Usage()].processes += 1
+            result[namespace, default: Usage()].residentBytes += residentBytes(pid: pid)
         }
         return result
     }
+
+    /// Resident memory of one process from /proc/PID/statm ("size resident shared ..." in pages); 0 when gone.
+    static func residentBytes(pid: Int32, procRoot: String = "/proc") -> UInt64 {
+        guard let statm = try? FileSystem.readText("\(procRoot)/\(pid)/statm"),
+              let pages = statm.split(separator: " ").dropFirst().first.flatMap({ UInt64($0) })
+        else { return 0 }
+        return pages * pageSize
+    }
+
+    private static let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
 }

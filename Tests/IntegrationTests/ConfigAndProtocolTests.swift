@@ -230,5 +230,35 @@ extension Integration {
                 #expect(states == ["web starting", "web running"])
             }
         }
+
+        @Test func reloadPicksUpNewAndBrokenConfigsAndTellsMonitors() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit)
+                try host.addVServer("old", config: busyboxInit)
+                try host.startDaemon()
+                #expect(try host.ctl("start", "web").status == 0)
+                let monitor = try Connection(host.socket)
+                #expect(monitor.send(#"{"method":"io.vserverd.Manager.Monitor","more":true}"#))
+                for _ in 0..<2 { _ = monitor.receive() }  // the current states of old and web
+
+                try host.addVServer("db", config: busyboxInit)
+                try host.addVServer("bad", config: busyboxInit + "colour = \"blue\"\n")
+                try FileManager.default.removeItem(atPath: "\(host.configDirectory)/old")
+                try FileManager.default.removeItem(atPath: "\(host.configDirectory)/web")
+                let reload = try host.ctl("reload")
+                #expect(reload.status == 0, "\(reload)")
+
+                var changes: [String] = []
+                while changes.count < 3, let reply = monitor.receive() {
+                    let parameters = reply["parameters"] as? [String: Any]
+                    changes.append("\(parameters?["name"] ?? "?") \(parameters?["state"] ?? "?")")
+                }
+                #expect(changes.sorted() == ["bad failed", "db stopped", "old stopped"], "\(reload)")
+                let list = try host.ctl("list").stdout.split(separator: "\n").map { $0.split(separator: " ") }
+                #expect(list.map { $0.first } == ["NAME", "bad", "db", "web"], "the running web stays listed")
+                #expect(list.last?.dropFirst(2).first == "running")
+                #expect(try host.ctl("stop", "web").status == 0, "and can still be stopped")
+            }
+        }
     }
 }

@@ -119,6 +119,9 @@ extension Integration {
                     hostname = "web.example.org"
                     environment = { LANG = "C.UTF-8" }
 
+                    [limits]
+                    nofile = { soft = 123, hard = 456 }
+
                     """)
                 try host.startDaemon()
                 #expect(try host.ctl("start", "web").status == 0)
@@ -149,6 +152,8 @@ extension Integration {
                 #expect(env.stdout.hasPrefix("/\n"), "\(env)")
                 #expect(lines.isSuperset(of: ["LANG=C.UTF-8", "TERM=xterm-test", "container=vserverd"]), "\(env)")
                 #expect(!env.stdout.contains("CALLER_ONLY"), "\(env)")
+                // The vserver's limits, not the caller's.
+                #expect(try host.ctl("exec", "web", "--", "sh", "-c", "ulimit -Sn; ulimit -Hn").stdout == "123\n456\n")
 
                 let missing = try host.ctl("exec", "web", "--", "nosuchcmd", "arg")
                 #expect(missing.status == 127)

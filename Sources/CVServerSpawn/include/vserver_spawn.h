@@ -128,14 +128,15 @@ struct vs_joined {
 };
 
 /*
- * Starts a command inside a running vserver, from a (root) client process: pidfd of PID 1, start time check
- * (a recycled PID is never joined), PR_SET_DUMPABLE 0 (nothing inside may ptrace or read this process, runc
- * CVE-2016-9962), clone into its pid namespace; the child moves into config->cgroup, joins the vserver's other
- * namespaces with setns(pidfd), checks that / is the vserver's root, setsid, drops the bounding set to
- * keep_capabilities, closes every fd but 0-2 and execs. Returns 0 once the exec succeeded; then the caller's SIGHUP, SIGINT, SIGQUIT, SIGTERM,
- * SIGUSR1, SIGUSR2 (and SIGWINCH without a terminal) go to the command's process group until
- * vs_join_wait/vs_join_relay; signals the caller ignores stay ignored by it. Returns -1 with *error when any
- * step failed (an exec failure has step "exec" and path argv[0]), after reaping the child.
+ * Starts a command inside a running vserver, from a (root) client process: pidfd of PID 1, its rlimits, start
+ * time check (a recycled PID is never joined), PR_SET_DUMPABLE 0 (nothing inside may ptrace or read this process,
+ * runc CVE-2016-9962), clone into its pid namespace; the child takes PID 1's rlimits, moves into config->cgroup,
+ * joins the vserver's other namespaces with setns(pidfd), checks that / is the vserver's root, setsid, drops the
+ * bounding set to keep_capabilities, closes every fd but 0-2 and execs. Returns 0 once the exec succeeded; then
+ * the caller's SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 (and SIGWINCH without a terminal) go to the
+ * command's process group until vs_join_wait/vs_join_relay; signals the caller ignores stay ignored by it.
+ * Returns -1 with *error when any step failed (an exec failure has step "exec" and path argv[0]), after reaping
+ * the child.
  */
 int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct vs_error *error);
 

@@ -109,7 +109,7 @@ enum FileSystem {
     /// content, never half of it. `durable: false` skips the fsync: the rename alone is atomic for every reader
     /// and across a crash of the writer; only a crash of the machine may then lose the file.
     static func writeFileAtomically(_ path: String, contents: String, mode: mode_t = 0o600, durable: Bool = true)
-        throws
+        throws(SystemError)
     {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
@@ -143,6 +143,63 @@ enum FileSystem {
             if mkdir(current, mode) != 0 && errno != EEXIST {
                 throw SystemError("mkdir", path: current)
             }
+        }
+    }
+
+    /// `cp -a` without owners: directories, regular files and symlinks with their modes; `destination` must not
+    /// exist. Other file types (devices, sockets) are skipped: config directories hold none.
+    static func copyTree(_ source: String, to destination: String) throws(SystemError) {
+        var status = stat()
+        guard lstat(source, &status) == 0 else { throw SystemError(call: "lstat", path: source, errno: errno) }
+        let permissions = status.st_mode & 0o7777
+        switch status.st_mode & S_IFMT {
+        case S_IFDIR:
+            guard mkdir(destination, permissions) == 0 else {
+                throw SystemError(call: "mkdir", path: destination, errno: errno)
+            }
+            guard chmod(destination, permissions) == 0 else {
+                throw SystemError(call: "chmod", path: destination, errno: errno)
+            }
+            for name in try listDirectory(source) {
+                try copyTree(Path.join(source, name), to: Path.join(destination, name))
+            }
+        case S_IFREG:
+            let (bytes, _) = try readBytes(source)
+            let fd = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
+            guard fd >= 0 else { throw SystemError(call: "open", path: destination, errno: errno) }
+            defer { close(fd) }
+            var rest = bytes[...]
+            while !rest.isEmpty {
+                let written = rest.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { throw SystemError(call: "write", path: destination, errno: errno) }
+                rest = rest.dropFirst(written)
+            }
+            // The umask must not narrow an executable hook.
+            guard fchmod(fd, permissions) == 0 else {
+                throw SystemError(call: "chmod", path: destination, errno: errno)
+            }
+        case S_IFLNK:
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let length = readlink(source, &buffer, buffer.count - 1)
+            guard length >= 0 else { throw SystemError(call: "readlink", path: source, errno: errno) }
+            buffer[length] = 0
+            guard symlink(buffer, destination) == 0 else {
+                throw SystemError(call: "symlink", path: destination, errno: errno)
+            }
+        default:
+            break
+        }
+    }
+
+    /// `rm -rf` of a tree this process made; symlinks are removed, never followed.
+    static func removeTree(_ path: String) {
+        var status = stat()
+        if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
+            for name in entries(path) { removeTree(Path.join(path, name)) }
+            rmdir(path)
+        } else {
+            unlink(path)
         }
     }
 

@@ -10,10 +10,10 @@ struct Check: ParsableCommand {
     @Argument(help: "A vserver (name or context id); default: all.")
     var name: String?
 
-    @Option(help: "Directory with one subdirectory per vserver.")
-    var configDir = "/etc/vservers"
+    @OptionGroup var configDirectory: ConfigDirectoryOption
 
     func run() throws {
+        let configDir = configDirectory.path
         let configs = ConfigLoader.load(directory: configDir)
         var names = Set(configs.configs.keys).union(configs.invalid.keys).sorted()
         if let name {
@@ -37,4 +37,10 @@ struct Check: ParsableCommand {
         }
         if invalid { throw ExitCode.failure }
     }
+}
+
+/// `--config-dir` of the verbs that work on config files without the daemon.
+struct ConfigDirectoryOption: ParsableArguments {
+    @Option(name: .customLong("config-dir"), help: "Directory with one subdirectory per vserver.")
+    var path = "/etc/vservers"
 }

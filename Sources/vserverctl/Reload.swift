@@ -20,6 +20,15 @@ struct Reload: ParsableCommand {
             if !names.isEmpty { print("\(key): \(names.joined(separator: " "))") }
         }
     }
+
+    /// After `create` or `import` wrote a config: a running daemon re-reads the directory, so that the next
+    /// `start` knows the vserver. Without a daemon (no socket) there is nothing to tell.
+    static func tellDaemon(_ connection: ConnectionOptions) {
+        guard access(connection.socketPath, F_OK) == 0 else { return }
+        do { _ = try connection.call("Reload") } catch {
+            printToStandardError("vserverctl: reload: \(error) (run `vserverctl reload` once vserverd runs)")
+        }
+    }
 }
 
 struct Monitor: ParsableCommand {

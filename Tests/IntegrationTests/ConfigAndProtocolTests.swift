@@ -231,6 +231,36 @@ extension Integration {
             }
         }
 
+        @Test func createdAndImportedVServersStartAtOnceOnARunningDaemon() async throws {
+            try await withTestHost { host in
+                try host.startDaemon()
+                let root = "\(host.rootsDirectory)/web"
+                #expect(try run("/bin/cp", ["-a", BaseRootfs.path, root]).status == 0)
+                let create = try host.ctl("create", "web", "--root", root, "--hostname", "web.example.org",
+                                          "--config-dir", host.configDirectory)
+                #expect(create.status == 0, "\(create)")
+                #expect(create.stdout == "web: created \(host.configDirectory)/web/vserver.toml (context 1000, root \(root))\n")
+                #expect(try host.ctl("start", "web").status == 0, "the daemon re-read its configs")
+                #expect(try host.ctl("exec", "web", "--", "hostname").stdout == "web.example.org\n")
+                let again = try host.ctl("create", "web", "--root", root, "--config-dir", host.configDirectory)
+                #expect(again.status == 1)
+                #expect(again.stderr == "vserverctl: create web: \(host.configDirectory)/web: already exists\n")
+
+                // util-vserver files from another host: context, vdir, uts/nodename.
+                let old = "\(host.directory)/old-etc/mail"
+                try FileManager.default.createDirectory(atPath: "\(old)/uts", withIntermediateDirectories: true)
+                try "1500\n".write(toFile: "\(old)/context", atomically: true, encoding: .utf8)
+                try "mail.example.org\n".write(toFile: "\(old)/uts/nodename", atomically: true, encoding: .utf8)
+                try FileManager.default.createSymbolicLink(atPath: "\(old)/vdir", withDestinationPath: root)
+                let imported = try host.ctl("import", old, "--config-dir", host.configDirectory)
+                #expect(imported.status == 0, "\(imported)")
+                #expect(try host.ctl("stop", "web").status == 0)
+                #expect(try host.ctl("start", "1500").status == 0, "known by its imported context")
+                #expect(try host.ctl("exec", "mail", "--", "hostname").stdout == "mail.example.org\n")
+                #expect(try host.ctl("stop", "mail").status == 0)
+            }
+        }
+
         @Test func reloadPicksUpNewAndBrokenConfigsAndTellsMonitors() async throws {
             try await withTestHost { host in
                 try host.addVServer("web", config: busyboxInit)

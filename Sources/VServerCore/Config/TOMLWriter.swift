@@ -1,0 +1,40 @@
+/// Writes a `vserver.toml` for `vserverctl create` and `vserverctl import`: the keys whose value is not the
+/// default, plus `context` and `root`, which are always written so that the vserver keeps them whatever else
+/// appears in the config directory later. Mounts are not written: both commands keep them in `fstab`.
+enum TOMLWriter {
+    static func render(_ config: VServerConfig, header: [String]) -> String {
+        var lines = header.map { "# \($0)" }
+        if !lines.isEmpty { lines.append("") }
+        lines.append("context = \(config.context)")
+        lines.append("root = \(TOML.quote(config.root))")
+        if config.hostname != config.name { lines.append("hostname = \(TOML.quote(config.hostname))") }
+        if config.autostart { lines.append("autostart = true") }
+        if !config.after.isEmpty { lines.append("after = \(array(config.after))") }
+
+        let base = VServerConfig.baseCapabilities(privateNetwork: config.hasPrivateNetwork)
+        if config.capabilities != base {
+            lines += ["", "[capabilities]"]
+            let added = Capabilities.names(in: config.capabilities & ~base)
+            let dropped = Capabilities.names(in: base & ~config.capabilities)
+            if !added.isEmpty { lines.append("add = \(array(added))") }
+            if !dropped.isEmpty { lines.append("drop = \(array(dropped))") }
+        }
+        if !config.limits.isEmpty {
+            lines += ["", "[limits]"]
+            for limit in config.limits {
+                let value = limit.soft == limit.hard
+                    ? amount(limit.hard) : "{ soft = \(amount(limit.soft)), hard = \(amount(limit.hard)) }"
+                lines.append("\(limit.name) = \(value)")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func amount(_ value: UInt64) -> String {
+        value == .max ? "\"unlimited\"" : "\(value)"
+    }
+
+    private static func array(_ values: [String]) -> String {
+        "[" + values.map(TOML.quote).joined(separator: ", ") + "]"
+    }
+}

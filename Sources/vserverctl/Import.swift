@@ -1,0 +1,47 @@
+import ArgumentParser
+import VServerCore
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Convert a util-vserver config directory into a vserver.toml (no daemon needed).",
+        discussion: """
+            DIR holds util-vserver's files (context, vdir, uts/nodename, apps/init/mark, apps/init/depends, \
+            bcapabilities, ulimits/, fstab, scripts/). When DIR is CONFIG-DIR/NAME itself, vserver.toml is \
+            written beside them: from then on vserverd reads it instead of them (fstab and scripts/ still count). \
+            Otherwise CONFIG-DIR/NAME is made with vserver.toml and copies of fstab and scripts/. The context \
+            stays the same (the one vserverd gave it when the files name none). The new file must read back as \
+            exactly what the old files said, or nothing is written. --dry-run prints it instead.
+            """)
+
+    @Argument(help: "A util-vserver vserver directory, e.g. /etc/vservers/web.")
+    var directory: String
+
+    @Option(help: "The vserver's name (default: the directory's name).")
+    var name: String?
+
+    @Flag(help: "Print the vserver.toml instead of writing it.")
+    var dryRun = false
+
+    @OptionGroup var configDirectory: ConfigDirectoryOption
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        let written: ConfigWriter.Written
+        do {
+            written = try ConfigWriter.importUtilVServer(from: directory, name: name, configDirectory: configDirectory.path,
+                                                         dryRun: dryRun)
+        } catch {
+            printToStandardError("vserverctl: import \(directory): \(error)")
+            throw ExitCode.failure
+        }
+        if dryRun {
+            print("# \(written.file)")
+            print(written.text, terminator: "")
+            return
+        }
+        print("\(written.config.name): wrote \(written.file) (context \(written.config.context), root \(written.config.root))")
+        Reload.tellDaemon(connection)
+    }
+}

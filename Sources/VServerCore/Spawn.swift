@@ -62,7 +62,12 @@ enum Spawner {
             vs_mount(source: arena.copy(mount.source), target: arena.copy(mount.target),
                      fstype: mount.type.map(arena.copy), flags: mount.flags, data: mount.data.map(arena.copy))
         }
-        let limits = config.limits.map { vs_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        var limits = config.limits.map { vs_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        // vserverd's own nofile is raised (ResourceLimits.raiseOwnOpenFilesLimit); the guest's is not.
+        if !limits.contains(where: { $0.resource == ResourceLimits.openFiles }) {
+            let inherited = ResourceLimits.current(ResourceLimits.openFiles)
+            limits.append(vs_rlimit(resource: ResourceLimits.openFiles, soft: inherited.soft, hard: inherited.hard))
+        }
         let argvPointers = arena.nullTerminated(argv)
         let envPointers = arena.nullTerminated(environment(of: config))
 

@@ -54,6 +54,9 @@ struct VServerDaemon: AsyncParsableCommand {
             LoggingSystem.bootstrap { label in StandardErrorLogHandler(label: label, level: level) }
         }
         let logger = Logger(label: "vserverd")
+        do { try ResourceLimits.raiseOwnOpenFilesLimit() } catch {
+            logger.warning("\(error): vserverd may run out of file descriptors with many vservers")
+        }
 
         let socketPath = socket ?? defaultSocket()
         let manager: Manager

@@ -168,6 +168,23 @@ extension Integration {
             }
         }
 
+        /// vserverd raises its own soft fd limit (a pidfd per guest); its guests, and what exec runs in them,
+        /// keep the one it was started with unless [limits] says otherwise.
+        @Test func guestsKeepTheFdLimitTheDaemonWasStartedWith() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit)
+                try host.addVServer("db", config: busyboxInit + "[limits]\nnofile = 300\n")
+                try host.startDaemon(wrapper: ["/usr/bin/prlimit", "--nofile=200:4000", "--"])
+                let daemon = try #require(host.daemon?.processIdentifier)
+                #expect(try openFilesLimit(of: daemon) == ["4000", "4000"], "raised for itself")
+                #expect(try host.ctl("start", "web").status == 0)
+                #expect(try host.ctl("start", "db").status == 0)
+                #expect(try openFilesLimit(of: try host.guestPID("web")) == ["200", "4000"])
+                #expect(try openFilesLimit(of: try host.guestPID("db")) == ["300", "300"])
+                #expect(try host.ctl("exec", "web", "--", "sh", "-c", "ulimit -Sn; ulimit -Hn").stdout == "200\n4000\n")
+            }
+        }
+
         @Test func execNeedsRootAndARunningVServer() async throws {
             try await withTestHost { host in
                 try host.addVServer("web", config: busyboxInit)
@@ -436,4 +453,11 @@ extension Integration {
             }
         }
     }
+}
+
+/// Soft and hard "Max open files" of a process, from /proc/PID/limits.
+private func openFilesLimit(of pid: Int32) throws -> [Substring] {
+    let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+    let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+    return Array(line.dropFirst("Max open files".count).split(separator: " ").prefix(2))
 }

@@ -145,13 +145,16 @@ final class TestHost: @unchecked Sendable {
         chmod(path, 0o755)
     }
 
-    func startDaemon(_ extraArguments: [String] = []) throws {
+    /// Starts vserverd on this host's directories; `wrapper` is a command that execs it (`prlimit …`), so
+    /// that the PID is still the daemon's.
+    func startDaemon(_ extraArguments: [String] = [], wrapper: [String] = []) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Products.vserverd)
-        process.arguments = [
+        let arguments = [
             "--config-dir", configDirectory, "--state-dir", stateDirectory, "--socket", socket,
             "--log-dir", logDirectory, "--log-level", "debug",
         ] + extraArguments
+        process.executableURL = URL(fileURLWithPath: wrapper.first ?? Products.vserverd)
+        process.arguments = wrapper.isEmpty ? arguments : Array(wrapper.dropFirst()) + [Products.vserverd] + arguments
         FileManager.default.createFile(atPath: daemonLog, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: daemonLog))
         log.seekToEndOfFile()

@@ -772,8 +772,12 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     if (hold) {
         /* A held child waits while we go on: it needs memory of its own. */
         pid = vs_sys_clone3(&args);
-        if (pid == 0)
+        if (pid == 0) {
+            /* Our copy of the daemon's end would keep the socket open: end of file (abort, a dead daemon) must
+             * reach wait_for_release at once. */
+            close(release_fds[0]);
             child_main(&child);
+        }
     } else {
         pid = clone_vfork(&args, &child, &pidfd);
     }
@@ -843,6 +847,24 @@ int vs_spawn(const struct vs_spawn_config *config, struct vs_spawned *out, struc
 int vs_spawn_hold(const struct vs_spawn_config *config, struct vs_spawn_pending *pending, struct vs_error *error)
 {
     return spawn_begin(config, 1, pending, error);
+}
+
+int vs_spawn_abort(struct vs_spawn_pending *pending)
+{
+    struct vs_spawned ignored;
+    struct vs_error error;
+    int exited, code;
+
+    /* End of file instead of the byte: the child exits without running anything; reap it. */
+    close(pending->release_fd);
+    pending->release_fd = -1;
+    if (spawn_finish(pending, &ignored, &error) == 0) {
+        /* Cannot happen (no exec without the byte); never leave a guest nobody knows of. */
+        vs_pidfd_send_signal(ignored.pidfd, SIGKILL);
+        vs_pidfd_wait(ignored.pidfd, 0, &exited, &code);
+        close(ignored.pidfd);
+    }
+    return 0;
 }
 
 int vs_spawn_release(struct vs_spawn_pending *pending, struct vs_spawned *out, struct vs_error *error)

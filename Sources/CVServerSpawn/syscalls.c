@@ -7,6 +7,7 @@
 #include "syscalls.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <linux/openat2.h>
@@ -57,6 +58,11 @@ int vs_sys_prlimit(int resource, uint64_t soft, uint64_t hard)
         uint64_t soft, hard;
     } limit = {soft, hard};
     return (int)syscall(SYS_prlimit64, 0, resource, &limit, NULL);
+}
+
+int vs_setns(int fd, int nstype)
+{
+    return setns(fd, nstype);
 }
 
 int vs_pidfd_open(pid_t pid)

@@ -78,7 +78,7 @@ extension Manager {
         defer { close(consoleFD) }
         let stubInit = self.stubInit
         // Under systemd: into its own scope before PID 1 runs anything (GuestPlacement).
-        let whileHeld = options.placement?.placing(config)
+        let whileHeld = Self.whileHeld(config, placing: options.placement?.placing(config))
         let spawned: SpawnedGuest
         do {
             spawned = try await onBlockingThread { () throws -> SpawnedGuest in
@@ -158,6 +158,10 @@ extension Manager {
         let status = guest.reap()
         let reason = requested ? nil : status.map(exitDescription) ?? "PID 1 exited"
         setState(name, .stopping(guest))
+        // The kernel would remove it with the network namespace, but later: a restart needs the name now.
+        if VethNetwork(guest.config) != nil {
+            VethNetwork.tearDown(VethNetwork.hostInterfaceName(context: guest.record.context))
+        }
         await hooks.runLoggingFailures(.postStop, for: guest.config)
         stateStore.remove(name)
         if let reason {
@@ -166,6 +170,26 @@ extension Manager {
             logger.info("stopped", metadata: logMetadata(name))
         }
         setState(name, .stopped(reason: reason))
+    }
+
+    /// What runs while PID 1 is held before its exec: its veth pair, then its systemd scope. nil when nothing
+    /// has to, so that the start takes the one-step spawn.
+    private static func whileHeld(_ config: VServerConfig, placing: (@Sendable (Int32) -> Void)?)
+        -> (@Sendable (Int32) throws(VServerError) -> Void)?
+    {
+        let network = VethNetwork(config)
+        if network == nil && placing == nil { return nil }
+        let name = config.name
+        return { (pid: Int32) throws(VServerError) in
+            if let network {
+                do throws(SystemError) {
+                    try network.setUp(pid: pid)
+                } catch {
+                    throw .startFailed(name: name, step: "network", reason: "network: \(error)")
+                }
+            }
+            placing?(pid)
+        }
     }
 
     /// Notices at once when a guest's PID 1 ends by itself (it ran `halt`, its command exited).

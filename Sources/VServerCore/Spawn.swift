@@ -29,17 +29,13 @@ enum Spawner {
 
     /// Clones the guest and waits until its init was exec'd; blocks, so call it from a blocking thread.
     /// With `whileHeld`, PID 1 waits before its exec until `whileHeld(pid)` has returned (vs_spawn_hold).
+    /// A failing `whileHeld` aborts the start: PID 1 exits without running anything and is reaped.
     static func spawn(_ config: VServerConfig, stubInit: StubInit?, consoleFD: Int32,
-                      whileHeld: ((Int32) -> Void)? = nil) throws(VServerError)
+                      whileHeld: ((Int32) throws(VServerError) -> Void)? = nil) throws(VServerError)
         -> SpawnedGuest
     {
         var extraCloneFlags: Int32 = 0
-        switch config.network {
-        case .host: break
-        case .none: extraCloneFlags |= Int32(VS_CLONE_NEWNET)
-        case .veth:
-            throw .startFailed(name: config.name, step: "namespaces", reason: "net = \"veth\" is not supported yet")
-        }
+        if config.hasPrivateNetwork { extraCloneFlags |= Int32(VS_CLONE_NEWNET) }
         if config.userNamespace {
             throw .startFailed(name: config.name, step: "namespaces", reason: "user = true is not supported yet")
         }
@@ -73,6 +69,7 @@ enum Spawner {
 
         var spawned = vs_spawned()
         var failure = vs_error()
+        var heldFailure: VServerError?
         let result = mounts.withUnsafeBufferPointer { mountBuffer in
             limits.withUnsafeBufferPointer { limitBuffer in
                 argvPointers.withUnsafeBufferPointer { argvBuffer in
@@ -94,13 +91,19 @@ enum Spawner {
                         guard let whileHeld else { return vs_spawn(&spawnConfig, &spawned, &failure) }
                         var pending = vs_spawn_pending()
                         guard vs_spawn_hold(&spawnConfig, &pending, &failure) == 0 else { return -1 }
-                        whileHeld(pending.pid)
+                        do throws(VServerError) {
+                            try whileHeld(pending.pid)
+                        } catch {
+                            heldFailure = error
+                            return vs_spawn_abort(&pending)
+                        }
                         return vs_spawn_release(&pending, &spawned, &failure)
                     }
                 }
             }
         }
         withExtendedLifetime(arena) {}
+        if let heldFailure { throw heldFailure }
         guard result == 0 else {
             let step = cString(of: &failure.step)
             let path = cString(of: &failure.path)

@@ -1,6 +1,6 @@
 # Sourced by scripts/test and scripts/demo: installs the Debian packages and the Python Varlink client
 # the build and the tests need, only when something is missing.
-debian_packages="libsystemd-dev pkg-config busybox-static util-linux python3"
+debian_packages="libsystemd-dev pkg-config busybox-static util-linux iproute2 python3"
 
 install_deps() {
     missing=""

@@ -96,6 +96,8 @@ struct vs_spawn_pending {
 enum { VS_SPAWN_HOLD_TIMEOUT_MS = 60000 };
 int vs_spawn_hold(const struct vs_spawn_config *config, struct vs_spawn_pending *pending, struct vs_error *error);
 int vs_spawn_release(struct vs_spawn_pending *pending, struct vs_spawned *out, struct vs_error *error);
+/* Instead of vs_spawn_release: the held child exits without running anything of the guest and is reaped. */
+int vs_spawn_abort(struct vs_spawn_pending *pending);
 
 /*
  * posix_spawn of a hook script: own process group, all signals default and unblocked, stdin /dev/null,
@@ -156,6 +158,7 @@ int vs_join_relay(struct vs_joined *joined, int out_fd);
 
 /* Syscall wrappers: return what the syscall returns (-1 with errno on failure). */
 int vs_pidfd_open(pid_t pid);
+int vs_setns(int fd, int nstype);
 int vs_pidfd_send_signal(int pidfd, int signal);
 /* waitid(P_PIDFD, pidfd, WEXITED | (nohang ? WNOHANG : 0)), retried on EINTR: 0 and *exited = 0 when still
  * running; otherwise *exited = 1 and *exit_code is the exit status or 128 + signal number. -1/ECHILD when the

@@ -718,6 +718,34 @@ static long clone_vfork(const struct vs_clone_args *args, struct child *c, int *
     return pid;
 }
 
+/*
+ * A held child may wait a while: it keeps only the fds it needs. Otherwise it would hold the daemon's ends of other
+ * held starts' release sockets (their abort, or the daemon's death, would reach them only after this exec) and
+ * whatever else the daemon had open at the clone.
+ */
+static void close_all_but_needed(const struct child *c)
+{
+    int keep[4] = {c->error_fd, c->release_fd, c->config->console_fd, c->config->exec_fd};
+    unsigned int next = 3;
+
+    /* Ascending order, so that the gaps between them can be closed as ranges. */
+    for (int i = 1; i < 4; i++)
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int swap = keep[j];
+
+            keep[j] = keep[j - 1];
+            keep[j - 1] = swap;
+        }
+    for (int i = 0; i < 4; i++) {
+        if (keep[i] < (int)next)
+            continue;
+        if ((unsigned int)keep[i] > next)
+            vs_sys_close_range(next, (unsigned int)keep[i] - 1, 0);
+        next = (unsigned int)keep[i] + 1;
+    }
+    vs_sys_close_range(next, ~0U, 0);
+}
+
 /* Clones the child; with hold it waits before its exec on a socket whose other end goes to pending->release_fd. */
 static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs_spawn_pending *pending,
                        struct vs_error *error)
@@ -773,9 +801,9 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
         /* A held child waits while we go on: it needs memory of its own. */
         pid = vs_sys_clone3(&args);
         if (pid == 0) {
-            /* Our copy of the daemon's end would keep the socket open: end of file (abort, a dead daemon) must
-             * reach wait_for_release at once. */
-            close(release_fds[0]);
+            /* Among them our copy of the daemon's end, which would keep the socket open: end of file (abort, a
+             * dead daemon) must reach wait_for_release at once. */
+            close_all_but_needed(&child);
             child_main(&child);
         }
     } else {

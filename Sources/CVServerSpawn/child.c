@@ -5,6 +5,7 @@
 #include "child.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -114,5 +115,16 @@ int vs_child_drop_capabilities(uint64_t keep, int last_cap, struct vs_error *err
     data[1].inheritable &= (uint32_t)(keep >> 32);
     if (syscall(SYS_capset, &header, data) < 0)
         return vs_set_error(error, "clear inheritable capabilities", NULL, NULL, errno);
+    return 0;
+}
+
+int vs_child_become_root(struct vs_error *error)
+{
+    if (setresgid(0, 0, 0) < 0)
+        return vs_set_error(error, "setresgid 0", NULL, "", errno);
+    if (setgroups(0, NULL) < 0)
+        return vs_set_error(error, "setgroups", NULL, "", errno);
+    if (setresuid(0, 0, 0) < 0)
+        return vs_set_error(error, "setresuid 0", NULL, "", errno);
     return 0;
 }

@@ -63,4 +63,8 @@ int vs_child_reset_signals(void);
  */
 int vs_child_drop_capabilities(uint64_t keep, int last_cap, struct vs_error *error);
 
+/* Child, in a vserver's user namespace (its maps written): becomes its root, uid and gid 0 without supplementary
+ * groups. The host's root is nobody there until then. Returns -1 with *error on failure. */
+int vs_child_become_root(struct vs_error *error);
+
 #endif

@@ -34,8 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Joined by the child; pid comes from the parent's setns. Not user (vservers have none, and joining one's own
- * user namespace is EINVAL), not time (vservers share the host's clocks). A namespace the vserver shares with
+/* Joined by the child; pid comes from the parent's setns. The user namespace only when the vserver has its own
+ * (joining one's own is EINVAL); not time (vservers share the host's clocks). A namespace the vserver shares with
  * the host (net = "host", cgroup) is joined as well: that is a no-op. */
 #define JOIN_NAMESPACES (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP)
 
@@ -148,6 +148,7 @@ struct join_child {
     int cgroup_fd;         /* cgroup.procs of config->cgroup, or -1 */
     int slave_fd;          /* with a terminal: the pty slave, else -1 */
     int last_cap;
+    int own_user_namespace; /* the vserver has a user namespace (user = true): join it, become its root */
     struct rlimit limits[RLIM_NLIMITS]; /* PID 1's: the vserver's [limits], not the caller's */
     char proc_path[32];    /* "/proc/PID" of PID 1, for errors */
     char pts_path[32];     /* "/dev/pts/N" as the command sees it */
@@ -260,8 +261,11 @@ static int child_main(void *arg)
     /* "0" is the writing process, in cgroup v1 and v2 alike. */
     if (c->cgroup_fd >= 0 && write(c->cgroup_fd, "0", 1) != 1)
         child_fail(c, "join cgroup", c->config->cgroup, NULL, errno);
-    if (setns(c->target_pidfd, JOIN_NAMESPACES) < 0)
+    if (setns(c->target_pidfd, JOIN_NAMESPACES | (c->own_user_namespace ? CLONE_NEWUSER : 0)) < 0)
         child_fail(c, "setns", c->proc_path, "/ns", errno);
+    /* In the vserver's user namespace the host's root is nobody: become its root, as its init is. */
+    if (c->own_user_namespace && vs_child_become_root(&e) < 0)
+        vs_child_report(c->error_fd, &e);
 
     /* setns moved / and the cwd to the root of the vserver's mount namespace: the root it pivoted to. Should
      * PID 1 have gone on to chroot, its processes see that root: take it from /proc/PID/root. */
@@ -448,6 +452,19 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
         append_str(path, sizeof path, "/stat");
         vs_set_error(error, "check start time of", NULL, path, start_err);
         goto out;
+    }
+    {
+        struct stat theirs, ours;
+
+        /* Through the /proc/PID directory checked above; a namespace we cannot stat is not joined blindly. */
+        if (fstatat(procfd, "ns/user", &theirs, 0) < 0 || stat("/proc/self/ns/user", &ours) < 0) {
+            path[0] = '\0';
+            append_str(path, sizeof path, child.proc_path);
+            append_str(path, sizeof path, "/ns/user");
+            vs_set_error(error, "stat", NULL, path, errno);
+            goto out;
+        }
+        child.own_user_namespace = theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino;
     }
     child.rootfd = openat(procfd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (child.rootfd < 0) {

@@ -39,7 +39,9 @@ struct child {
     size_t root_len;    /* config->root without trailing slashes, for host paths in errors */
     int rootfd;         /* O_PATH fd of the bind-mounted root: every target is resolved beneath it */
     int devnull_fd;     /* O_PATH fd of the new /dev/null, bound over masked files */
-    int release_fd;     /* vs_spawn_hold: wait for a byte here before exec; -1 otherwise */
+    int console_source; /* O_PATH fd of the console log to bind on /dev/console, or -1: /dev/null */
+    int release_fd;     /* bytes from the parent: "id maps written" (user namespace), "go on to exec" (hold) */
+    int hold;           /* vs_spawn_hold: wait for a byte on release_fd before exec */
 };
 
 /* Room for "/proc/self/fd/" and any int. */
@@ -389,14 +391,14 @@ static int open_console_source(struct child *c)
     int fd;
 
     if (c->config->console_fd < 0)
-        return c->devnull_fd;
+        return -1;
     fd_path(self, c->config->console_fd);
     n = readlink(self, link, sizeof link - 1);
     if (n < 0)
         fail_at(c, "read console path", NULL, self, errno);
     link[n] = '\0';
     if (link[0] != '/')
-        return c->devnull_fd;
+        return -1;
     fd = open(link, O_PATH | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &got) < 0)
         fail_at(c, "reopen console", NULL, link, errno);
@@ -431,9 +433,74 @@ static int open_in_dev(const struct child *c, int devfd, const char *name, int f
     return fd;
 }
 
-static void mount_dev(struct child *c)
+/* Binds the object behind source_fd onto the one behind target_fd (both opened in this mount namespace). */
+static void bind_fds(const struct child *c, int source_fd, int target_fd, const char *step, const char *inside)
 {
     char source[FD_PATH_SIZE], target[FD_PATH_SIZE];
+
+    fd_path(source, source_fd);
+    fd_path(target, target_fd);
+    if (mount(source, target, NULL, MS_BIND, NULL) < 0)
+        fail_in_root(c, step, NULL, inside, errno);
+}
+
+/*
+ * In a user namespace mknod is refused: the host's node is bound onto an empty file instead, as LXC does. The
+ * source is checked to be the expected character device, so nothing else can be bound there.
+ */
+static void bind_host_device(const struct child *c, int devfd, const char *name, dev_t dev)
+{
+    char host[32] = "/dev/";
+    struct stat st;
+    int source_fd, fd;
+
+    append_str(host, sizeof host, name);
+    source_fd = open(host, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (source_fd < 0)
+        fail_at(c, "open host device", NULL, host, errno);
+    if (fstat(source_fd, &st) < 0)
+        fail_at(c, "stat host device", NULL, host, errno);
+    if (!S_ISCHR(st.st_mode) || st.st_rdev != dev)
+        fail_at(c, "check host device", NULL, host, ENODEV);
+    fd = openat(devfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0)
+        fail_in_root(c, "create /dev/", name, "/dev", errno);
+    close(fd);
+    fd = open_in_dev(c, devfd, name, 0);
+    bind_fds(c, source_fd, fd, "bind host device", host);
+    close(fd);
+    close(source_fd);
+}
+
+/*
+ * sysfs belongs to a network namespace: a user namespace may mount it only over a network namespace of its own.
+ * With the host's network, the host's /sys is bound read-only instead (as LXC does); it shows no more than a
+ * fresh sysfs of the host's network namespace would.
+ */
+static void mount_sys(const struct child *c)
+{
+    const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    char target[FD_PATH_SIZE];
+    struct mount_attr attr;
+    int fd;
+
+    if ((c->config->extra_clone_flags & VS_CLONE_NEWUSER) == 0 || (c->config->extra_clone_flags & VS_CLONE_NEWNET)) {
+        mount_fresh(c, "/sys", "sysfs", flags, NULL, "mount sysfs");
+        return;
+    }
+    fd = open_in_root(c->rootfd, "/sys", CREATE_DIR);
+    if (fd < 0)
+        fail_in_root(c, "resolve mount target", NULL, "/sys", errno);
+    fd_path(target, fd);
+    if (mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) < 0)
+        fail_in_root(c, "bind host /sys", NULL, "/sys", errno);
+    close(fd);
+    mount_attr_from_flags(flags, &attr);
+    set_mount_attr(c, "/sys", &attr, 1, "make read-only /sys", NULL);
+}
+
+static void mount_dev(struct child *c)
+{
     int devfd, fd, console_source;
 
     /* Not nodev: the device nodes below must work. A fresh tmpfs, so no host device node is reachable. */
@@ -445,7 +512,9 @@ static void mount_dev(struct child *c)
     for (size_t i = 0; i < sizeof dev_nodes / sizeof dev_nodes[0]; i++) {
         dev_t dev = makedev(dev_nodes[i].major, dev_nodes[i].minor);
 
-        if (mknodat(devfd, dev_nodes[i].name, S_IFCHR | 0666, dev) < 0)
+        if (c->config->extra_clone_flags & VS_CLONE_NEWUSER)
+            bind_host_device(c, devfd, dev_nodes[i].name, dev);
+        else if (mknodat(devfd, dev_nodes[i].name, S_IFCHR | 0666, dev) < 0)
             fail_in_root(c, "mknod /dev/", dev_nodes[i].name, "/dev", errno);
     }
     for (size_t i = 0; i < sizeof dev_links / sizeof dev_links[0]; i++)
@@ -462,12 +531,9 @@ static void mount_dev(struct child *c)
     if (fd < 0)
         fail_in_root(c, "create /dev/console", NULL, "/dev/console", errno);
     close(fd);
-    console_source = open_console_source(c);
+    console_source = c->console_source >= 0 ? c->console_source : c->devnull_fd;
     fd = open_in_dev(c, devfd, "console", 0);
-    fd_path(source, console_source);
-    fd_path(target, fd);
-    if (mount(source, target, NULL, MS_BIND, NULL) < 0)
-        fail_in_root(c, "bind /dev/console", NULL, "/dev/console", errno);
+    bind_fds(c, console_source, fd, "bind /dev/console", "/dev/console");
     close(fd);
     if (console_source != c->devnull_fd)
         close(console_source);
@@ -476,7 +542,6 @@ static void mount_dev(struct child *c)
 
 static void bind_timezone(const struct child *c)
 {
-    char source[FD_PATH_SIZE], target[FD_PATH_SIZE];
     struct mount_attr attr;
     int source_fd, fd;
 
@@ -498,10 +563,7 @@ static void bind_timezone(const struct child *c)
     fd = open_in_root(c->rootfd, "/etc/localtime", CREATE_FILE);
     if (fd < 0)
         fail_in_root(c, "resolve mount target", NULL, "/etc/localtime", errno);
-    fd_path(source, source_fd);
-    fd_path(target, fd);
-    if (mount(source, target, NULL, MS_BIND, NULL) < 0)
-        fail_in_root(c, "bind timezone", NULL, "/etc/localtime", errno);
+    bind_fds(c, source_fd, fd, "bind timezone", "/etc/localtime");
     close(fd);
     close(source_fd);
     mount_attr_from_flags(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, &attr);
@@ -569,7 +631,7 @@ static void drop_capabilities(const struct child *c)
  * vs_spawn_hold: everything is set up, nothing of the guest has run. One byte on release_fd lets it go on; end of
  * file means the daemon is gone, and nobody would manage this guest: give up quietly.
  */
-static void wait_for_release(const struct child *c)
+static void wait_for_parent(const struct child *c, const char *step)
 {
     struct pollfd pfd = {.fd = c->release_fd, .events = POLLIN};
     char byte;
@@ -580,16 +642,30 @@ static void wait_for_release(const struct child *c)
         ready = poll(&pfd, 1, VS_SPAWN_HOLD_TIMEOUT_MS);
     while (ready < 0 && errno == EINTR);
     if (ready < 0)
-        fail_at(c, "wait for release", NULL, NULL, errno);
+        fail_at(c, step, NULL, NULL, errno);
     if (ready == 0)
-        fail_at(c, "wait for release", NULL, NULL, ETIMEDOUT);
+        fail_at(c, step, NULL, NULL, ETIMEDOUT);
     do
         n = read(c->release_fd, &byte, 1);
     while (n < 0 && errno == EINTR);
     if (n < 0)
-        fail_at(c, "wait for release", NULL, NULL, errno);
+        fail_at(c, step, NULL, NULL, errno);
     if (n == 0)
-        fail_at(c, "wait for release", NULL, NULL, ECANCELED);
+        fail_at(c, step, NULL, NULL, ECANCELED);
+}
+
+/*
+ * user = true: the parent has written uid_map and gid_map (only it may map a range of the host's ids). Until now
+ * this process was the unmapped host root; from here it is root of the new user namespace, with every capability
+ * in it and none outside.
+ */
+static void become_root_inside(const struct child *c)
+{
+    struct vs_error e;
+
+    wait_for_parent(c, "wait for id maps");
+    if (vs_child_become_root(&e) < 0)
+        vs_child_report(c->error_fd, &e);
 }
 
 static _Noreturn void child_main(struct child *c)
@@ -618,11 +694,18 @@ static _Noreturn void child_main(struct child *c)
         fail_at(c, "open root", NULL, config->root, errno);
     if (fchdir(c->rootfd) < 0)
         fail_at(c, "chdir root", NULL, config->root, errno);
+    /* Host paths are opened while this is still the host's root: with a user namespace, the root of the vserver
+     * may not search their directories (the test's 0700 temp dir, util-vserver's 0700 /vservers barrier). */
+    c->console_source = open_console_source(c);
 
     for (size_t i = 0; i < config->mount_count; i++)
         apply_mount(c, &config->mounts[i]);
+    /* Everything from here on is beneath rootfd, or in the world-readable /dev, /sys and zoneinfo of the host;
+     * a tmpfs mounted in the user namespace takes new files only from ids mapped into it. */
+    if (config->extra_clone_flags & VS_CLONE_NEWUSER)
+        become_root_inside(c);
     mount_proc(c);
-    mount_fresh(c, "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "mount sysfs");
+    mount_sys(c);
     mount_dev(c);
     mask_paths(c);
     bind_timezone(c);
@@ -643,8 +726,8 @@ static _Noreturn void child_main(struct child *c)
     /* Every fd but 0-2 closes at exec (CVE-2024-21626); the error pipe and exec_fd still work until then. */
     if (vs_sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         fail_at(c, "close fds", NULL, NULL, errno);
-    if (c->release_fd >= 0)
-        wait_for_release(c);
+    if (c->hold)
+        wait_for_parent(c, "wait for release");
     umask(saved_umask);
     /*
      * The stub init keeps every signal blocked across its exec: it blocks them all first thing anyway, and a
@@ -719,6 +802,48 @@ static long clone_vfork(const struct vs_clone_args *args, struct child *c, int *
 }
 
 /*
+ * uid_map and gid_map of the child's new user namespace: 0..VS_ID_MAP_SIZE-1 inside are base.. outside. Only a
+ * process with CAP_SETUID/CAP_SETGID over the parent namespace may map a range of other ids: this one, not the
+ * child. setgroups stays "allow": the child drops its supplementary groups itself. Then one byte lets the child
+ * go on (it buffers across our close when the start is not held).
+ */
+static int write_id_maps(struct vs_spawn_pending *pending, uint32_t base, struct vs_error *error)
+{
+    static const char *const files[] = {"uid_map", "gid_map"};
+    char line[64] = "0 ", number[12], path[64];
+
+    format_uint(number, base);
+    append_str(line, sizeof line, number);
+    append_str(line, sizeof line, " ");
+    format_uint(number, VS_ID_MAP_SIZE);
+    append_str(line, sizeof line, number);
+    append_str(line, sizeof line, "\n");
+    for (size_t i = 0; i < 2; i++) {
+        int fd;
+
+        path[0] = '\0';
+        append_str(path, sizeof path, "/proc/");
+        format_uint(number, (unsigned int)pending->pid);
+        append_str(path, sizeof path, number);
+        append_str(path, sizeof path, "/");
+        append_str(path, sizeof path, files[i]);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            return set_error(error, "open", path, errno);
+        if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+            int err = errno;
+
+            close(fd);
+            return set_error(error, "write", path, err);
+        }
+        close(fd);
+    }
+    if (send(pending->release_fd, "", 1, MSG_NOSIGNAL) != 1)
+        return set_error(error, "tell the child its id maps are written", "", errno);
+    return 0;
+}
+
+/*
  * A held child may wait a while: it keeps only the fds it needs. Otherwise it would hold the daemon's ends of other
  * held starts' release sockets (their abort, or the daemon's death, would reach them only after this exec) and
  * whatever else the daemon had open at the clone.
@@ -754,13 +879,14 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     struct child child;
     sigset_t all, saved_mask;
     int pipe_fds[2], release_fds[2] = {-1, -1}, pidfd = -1, clone_errno, last_cap;
+    /* The child waits for us: for its id maps (user namespace) and, when held, before its exec. */
+    int userns = (config->extra_clone_flags & VS_CLONE_NEWUSER) != 0, talks = hold || userns;
     long pid;
 
     memset(error, 0, sizeof *error);
     if (config->root == NULL || config->root[0] != '/' || config->root[strspn(config->root, "/")] == '\0')
         return set_error(error, "check root", config->root, EINVAL);
-    /* A user namespace would need its id maps written by the parent while the child waits: not supported. */
-    if (config->extra_clone_flags & ~VS_CLONE_NEWNET)
+    if (config->extra_clone_flags & ~(VS_CLONE_NEWNET | VS_CLONE_NEWUSER))
         return set_error(error, "check clone flags", "", EINVAL);
     if (config->argv == NULL || config->argv[0] == NULL || config->envp == NULL)
         return set_error(error, "check argv", "", EINVAL);
@@ -770,7 +896,7 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     if (pipe2(pipe_fds, O_CLOEXEC) < 0)
         return set_error(error, "create error pipe", "", errno);
     /* A socket, not a pipe: the release is sent with MSG_NOSIGNAL, so a child that died first costs no SIGPIPE. */
-    if (hold && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, release_fds) < 0) {
+    if (talks && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, release_fds) < 0) {
         clone_errno = errno;
         close(pipe_fds[0]);
         close(pipe_fds[1]);
@@ -786,7 +912,9 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
         child.root_len--;
     child.rootfd = -1;
     child.devnull_fd = -1;
+    child.console_source = -1;
     child.release_fd = release_fds[1];
+    child.hold = hold;
 
     memset(&args, 0, sizeof args);
     args.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
@@ -797,8 +925,8 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     /* The child starts with every signal blocked: a daemon handler (a copy of it) must never run there. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &saved_mask);
-    if (hold) {
-        /* A held child waits while we go on: it needs memory of its own. */
+    if (talks) {
+        /* A child that waits for us while we go on needs memory of its own. */
         pid = vs_sys_clone3(&args);
         if (pid == 0) {
             /* Among them our copy of the daemon's end, which would keep the socket open: end of file (abort, a
@@ -812,11 +940,11 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
     close(pipe_fds[1]);
-    if (hold)
+    if (talks)
         close(release_fds[1]);
     if (pid < 0) {
         close(pipe_fds[0]);
-        if (hold)
+        if (talks)
             close(release_fds[0]);
         return set_error(error, "clone3", config->root, clone_errno);
     }
@@ -824,6 +952,15 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     pending->pidfd = pidfd;
     pending->error_fd = pipe_fds[0];
     pending->release_fd = release_fds[0];
+    if (userns && write_id_maps(pending, config->id_map_base, error) < 0) {
+        /* Without maps the child never gets its byte: the end of file makes it give up. */
+        vs_spawn_abort(pending);
+        return -1;
+    }
+    if (!hold && talks) {
+        close(pending->release_fd);
+        pending->release_fd = -1;
+    }
     return 0;
 }
 

@@ -128,6 +128,14 @@ extension Manager {
         guard fd >= 0 else {
             throw .startFailed(name: config.name, step: "open console log", reason: SystemError("open", path: path).description)
         }
+        // A guest reopens /dev/console (this file) as its own root, which is not the host's with user = true.
+        let owner = config.userNamespace ? config.idMapBase : getuid()
+        var status = stat()
+        guard fstat(fd, &status) == 0, status.st_uid == owner || fchown(fd, owner, owner) == 0 else {
+            let error = SystemError("chown", path: path)
+            close(fd)
+            throw .startFailed(name: config.name, step: "open console log", reason: error.description)
+        }
         return fd
     }
 

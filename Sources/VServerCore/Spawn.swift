@@ -36,9 +36,7 @@ enum Spawner {
     {
         var extraCloneFlags: Int32 = 0
         if config.hasPrivateNetwork { extraCloneFlags |= Int32(VS_CLONE_NEWNET) }
-        if config.userNamespace {
-            throw .startFailed(name: config.name, step: "namespaces", reason: "user = true is not supported yet")
-        }
+        if config.userNamespace { extraCloneFlags |= Int32(VS_CLONE_NEWUSER) }
 
         let arena = CStringArena()
         let argv: [String]
@@ -78,6 +76,7 @@ enum Spawner {
                             root: arena.copy(config.root),
                             hostname: arena.copy(config.hostname),
                             extra_clone_flags: extraCloneFlags,
+                            id_map_base: config.idMapBase,
                             mounts: mountBuffer.baseAddress,
                             mount_count: mountBuffer.count,
                             timezone_file: config.timezone.map { arena.copy("/usr/share/zoneinfo/\($0)") },

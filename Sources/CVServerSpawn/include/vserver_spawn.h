@@ -16,8 +16,11 @@
 extern "C" {
 #endif
 
-/* CLONE_NEWNET for extra_clone_flags: glibc hides it from Swift (it needs _GNU_SOURCE). */
-enum { VS_CLONE_NEWNET = 0x40000000 };
+/* CLONE_NEWNET and CLONE_NEWUSER for extra_clone_flags: glibc hides them from Swift (they need _GNU_SOURCE). */
+enum { VS_CLONE_NEWNET = 0x40000000, VS_CLONE_NEWUSER = 0x10000000 };
+
+/* With VS_CLONE_NEWUSER: ids 0..VS_ID_MAP_SIZE-1 inside are id_map_base.. outside. */
+enum { VS_ID_MAP_SIZE = 65536 };
 
 /* One extra mount from [[mount]] or fstab, applied inside the root before /proc, /sys and /dev. */
 struct vs_mount {
@@ -38,7 +41,8 @@ struct vs_rlimit {
 struct vs_spawn_config {
     const char *root;                   /* absolute host path of the vserver root; never "/" */
     const char *hostname;               /* UTS nodename, or NULL to keep the host's */
-    int extra_clone_flags;              /* VS_CLONE_NEWNET for net = "none" (0 otherwise; nothing else allowed) */
+    int extra_clone_flags;              /* VS_CLONE_NEWNET (private network), VS_CLONE_NEWUSER (user = true) */
+    uint32_t id_map_base;               /* with VS_CLONE_NEWUSER: host uid and gid of root inside */
     const struct vs_mount *mounts;
     size_t mount_count;
     const char *timezone_file;          /* host zoneinfo file bound read-only on /etc/localtime, or NULL */

@@ -248,10 +248,6 @@ private struct TOMLConfigParser {
                 net = (mode, entry.line)
             case "user":
                 config.userNamespace = try reader.boolean(entry.value, key)
-                if config.userNamespace {
-                    config.warnings.append(reader.warning(
-                        entry.value.line, key, "user namespaces are not supported yet: start refuses this vserver"))
-                }
             default:
                 throw reader.unknownKey(entry, key, known: ["net", "user"], in: parent)
             }

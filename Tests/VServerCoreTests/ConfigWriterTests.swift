@@ -85,6 +85,17 @@ private func sameSettings(_ a: VServerConfig?, _ b: VServerConfig?) -> Bool {
     #expect(fixture.config("small")?.root == (try FileSystem.realPath(fixture.root("small"))))
 }
 
+@Test func createMakesTheConfigDirectoryOfAFreshHost() throws {
+    let fixture = ConfigFixture()
+    let root = fixture.root("web")
+    let etc = fixture.path("fresh/vservers")
+    fixture.tree.directory("fresh")
+    let written = try ConfigWriter.create(.init(name: "web", root: root), configDirectory: etc,
+                                          environment: fixture.environment)
+    #expect(written.file == etc + "/web/vserver.toml")
+    #expect(ConfigLoader.load(directory: etc, environment: fixture.environment).configs["web"]?.context == 1000)
+}
+
 @Test func createRefusesBadInputAndLeavesNothingBehind() {
     let fixture = ConfigFixture()
     fixture.vserver("db", "context = 1042\n")

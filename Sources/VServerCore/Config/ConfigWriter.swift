@@ -187,6 +187,12 @@ public enum ConfigWriter {
         var installed = false
         defer { if !installed { FileSystem.removeTree(staging) } }
         do throws(SystemError) {
+            // The first vserver of a host may come before /etc/vservers does.
+            if !FileSystem.exists(directory) {
+                guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
+                    throw SystemError(call: "mkdir", path: directory, errno: errno)
+                }
+            }
             guard mkdir(staging, 0o755) == 0, chmod(staging, 0o755) == 0 else {
                 throw SystemError(call: "mkdir", path: staging, errno: errno)
             }

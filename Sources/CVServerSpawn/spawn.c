@@ -728,6 +728,10 @@ static _Noreturn void child_main(struct child *c)
         fail_at(c, "close fds", NULL, NULL, errno);
     if (c->hold)
         wait_for_parent(c, "wait for release");
+    /* A cgroup namespace rooted where PID 1 now is (its scope under systemd, after the release): the guest sees
+     * its own cgroup as "/" and nothing of the host's cgroup paths. */
+    if (unshare(CLONE_NEWCGROUP) < 0)
+        fail_at(c, "unshare cgroup namespace", NULL, NULL, errno);
     umask(saved_umask);
     /*
      * The stub init keeps every signal blocked across its exec: it blocks them all first thing anyway, and a

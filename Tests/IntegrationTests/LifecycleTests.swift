@@ -25,7 +25,7 @@ extension Integration {
                 let start = try host.ctl("start", "web")
                 #expect(start.status == 0, "\(start)")
                 let pid = try host.guestPID("web")
-                for kind in ["mnt", "pid", "uts", "ipc"] {
+                for kind in ["mnt", "pid", "uts", "ipc", "cgroup"] {
                     #expect(try namespace(kind, of: pid) != namespace(kind, of: getpid()), "\(kind) namespace")
                 }
                 #expect(try namespace("net", of: pid) == namespace("net", of: getpid()), "net = host shares")
@@ -46,6 +46,9 @@ extension Integration {
                 #expect(pids.contains(1))
                 #expect(pids.count <= 3, "guest sees \(pids)")
                 #expect(try inside("cat /proc/self/status").stdout.contains("NSpid"))
+                // Its own cgroup is its "/": no path of the host's cgroup tree shows.
+                let cgroups = try inside("cat /proc/1/cgroup").stdout.split(separator: "\n")
+                #expect(!cgroups.isEmpty && cgroups.allSatisfy { $0.hasSuffix(":/") }, "\(cgroups)")
 
                 let status = try host.ctl("status", "web")
                 #expect(status.status == 0, "\(status)")

@@ -45,7 +45,8 @@ extension Manager {
             })
         }
         // Stopping is mostly waiting for guests to shut down: no CPU bound, only the order.
-        return await runInOrder(running, blockers: dependents, jobs: running.count) { manager, name throws(VServerError) in
+        return await runInOrder(running, blockers: dependents, jobs: running.count) {
+            manager, name throws(VServerError) in
             do throws(VServerError) {
                 _ = try await manager.stop(name)
             } catch .notRunning {
@@ -76,7 +77,8 @@ extension Manager {
                     result.failed.append(name)
                     result.errors.append("\(name): skipped because \(blocker) failed")
                 }
-                for name in pending.sorted() where active < max(1, jobs) && (blockers[name] ?? []).isSubset(of: succeeded) {
+                for name in pending.sorted()
+                where active < max(1, jobs) && (blockers[name] ?? []).isSubset(of: succeeded) {
                     pending.remove(name)
                     active += 1
                     group.addTask {

@@ -90,9 +90,9 @@ struct HookRunner: Sendable {
             }
             logger.debug("\(script.display) exited \(result.exitCode)")
             if result.exitCode != 0 || result.timedOut {
-                throw .hookFailed(HookFailure(name: config.name, hook: flavour.rawValue, script: script.display,
-                                              exitCode: result.exitCode, output: result.lastLines.joined(separator: "\n"),
-                                              timeout: result.timedOut ? timeout : nil))
+                throw .hookFailed(HookFailure(
+                    name: config.name, hook: flavour.rawValue, script: script.display, exitCode: result.exitCode,
+                    output: result.lastLines.joined(separator: "\n"), timeout: result.timedOut ? timeout : nil))
             }
         }
     }

@@ -46,9 +46,11 @@ extension Manager {
             throw .dependencyNotRunning(name: name, dependency: dependency)
         }
         // Contexts are unique among configs; a guest started before a reload may still hold this one.
-        if let (other, _) = states.first(where: { $0.key != name && $0.value.guest?.record.context == config.context }) {
+        let holder = states.first { $0.key != name && $0.value.guest?.record.context == config.context }
+        if let (other, _) = holder {
             throw .invalidConfig(name: name, file: config.configFile,
-                                 reason: "\(config.configFile): context: \(config.context) is in use by running vserver \(other)")
+                                 reason: "\(config.configFile): context: \(config.context) is in use by running "
+                                     + "vserver \(other)")
         }
         try checkLimitsOnlyLower(config)
         return config
@@ -126,7 +128,8 @@ extension Manager {
         let path = "\(options.logDirectory)/\(config.name).log"
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else {
-            throw .startFailed(name: config.name, step: "open console log", reason: SystemError("open", path: path).description)
+            throw .startFailed(name: config.name, step: "open console log",
+                               reason: SystemError("open", path: path).description)
         }
         // A guest reopens /dev/console (this file) as its own root, which is not the host's with user = true.
         let owner = config.userNamespace ? config.idMapBase : getuid()
@@ -148,7 +151,8 @@ extension Manager {
         setState(name, .stopping(guest))
         await hooks.runLoggingFailures(.preStop, for: guest.config, pid: guest.pid)
         if !guest.signal(guest.config.stopSignal) {
-            logger.warning("\(SystemError("pidfd_send_signal \(guest.config.stopSignalName)", path: "PID \(guest.pid)"))")
+            let error = SystemError("pidfd_send_signal \(guest.config.stopSignalName)", path: "PID \(guest.pid)")
+            logger.warning("\(error)")
         }
         if await !guest.exit.wait(timeout: .seconds(timeout)) {
             logger.notice("still running \(timeout) s after \(guest.config.stopSignalName); sending SIGKILL")

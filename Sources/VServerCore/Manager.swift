@@ -219,8 +219,8 @@ public actor Manager {
         for name in result.removed where states[name] == nil {
             publish(StateChange(name: name, state: "stopped", reason: "config removed"))
         }
-        logger.info(
-            "reloaded \(options.configDirectory): \(result.added.count) added, \(result.removed.count) removed, \(result.changed.count) changed")
+        let counts = "\(result.added.count) added, \(result.removed.count) removed, \(result.changed.count) changed"
+        logger.info("reloaded \(options.configDirectory): \(counts)")
         return result
     }
 }

@@ -30,7 +30,8 @@ extension VServerError: VarlinkErrorConvertible {
         func string(_ key: String) -> String { p[key]?.stringValue ?? "" }
         switch error.name.dropFirst(prefix.count) {
         case "NoSuchVServer": self = .noSuchVServer(name: string("name"))
-        case "InvalidConfig": self = .invalidConfig(name: string("name"), file: string("file"), reason: string("reason"))
+        case "InvalidConfig":
+            self = .invalidConfig(name: string("name"), file: string("file"), reason: string("reason"))
         case "AlreadyRunning": self = .alreadyRunning(name: string("name"))
         case "NotRunning": self = .notRunning(name: string("name"))
         case "DependencyNotRunning":

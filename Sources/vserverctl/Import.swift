@@ -30,8 +30,8 @@ struct Import: ParsableCommand {
     func run() throws {
         let written: ConfigWriter.Written
         do {
-            written = try ConfigWriter.importUtilVServer(from: directory, name: name, configDirectory: configDirectory.path,
-                                                         dryRun: dryRun)
+            written = try ConfigWriter.importUtilVServer(
+                from: directory, name: name, configDirectory: configDirectory.path, dryRun: dryRun)
         } catch {
             printToStandardError("vserverctl: import \(directory): \(error)")
             throw ExitCode.failure
@@ -41,7 +41,8 @@ struct Import: ParsableCommand {
             print(written.text, terminator: "")
             return
         }
-        print("\(written.config.name): wrote \(written.file) (context \(written.config.context), root \(written.config.root))")
+        let config = written.config
+        print("\(config.name): wrote \(written.file) (context \(config.context), root \(config.root))")
         Reload.tellDaemon(connection)
     }
 }

@@ -261,7 +261,9 @@ final class ControlServer: Service {
     }
 
     /// Runs `body`, cancelling it when `hangup` is signalled.
-    private func withCancellation(on hangup: OneShotEvent, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    private func withCancellation(on hangup: OneShotEvent, _ body: @escaping @Sendable () async throws -> Void)
+        async throws
+    {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await body() }
             tasks.addTask { await hangup.wait() }

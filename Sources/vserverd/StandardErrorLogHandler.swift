@@ -23,7 +23,8 @@ struct StandardErrorLogHandler: LogHandler {
         if let extra = event.metadata { fields.merge(extra) { _, new in new } }
         var line = "\(event.level)"
         if !fields.isEmpty {
-            line += " [" + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + "]"
+            let pairs = fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            line += " [" + pairs.joined(separator: " ") + "]"
         }
         line += " \(event.message)\n"
         // One write per line: lines from concurrent tasks never interleave.

@@ -151,7 +151,8 @@ public enum ConfigWriter {
         ]
         let text = TOMLWriter.render(config, header: header)
         if dryRun {
-            return Written(config: config, file: inPlace ? tomlFile : Path.join(target, TOMLConfig.fileName), text: text)
+            let file = inPlace ? tomlFile : Path.join(target, TOMLConfig.fileName)
+            return Written(config: config, file: file, text: text)
         }
         guard inPlace else {
             let extras = ["fstab", "scripts"].map { Path.join(sourceDirectory, $0) }.filter(FileSystem.exists)

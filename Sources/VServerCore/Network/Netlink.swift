@@ -106,7 +106,8 @@ final class RouteNetlinkSocket {
             let answered = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }
             // Only the acknowledgement of this request counts (nlmsgerr: the errno, then the request's header).
             guard type == RouteNetlinkConstant.error, UInt32(littleEndian: answered) == sequence else { continue }
-            let code = Int32(littleEndian: buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: Int32.self) })
+            let raw = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: Int32.self) }
+            let code = Int32(littleEndian: raw)
             if code != 0 { throw SystemError(what, errno: -code) }
             return
         }

@@ -137,7 +137,8 @@ struct VethNetwork: Sendable {
 
     private static func bringUp(_ index: Int32, _ name: String, on socket: RouteNetlinkSocket) throws(SystemError) {
         var up = NetlinkMessage(type: RouteNetlinkConstant.newLink, flags: 0)
-        up.interfaceInfo(index: index, flags: RouteNetlinkConstant.interfaceUp, change: RouteNetlinkConstant.interfaceUp)
+        let flag = RouteNetlinkConstant.interfaceUp
+        up.interfaceInfo(index: index, flags: flag, change: flag)
         try socket.request(up, "bring up \(name)")
     }
 

@@ -392,12 +392,21 @@ static void reap(int pidfd)
         ;
 }
 
+/* Fills *error for a failed step on a file of PID 1's /proc directory ("/proc/42" + "/stat"); returns -1. */
+static int proc_file_error(struct vs_error *error, const char *step, const char *proc_path, const char *file, int err)
+{
+    char path[64] = "";
+
+    append_str(path, sizeof path, proc_path);
+    append_str(path, sizeof path, file);
+    return vs_set_error(error, step, NULL, path, err);
+}
+
 int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct vs_error *error)
 {
     struct join_child child;
     struct vs_error record;
     char *stack = MAP_FAILED;
-    char path[64];
     uint64_t start_time;
     int procfd = -1, self_pidfd = -1, master = -1, pipe_fds[2] = {-1, -1}, child_pidfd = -1;
     int start_err = 0, clone_errno, failed = 1;
@@ -434,10 +443,7 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
     /* Read by PID, so before the start time check: afterwards they are known to be PID 1's. */
     for (int resource = 0; resource < RLIM_NLIMITS; resource++) {
         if (prlimit(config->pid, resource, NULL, &child.limits[resource]) < 0) {
-            path[0] = '\0';
-            append_str(path, sizeof path, child.proc_path);
-            append_str(path, sizeof path, "/limits");
-            vs_set_error(error, "read", NULL, path, errno);
+            proc_file_error(error, "read", child.proc_path, "/limits", errno);
             goto out;
         }
     }
@@ -447,10 +453,7 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
     else if (start_time != config->start_time)
         start_err = ESRCH;
     if (start_err != 0) {
-        path[0] = '\0';
-        append_str(path, sizeof path, child.proc_path);
-        append_str(path, sizeof path, "/stat");
-        vs_set_error(error, "check start time of", NULL, path, start_err);
+        proc_file_error(error, "check start time of", child.proc_path, "/stat", start_err);
         goto out;
     }
     {
@@ -458,20 +461,14 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
 
         /* Through the /proc/PID directory checked above; a namespace we cannot stat is not joined blindly. */
         if (fstatat(procfd, "ns/user", &theirs, 0) < 0 || stat("/proc/self/ns/user", &ours) < 0) {
-            path[0] = '\0';
-            append_str(path, sizeof path, child.proc_path);
-            append_str(path, sizeof path, "/ns/user");
-            vs_set_error(error, "stat", NULL, path, errno);
+            proc_file_error(error, "stat", child.proc_path, "/ns/user", errno);
             goto out;
         }
         child.own_user_namespace = theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino;
     }
     child.rootfd = openat(procfd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (child.rootfd < 0) {
-        path[0] = '\0';
-        append_str(path, sizeof path, child.proc_path);
-        append_str(path, sizeof path, "/root");
-        vs_set_error(error, "open", NULL, path, errno);
+        proc_file_error(error, "open", child.proc_path, "/root", errno);
         goto out;
     }
     if (config->terminal_fd >= 0 &&
@@ -504,10 +501,7 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
         goto out;
     }
     if (setns(child.target_pidfd, CLONE_NEWPID) < 0) {
-        path[0] = '\0';
-        append_str(path, sizeof path, child.proc_path);
-        append_str(path, sizeof path, "/ns/pid");
-        vs_set_error(error, "setns", NULL, path, errno);
+        proc_file_error(error, "setns", child.proc_path, "/ns/pid", errno);
         goto out;
     }
     if (pipe2(pipe_fds, O_CLOEXEC) < 0) {

@@ -120,19 +120,22 @@ enum FileSystem {
         }
         do {
             defer { close(fd) }
-            var bytes = Array(contents.utf8)[...]
-            while !bytes.isEmpty {
-                let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw SystemError("write", path: temporary)
-                }
-                bytes = bytes.dropFirst(written)
-            }
+            try writeAll(fd, Array(contents.utf8), path: temporary)
             guard !durable || fsync(fd) == 0 else { throw SystemError("fsync", path: temporary) }
         }
         guard rename(temporary, path) == 0 else { throw SystemError("rename", path: path) }
         ok = true
+    }
+
+    /// Writes every byte (a short write goes on where it stopped; EINTR is retried); `path` names fd in errors.
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(SystemError) {
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let written = rest.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { throw SystemError(call: "write", path: path, errno: written < 0 ? errno : EIO) }
+            rest = rest.dropFirst(written)
+        }
     }
 
     /// mkdir -p with a mode for the directories it creates.
@@ -168,13 +171,7 @@ enum FileSystem {
             let fd = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
             guard fd >= 0 else { throw SystemError(call: "open", path: destination, errno: errno) }
             defer { close(fd) }
-            var rest = bytes[...]
-            while !rest.isEmpty {
-                let written = rest.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { throw SystemError(call: "write", path: destination, errno: errno) }
-                rest = rest.dropFirst(written)
-            }
+            try writeAll(fd, bytes, path: destination)
             // The umask must not narrow an executable hook.
             guard fchmod(fd, permissions) == 0 else {
                 throw SystemError(call: "chmod", path: destination, errno: errno)

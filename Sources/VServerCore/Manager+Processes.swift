@@ -31,8 +31,10 @@ extension Manager {
     /// The vserver a host PID belongs to, nil for a process of the host.
     public nonisolated func whois(pid: Int32) async throws(VServerError) -> (name: String, context: Int)? {
         let owners = await processOwners
-        guard pid > 0, ProcFS.processEntry(pid: pid) != nil else { throw .noSuchProcess(pid: pid) }
-        return owners.owner(of: pid, entry: ProcFS.processEntry).map { ($0.name, $0.context) }
+        guard pid > 0, let first = ProcFS.processEntry(pid: pid) else { throw .noSuchProcess(pid: pid) }
+        // The walk up starts at `pid` itself: its entry was just read.
+        let entry = { (next: Int32) in next == pid ? first : ProcFS.processEntry(pid: next) }
+        return owners.owner(of: pid, entry: entry).map { ($0.name, $0.context) }
     }
 
     /// What `vserverctl enter/exec` needs: PID 1 with its start time, the environment, bounding set and shell

@@ -27,18 +27,9 @@ extension Integration {
             let linksBefore = try hostLinks()
 
             try await withTestHost { host in
-                try host.addVServer("web", config: busyboxInit + """
-                    context = 1500
-
-                    [namespaces]
-                    net = "veth"
-
-                    [network]
-                    address = "\(subnet).5/24"
-                    gateway = "\(subnet).1"
-                    bridge = "\(bridge)"
-
-                    """)
+                try host.addVServer(
+                    "web", config: vethConfig(context: 1500, address: "\(subnet).5/24", gateway: "\(subnet).1",
+                                              bridge: bridge))
                 try host.startDaemon()
                 #expect(try host.ctl("start", "web").status == 0)
                 let address = try host.ctl("exec", "web", "--", "ip", "-4", "-o", "addr", "show", "eth0").stdout
@@ -64,17 +55,8 @@ extension Integration {
             defer { try? ip("addr", "del", "\(hostAddress)/32", "dev", "lo") }
             let guestAddress = "10.214.\(getpid() % 250).5"
             try await withTestHost { host in
-                try host.addVServer("web", config: busyboxInit + """
-                    context = 1501
-
-                    [namespaces]
-                    net = "veth"
-
-                    [network]
-                    address = "\(guestAddress)/24"
-                    gateway = "\(hostAddress)"
-
-                    """)
+                try host.addVServer(
+                    "web", config: vethConfig(context: 1501, address: "\(guestAddress)/24", gateway: hostAddress))
                 try host.startDaemon()
                 #expect(try host.ctl("start", "web").status == 0)
                 let route = try ip("route", "show", "\(guestAddress)")
@@ -88,17 +70,8 @@ extension Integration {
 
         @Test func aVethThatCannotBeMadeFailsTheStartAndLeavesNothing() async throws {
             try await withTestHost { host in
-                try host.addVServer("web", config: busyboxInit + """
-                    context = 1502
-
-                    [namespaces]
-                    net = "veth"
-
-                    [network]
-                    address = "10.215.0.5/24"
-                    bridge = "nosuchbridge"
-
-                    """)
+                try host.addVServer(
+                    "web", config: vethConfig(context: 1502, address: "10.215.0.5/24", bridge: "nosuchbridge"))
                 try host.startDaemon()
                 let linksBefore = try hostLinks()
                 let clock = ContinuousClock()
@@ -113,6 +86,14 @@ extension Integration {
             }
         }
     }
+}
+
+/// A busybox vserver with net = "veth" and the given [network] keys; its host end is vsCONTEXT.
+private func vethConfig(context: Int, address: String, gateway: String? = nil, bridge: String? = nil) -> String {
+    var network = "address = \"\(address)\"\n"
+    if let gateway { network += "gateway = \"\(gateway)\"\n" }
+    if let bridge { network += "bridge = \"\(bridge)\"\n" }
+    return busyboxInit + "context = \(context)\n\n[namespaces]\nnet = \"veth\"\n\n[network]\n" + network
 }
 
 /// `ip ARGS…` on the host; its stdout. Throws when it fails.

@@ -58,13 +58,17 @@ ssize_t vs_read_error(int fd, struct vs_error *record);
 int vs_child_reset_signals(void);
 
 /*
- * Child: cuts the bounding set to keep (bit n = capability n, up to last_cap), clears the ambient set and cuts
- * the inheritable set to keep. -1 with *error ("drop capability 21", errno) on failure.
+ * Child: cuts the bounding set to keep (bit n = capability n, up to last_cap), clears the ambient set, cuts
+ * the inheritable set to keep and installs the kexec filter (vs_child_deny_kexec). -1 with *error ("drop capability
+ * 21", errno) on failure.
  */
 int vs_child_drop_capabilities(uint64_t keep, int last_cap, struct vs_error *error);
 
 /* Child, in a vserver's user namespace (its maps written): becomes its root, uid and gid 0 without supplementary
  * groups. The host's root is nobody there until then. Returns -1 with *error on failure. */
 int vs_child_become_root(struct vs_error *error);
+
+/* Child: a seccomp filter that makes kexec_load and kexec_file_load fail with EPERM (seccomp.c says why). */
+int vs_child_deny_kexec(struct vs_error *error);
 
 #endif

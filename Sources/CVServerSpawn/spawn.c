@@ -20,6 +20,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -31,6 +32,9 @@
 /* What open_in_root creates when the path is missing. */
 enum create_kind { CREATE_NONE, CREATE_DIR, CREATE_FILE };
 
+/* At most this many idmapped bind mounts (one SCM_RIGHTS message carries 253 fds, one is the root's). */
+#define MAX_IDMAPPED_BINDS 250
+
 /* State of the child between clone and exec. */
 struct child {
     const struct vs_spawn_config *config;
@@ -39,9 +43,13 @@ struct child {
     size_t root_len;    /* config->root without trailing slashes, for host paths in errors */
     int rootfd;         /* O_PATH fd of the bind-mounted root: every target is resolved beneath it */
     int devnull_fd;     /* O_PATH fd of the new /dev/null, bound over masked files */
-    int console_source; /* O_PATH fd of the console log to bind on /dev/console, or -1: /dev/null */
-    int release_fd;     /* bytes from the parent: "id maps written" (user namespace), "go on to exec" (hold) */
-    int hold;           /* vs_spawn_hold: wait for a byte on release_fd before exec */
+    int console_source; /* O_PATH fd of the console log to bind on /dev/console, or -1: /dev/null (console_fd mode) */
+    int console_slave;  /* the slave of the console pty: /dev/console, stdout and stderr of PID 1 (pty mode) */
+    int channel;        /* socket to the parent: id maps (+ idmapped mounts), release in; console master out */
+    int hold;           /* vs_spawn_hold: wait for a byte on the channel before exec */
+    int cgroup_mount;   /* VS_CGROUP_*: config->cgroup_mount, or what the release said */
+    int idmapped_root;  /* idmapped detached copy of the root from the parent, or -1: plain bind */
+    int idmapped_binds[MAX_IDMAPPED_BINDS]; /* the same for config->mounts[i] (bind mounts only), or -1 */
 };
 
 /* Room for "/proc/self/fd/" and any int. */
@@ -260,9 +268,17 @@ static void set_mount_attr(const struct child *c, const char *inside, struct mou
     close(fd);
 }
 
-/* One [[mount]] or fstab entry. */
-static void apply_mount(const struct child *c, const struct vs_mount *m)
+/* Attaches a detached mount (open_tree) onto the object behind target_fd. */
+static int attach_tree(int tree_fd, int target_fd)
 {
+    return vs_sys_move_mount(tree_fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+}
+
+/* One [[mount]] or fstab entry; index is its place in config->mounts. */
+static void apply_mount(const struct child *c, size_t index)
+{
+    const struct vs_mount *m = &c->config->mounts[index];
+    int idmapped = index < MAX_IDMAPPED_BINDS ? c->idmapped_binds[index] : -1;
     enum create_kind create = CREATE_DIR;
     char source[FD_PATH_SIZE], target[FD_PATH_SIZE];
     struct mount_attr attr;
@@ -273,8 +289,9 @@ static void apply_mount(const struct child *c, const struct vs_mount *m)
         struct stat st;
 
         /* Opened here, in the child's mount namespace: bind mount refuses a source from another namespace
-         * (EINVAL), and knowing its type tells whether the target must be a directory or a file. */
-        source_fd = open(m->source, O_PATH | O_CLOEXEC);
+         * (EINVAL), and knowing its type tells whether the target must be a directory or a file. An idmapped
+         * copy made by the parent is detached, and may be attached anywhere. */
+        source_fd = idmapped >= 0 ? idmapped : open(m->source, O_PATH | O_CLOEXEC);
         if (source_fd < 0 || fstat(source_fd, &st) < 0)
             fail_at(c, "open bind source", NULL, m->source, errno);
         if (!S_ISDIR(st.st_mode))
@@ -285,7 +302,11 @@ static void apply_mount(const struct child *c, const struct vs_mount *m)
         fail_in_root(c, "resolve mount target", NULL, m->target, errno);
     fd_path(target, target_fd);
 
-    if (m->flags & MS_BIND) {
+    if (idmapped >= 0) {
+        if (attach_tree(idmapped, target_fd) < 0)
+            fail_in_root(c, "attach idmapped bind mount", NULL, m->target, errno);
+        close(idmapped);
+    } else if (m->flags & MS_BIND) {
         fd_path(source, source_fd);
         if (mount(source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
             fail_in_root(c, "bind mount", NULL, m->target, errno);
@@ -374,39 +395,6 @@ static void mask_paths(const struct child *c)
             fail_in_root(c, "mask ", inside, inside, errno);
         close(fd);
     }
-}
-
-/*
- * The source to bind on /dev/console. console_fd was opened in the daemon's mount namespace, and bind mount
- * refuses a source from another namespace (EINVAL), so /proc/self/fd/console_fd cannot be the source: reopen
- * its path here (in our copy of that namespace) and check it is the same file. Pipes and sockets have no
- * path and cannot be bound: the guest gets /dev/null as /dev/console then.
- */
-static int open_console_source(struct child *c)
-{
-    char self[FD_PATH_SIZE];
-    char link[PATH_MAX];
-    struct stat want, got;
-    ssize_t n;
-    int fd;
-
-    if (c->config->console_fd < 0)
-        return -1;
-    fd_path(self, c->config->console_fd);
-    n = readlink(self, link, sizeof link - 1);
-    if (n < 0)
-        fail_at(c, "read console path", NULL, self, errno);
-    link[n] = '\0';
-    if (link[0] != '/')
-        return -1;
-    fd = open(link, O_PATH | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &got) < 0)
-        fail_at(c, "reopen console", NULL, link, errno);
-    if (fstat(c->config->console_fd, &want) < 0)
-        fail_at(c, "reopen console", NULL, link, errno);
-    if (got.st_dev != want.st_dev || got.st_ino != want.st_ino)
-        fail_at(c, "reopen console", NULL, link, ESTALE);
-    return fd;
 }
 
 static const struct {
@@ -499,9 +487,128 @@ static void mount_sys(const struct child *c)
     set_mount_attr(c, "/sys", &attr, 1, "make read-only /sys", NULL);
 }
 
+/* Sends one byte with fds attached over the channel (a SOCK_SEQPACKET socket: one message, kept whole). */
+static int send_fds(int channel, const int *fds, size_t count)
+{
+    char byte = 0, control[CMSG_SPACE(sizeof(int) * (1 + VS_MAX_TTYS))];
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                         .msg_controllen = CMSG_SPACE(sizeof(int) * count)};
+    struct cmsghdr *cmsg;
+
+    memset(control, 0, sizeof control);
+    cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * count);
+    memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * count);
+    return sendmsg(channel, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+/* A new pty of the guest's devpts with its slave bound on /dev/NAME (an empty file made for it); returns the master,
+ * and the slave in *slave. */
+static int bind_new_pty(const struct child *c, int devfd, const char *name, int *slave)
+{
+    int unlock = 0, master, fd;
+
+    master = openat(devfd, "pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0)
+        fail_in_root(c, "open ", "/dev/pts/ptmx", "/dev/pts/ptmx", errno);
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+        fail_in_root(c, "unlock pty for /dev/", name, "/dev/pts/ptmx", errno);
+    *slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (*slave < 0)
+        fail_in_root(c, "open pty for /dev/", name, "/dev/pts/ptmx", errno);
+    fd = openat(devfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        fail_in_root(c, "create /dev/", name, "/dev", errno);
+    close(fd);
+    fd = open_in_dev(c, devfd, name, 0);
+    bind_fds(c, *slave, fd, "bind pty on /dev/", name);
+    close(fd);
+    return master;
+}
+
+/*
+ * The console and ttys as ptys of the guest's own devpts: their masters go to the parent, which copies the console
+ * into the console log, and PID 1's stdout and stderr are the console's slave. A tty, because systemd writes nothing
+ * to a /dev/console that is not one and console-getty needs one, and gettys need their ttys; from the guest's
+ * devpts, so that no guest process ever holds a terminal of the host.
+ */
+static void open_console_ptys(struct child *c, int devfd)
+{
+    int masters[1 + VS_MAX_TTYS], count = c->config->tty_count;
+
+    if (count > VS_MAX_TTYS)
+        count = VS_MAX_TTYS;
+    masters[0] = bind_new_pty(c, devfd, "console", &c->console_slave);
+    for (int i = 1; i <= count; i++) {
+        char name[16] = "tty";
+        int slave;
+
+        format_uint(name + 3, (unsigned int)i);
+        masters[i] = bind_new_pty(c, devfd, name, &slave);
+        /* The bind keeps the node; the parent's master keeps the pty. */
+        close(slave);
+    }
+    if (send_fds(c->channel, masters, (size_t)count + 1) < 0)
+        fail_at(c, "send console to vserverd", NULL, NULL, errno);
+    for (int i = 0; i <= count; i++)
+        close(masters[i]);
+}
+
+/*
+ * The source to bind on /dev/console when it is the log file. console_fd was opened in the daemon's mount namespace,
+ * and bind mount refuses a source from another namespace (EINVAL), so /proc/self/fd/console_fd cannot be the source:
+ * reopen its path here (in our copy of that namespace) and check it is the same file. Pipes and sockets have no
+ * path and cannot be bound: the guest gets /dev/null as /dev/console then.
+ */
+static int open_console_source(struct child *c)
+{
+    char self[FD_PATH_SIZE];
+    char link[PATH_MAX];
+    struct stat want, got;
+    ssize_t n;
+    int fd;
+
+    if (c->config->console_fd < 0)
+        return -1;
+    fd_path(self, c->config->console_fd);
+    n = readlink(self, link, sizeof link - 1);
+    if (n < 0)
+        fail_at(c, "read console path", NULL, self, errno);
+    link[n] = '\0';
+    if (link[0] != '/')
+        return -1;
+    fd = open(link, O_PATH | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &got) < 0)
+        fail_at(c, "reopen console", NULL, link, errno);
+    if (fstat(c->config->console_fd, &want) < 0)
+        fail_at(c, "reopen console", NULL, link, errno);
+    if (got.st_dev != want.st_dev || got.st_ino != want.st_ino)
+        fail_at(c, "reopen console", NULL, link, ESTALE);
+    return fd;
+}
+
+/* /dev/console as the log file (or /dev/null). */
+static void bind_console_log(struct child *c, int devfd)
+{
+    int source = c->console_source >= 0 ? c->console_source : c->devnull_fd;
+    int fd = openat(devfd, "console", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+    if (fd < 0)
+        fail_in_root(c, "create /dev/console", NULL, "/dev/console", errno);
+    close(fd);
+    fd = open_in_dev(c, devfd, "console", 0);
+    bind_fds(c, source, fd, "bind /dev/console", "/dev/console");
+    close(fd);
+    if (source != c->devnull_fd)
+        close(source);
+}
+
 static void mount_dev(struct child *c)
 {
-    int devfd, fd, console_source;
+    int devfd;
 
     /* Not nodev: the device nodes below must work. A fresh tmpfs, so no host device node is reachable. */
     mount_fresh(c, "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", "mount /dev");
@@ -527,16 +634,10 @@ static void mount_dev(struct child *c)
                 "mount devpts");
     mount_fresh(c, "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k", "mount /dev/shm");
 
-    fd = openat(devfd, "console", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        fail_in_root(c, "create /dev/console", NULL, "/dev/console", errno);
-    close(fd);
-    console_source = c->console_source >= 0 ? c->console_source : c->devnull_fd;
-    fd = open_in_dev(c, devfd, "console", 0);
-    bind_fds(c, console_source, fd, "bind /dev/console", "/dev/console");
-    close(fd);
-    if (console_source != c->devnull_fd)
-        close(console_source);
+    if (c->config->console_fd >= 0)
+        bind_console_log(c, devfd);
+    else
+        open_console_ptys(c, devfd);
     close(devfd);
 }
 
@@ -572,25 +673,32 @@ static void bind_timezone(const struct child *c)
 
 /* ---- After pivot_root ---- */
 
-/* fd 0 is /dev/null, 1 and 2 the console (or /dev/null). Sources are first moved above 2 so that a console_fd
- * of 0, 1 or 2 is not overwritten before use, and dup2 onto a different fd clears CLOEXEC. */
+/* fd 0 is /dev/null, 1 and 2 the console (its pty, or the log file). Sources are first moved above 2 so that none is
+ * overwritten before use, and dup2 onto a different fd clears CLOEXEC. */
 static void setup_stdio(const struct child *c)
 {
-    int null_fd, out_fd;
+    int null_fd, out_fd = c->config->console_fd >= 0 ? c->config->console_fd : c->console_slave;
 
     null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null_fd >= 0 && null_fd < 3)
         null_fd = fcntl(null_fd, F_DUPFD_CLOEXEC, 3);
     if (null_fd < 0)
         fail_in_root(c, "open /dev/null", NULL, "/dev/null", errno);
-    out_fd = null_fd;
-    if (c->config->console_fd >= 0) {
-        out_fd = c->config->console_fd < 3 ? fcntl(c->config->console_fd, F_DUPFD_CLOEXEC, 3) : c->config->console_fd;
-        if (out_fd < 0)
-            fail_at(c, "dup console", NULL, NULL, errno);
-    }
+    if (out_fd < 3)
+        out_fd = fcntl(out_fd, F_DUPFD_CLOEXEC, 3);
+    if (out_fd < 0)
+        fail_at(c, "dup console", NULL, NULL, errno);
     if (dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
         fail_at(c, "dup stdio", NULL, NULL, errno);
+}
+
+/* /run and /run/lock as systemd's container interface asks (and Debian's initscripts, which mount them when they
+ * are not yet): fresh tmpfs, as nspawn mounts them. */
+static void mount_run(const struct child *c)
+{
+    mount_fresh(c, "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=20%,nr_inodes=800k", "mount /run");
+    mount_fresh(c, "/run/lock", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=5120k",
+                "mount /run/lock");
 }
 
 static const char *const rlimit_names[] = {
@@ -628,16 +736,21 @@ static void drop_capabilities(const struct child *c)
 /* ---- The child ---- */
 
 /*
- * vs_spawn_hold: everything is set up, nothing of the guest has run. One byte on release_fd lets it go on; end of
- * file means the daemon is gone, and nobody would manage this guest: give up quietly.
+ * Waits for one message from the parent on the channel (a byte, or more with fds attached). End of file means the
+ * daemon is gone (or aborted the start), and nobody would manage this guest: give up quietly. Returns the number
+ * of payload bytes; *nfds the fds received (CLOEXEC) into fds.
  */
-static void wait_for_parent(const struct child *c, const char *step)
+static size_t receive_from_parent(const struct child *c, const char *step, char *payload, size_t size, int *fds,
+                                  size_t max_fds, size_t *nfds)
 {
-    struct pollfd pfd = {.fd = c->release_fd, .events = POLLIN};
-    char byte;
+    char control[CMSG_SPACE(sizeof(int) * (MAX_IDMAPPED_BINDS + 1))];
+    struct pollfd pfd = {.fd = c->channel, .events = POLLIN};
+    struct iovec iov = {.iov_base = payload, .iov_len = size};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
     ssize_t n;
     int ready;
 
+    *nfds = 0;
     do
         ready = poll(&pfd, 1, VS_SPAWN_HOLD_TIMEOUT_MS);
     while (ready < 0 && errno == EINTR);
@@ -646,31 +759,116 @@ static void wait_for_parent(const struct child *c, const char *step)
     if (ready == 0)
         fail_at(c, step, NULL, NULL, ETIMEDOUT);
     do
-        n = read(c->release_fd, &byte, 1);
+        n = recvmsg(c->channel, &msg, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
     if (n < 0)
         fail_at(c, step, NULL, NULL, errno);
     if (n == 0)
         fail_at(c, step, NULL, NULL, ECANCELED);
+    for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+        size_t count;
+
+        if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+            continue;
+        count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        if (count > max_fds)
+            fail_at(c, step, NULL, NULL, E2BIG);
+        memcpy(fds, CMSG_DATA(cmsg), count * sizeof(int));
+        *nfds = count;
+    }
+    if (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC))
+        fail_at(c, step, NULL, NULL, EMSGSIZE);
+    return (size_t)n;
 }
 
 /*
- * user = true: the parent has written uid_map and gid_map (only it may map a range of the host's ids). Until now
- * this process was the unmapped host root; from here it is root of the new user namespace, with every capability
- * in it and none outside.
+ * user = true: the parent has written uid_map and gid_map (only it may map a range of the host's ids) and, with
+ * idmap, made the idmapped copies of the root and the bind sources (only it has CAP_SYS_ADMIN over their file
+ * systems). payload[0] says whether the root's copy is attached, payload[1 + i] whether bind mount i's is; the fds
+ * come in that order.
  */
+static void receive_id_maps(struct child *c)
+{
+    char payload[1 + MAX_IDMAPPED_BINDS];
+    int fds[1 + MAX_IDMAPPED_BINDS];
+    size_t n, nfds, next = 0;
+
+    n = receive_from_parent(c, "wait for id maps", payload, sizeof payload, fds, 1 + MAX_IDMAPPED_BINDS, &nfds);
+    for (size_t i = 0; i < n; i++) {
+        int fd = -1;
+
+        if (payload[i] && next < nfds)
+            fd = fds[next++];
+        if (i == 0)
+            c->idmapped_root = fd;
+        else if (i - 1 < c->config->mount_count)
+            c->idmapped_binds[i - 1] = fd;
+    }
+}
+
+/* vs_spawn_hold: everything is set up, nothing of the guest has run; one byte lets it go on, and says what to mount on
+ * /sys/fs/cgroup (VS_CGROUP_*). */
+static void wait_for_release(struct child *c)
+{
+    char byte;
+    size_t nfds;
+
+    receive_from_parent(c, "wait for release", &byte, 1, NULL, 0, &nfds);
+    c->cgroup_mount = byte;
+}
+
+/* From the host's root, unmapped until now, to root of the new user namespace: every capability in it and none
+ * outside. */
 static void become_root_inside(const struct child *c)
 {
     struct vs_error e;
 
-    wait_for_parent(c, "wait for id maps");
     if (vs_child_become_root(&e) < 0)
         vs_child_report(c->error_fd, &e);
+}
+
+/* The guest's root as a mount point (pivot_root needs one): a recursive bind of it, or its idmapped copy. */
+static void mount_root(struct child *c)
+{
+    const char *root = c->config->root;
+
+    if (c->idmapped_root >= 0) {
+        if (vs_sys_move_mount(c->idmapped_root, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            fail_at(c, "attach idmapped root", NULL, root, errno);
+        close(c->idmapped_root);
+    } else if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0) {
+        fail_at(c, "bind root", NULL, root, errno);
+    }
+    c->rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (c->rootfd < 0)
+        fail_at(c, "open root", NULL, root, errno);
+    if (fchdir(c->rootfd) < 0)
+        fail_at(c, "chdir root", NULL, root, errno);
+}
+
+/*
+ * After the release (under systemd PID 1 is in its scope by then): a cgroup namespace rooted where PID 1 is, so
+ * that the guest sees its own cgroup as "/" and nothing of the host's cgroup paths, and its cgroup2 mounted there
+ * for an init that manages cgroups (systemd). The old /sys/fs/cgroup (the host's, when /sys is bound) is covered.
+ */
+static void enter_cgroup_namespace(const struct child *c)
+{
+    unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME;
+
+    if (unshare(CLONE_NEWCGROUP) < 0)
+        fail_at(c, "unshare cgroup namespace", NULL, NULL, errno);
+    if (c->cgroup_mount == VS_CGROUP_NONE)
+        return;
+    if (c->cgroup_mount == VS_CGROUP_READ_ONLY)
+        flags |= MS_RDONLY;
+    if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", flags, NULL) < 0)
+        fail_in_root(c, "mount cgroup2", NULL, "/sys/fs/cgroup", errno);
 }
 
 static _Noreturn void child_main(struct child *c)
 {
     const struct vs_spawn_config *config = c->config;
+    int userns = (config->extra_clone_flags & VS_CLONE_NEWUSER) != 0;
     sigset_t none;
     mode_t saved_umask;
 
@@ -678,6 +876,10 @@ static _Noreturn void child_main(struct child *c)
      * daemon. Handlers and ignored signals go back to default; the mask is lifted right before exec. */
     if (vs_child_reset_signals() < 0)
         fail_at(c, "reset signals", NULL, NULL, errno);
+    /* Its own cgroup before anything else, so that everything it will fork starts there. The file was opened by the
+     * daemon: the kernel checks the opener's right to move processes, not this (perhaps unmapped) process's. */
+    if (config->cgroup_procs_fd >= 0 && write(config->cgroup_procs_fd, "0\n", 2) != 2)
+        fail_at(c, "join its cgroup", NULL, NULL, errno);
     /* Modes of the nodes and directories made below are exact; the daemon's umask is restored for init. */
     saved_umask = umask(0);
     if (setsid() < 0)
@@ -686,26 +888,23 @@ static _Noreturn void child_main(struct child *c)
     /* Before anything else: no mount made from here on may propagate to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
         fail_at(c, "make / rslave", NULL, "/", errno);
-    /* pivot_root needs the new root to be a mount point. */
-    if (mount(config->root, config->root, NULL, MS_BIND | MS_REC, NULL) < 0)
-        fail_at(c, "bind root", NULL, config->root, errno);
-    c->rootfd = open(config->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (c->rootfd < 0)
-        fail_at(c, "open root", NULL, config->root, errno);
-    if (fchdir(c->rootfd) < 0)
-        fail_at(c, "chdir root", NULL, config->root, errno);
-    /* Host paths are opened while this is still the host's root: with a user namespace, the root of the vserver
-     * may not search their directories (the test's 0700 temp dir, util-vserver's 0700 /vservers barrier). */
+    if (userns)
+        receive_id_maps(c);
+    mount_root(c);
+    /* Host paths (bind sources, the console log) are opened while this is still the host's root: with a user
+     * namespace, the root of the vserver may not search their directories (a 0700 temp dir, util-vserver's 0700
+     * /vservers barrier). */
     c->console_source = open_console_source(c);
-
     for (size_t i = 0; i < config->mount_count; i++)
-        apply_mount(c, &config->mounts[i]);
+        apply_mount(c, i);
     /* Everything from here on is beneath rootfd, or in the world-readable /dev, /sys and zoneinfo of the host;
      * a tmpfs mounted in the user namespace takes new files only from ids mapped into it. */
-    if (config->extra_clone_flags & VS_CLONE_NEWUSER)
+    if (userns)
         become_root_inside(c);
     mount_proc(c);
     mount_sys(c);
+    if (config->mount_run)
+        mount_run(c);
     mount_dev(c);
     mask_paths(c);
     bind_timezone(c);
@@ -727,11 +926,8 @@ static _Noreturn void child_main(struct child *c)
     if (vs_sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         fail_at(c, "close fds", NULL, NULL, errno);
     if (c->hold)
-        wait_for_parent(c, "wait for release");
-    /* A cgroup namespace rooted where PID 1 now is (its scope under systemd, after the release): the guest sees
-     * its own cgroup as "/" and nothing of the host's cgroup paths. */
-    if (unshare(CLONE_NEWCGROUP) < 0)
-        fail_at(c, "unshare cgroup namespace", NULL, NULL, errno);
+        wait_for_release(c);
+    enter_cgroup_namespace(c);
     umask(saved_umask);
     /*
      * The stub init keeps every signal blocked across its exec: it blocks them all first thing anyway, and a
@@ -805,13 +1001,25 @@ static long clone_vfork(const struct vs_clone_args *args, struct child *c, int *
     return pid;
 }
 
+/* "/proc/PID/NAME" into out (64 bytes). */
+static void proc_path(char out[64], pid_t pid, const char *name)
+{
+    char number[12];
+
+    out[0] = '\0';
+    append_str(out, 64, "/proc/");
+    format_uint(number, (unsigned int)pid);
+    append_str(out, 64, number);
+    append_str(out, 64, "/");
+    append_str(out, 64, name);
+}
+
 /*
  * uid_map and gid_map of the child's new user namespace: 0..VS_ID_MAP_SIZE-1 inside are base.. outside. Only a
  * process with CAP_SETUID/CAP_SETGID over the parent namespace may map a range of other ids: this one, not the
- * child. setgroups stays "allow": the child drops its supplementary groups itself. Then one byte lets the child
- * go on (it buffers across our close when the start is not held).
+ * child. setgroups stays "allow": the child drops its supplementary groups itself.
  */
-static int write_id_maps(struct vs_spawn_pending *pending, uint32_t base, struct vs_error *error)
+static int write_id_maps(const struct vs_spawn_pending *pending, uint32_t base, struct vs_error *error)
 {
     static const char *const files[] = {"uid_map", "gid_map"};
     char line[64] = "0 ", number[12], path[64];
@@ -825,12 +1033,7 @@ static int write_id_maps(struct vs_spawn_pending *pending, uint32_t base, struct
     for (size_t i = 0; i < 2; i++) {
         int fd;
 
-        path[0] = '\0';
-        append_str(path, sizeof path, "/proc/");
-        format_uint(number, (unsigned int)pending->pid);
-        append_str(path, sizeof path, number);
-        append_str(path, sizeof path, "/");
-        append_str(path, sizeof path, files[i]);
+        proc_path(path, pending->pid, files[i]);
         fd = open(path, O_WRONLY | O_CLOEXEC);
         if (fd < 0)
             return set_error(error, "open", path, errno);
@@ -842,30 +1045,125 @@ static int write_id_maps(struct vs_spawn_pending *pending, uint32_t base, struct
         }
         close(fd);
     }
-    if (send(pending->release_fd, "", 1, MSG_NOSIGNAL) != 1)
-        return set_error(error, "tell the child its id maps are written", "", errno);
     return 0;
 }
 
 /*
+ * A detached copy of the mount tree at path, idmapped with the user namespace behind userns_fd: a file the tree
+ * gives to uid N shows as the namespace's N, and what the namespace's N creates lands on disk as N. Only a process
+ * with CAP_SYS_ADMIN over the file system may make one: this one, not the child. -1 with errno (EINVAL: the file
+ * system cannot be idmapped).
+ */
+static int idmapped_tree(const char *path, int recursive, int userns_fd)
+{
+    struct mount_attr attr;
+    int tree, err;
+
+    tree = vs_sys_open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+    if (tree < 0)
+        return -1;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = (uint64_t)userns_fd;
+    if (vs_sys_mount_setattr(tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr) < 0) {
+        err = errno;
+        close(tree);
+        errno = err;
+        return -1;
+    }
+    return tree;
+}
+
+/* Sends payload with fds attached over the channel, as one message. */
+static int send_with_fds(int channel, const char *payload, size_t size, const int *fds, size_t nfds)
+{
+    char control[CMSG_SPACE(sizeof(int) * (MAX_IDMAPPED_BINDS + 1))];
+    struct iovec iov = {.iov_base = (void *)payload, .iov_len = size};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+
+    if (nfds > 0) {
+        struct cmsghdr *cmsg;
+
+        memset(control, 0, sizeof control);
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
+    }
+    return sendmsg(channel, &msg, MSG_NOSIGNAL) == (ssize_t)size ? 0 : -1;
+}
+
+/*
+ * With idmap: the root and each bind source idmapped with the child's user namespace (receive_id_maps says how they
+ * travel). A root that cannot be idmapped is bound plainly, and pending->idmap_error says why; so is a bind source
+ * (a file system the guest then sees with the host's ids, as before idmapped mounts).
+ */
+static int send_id_maps(const struct vs_spawn_config *config, struct vs_spawn_pending *pending,
+                        struct vs_error *error)
+{
+    char payload[1 + MAX_IDMAPPED_BINDS], path[64];
+    int fds[1 + MAX_IDMAPPED_BINDS];
+    size_t size = 1, nfds = 0;
+    int userns_fd = -1, r;
+
+    memset(payload, 0, sizeof payload);
+    if (config->idmap) {
+        proc_path(path, pending->pid, "ns/user");
+        userns_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (userns_fd < 0)
+            return set_error(error, "open", path, errno);
+        fds[nfds] = idmapped_tree(config->root, 1, userns_fd);
+        if (fds[nfds] >= 0) {
+            payload[0] = 1;
+            nfds++;
+        } else {
+            pending->idmap_error = errno;
+        }
+        if (pending->idmap_error == 0)
+            size = 1 + (config->mount_count < MAX_IDMAPPED_BINDS ? config->mount_count : MAX_IDMAPPED_BINDS);
+        for (size_t i = 0; i + 1 < size; i++) {
+            const struct vs_mount *m = &config->mounts[i];
+
+            if (!(m->flags & MS_BIND))
+                continue;
+            fds[nfds] = idmapped_tree(m->source, (m->flags & MS_REC) != 0, userns_fd);
+            if (fds[nfds] >= 0) {
+                payload[1 + i] = 1;
+                nfds++;
+            }
+        }
+        close(userns_fd);
+    }
+    r = send_with_fds(pending->channel_fd, payload, size, fds, nfds);
+    if (r < 0)
+        set_error(error, "send id maps to the child", "", errno);
+    for (size_t i = 0; i < nfds; i++)
+        close(fds[i]);
+    return r;
+}
+
+/*
  * A held child may wait a while: it keeps only the fds it needs. Otherwise it would hold the daemon's ends of other
- * held starts' release sockets (their abort, or the daemon's death, would reach them only after this exec) and
- * whatever else the daemon had open at the clone.
+ * held starts' channels (their abort, or the daemon's death, would reach them only after this exec) and whatever
+ * else the daemon had open at the clone.
  */
 static void close_all_but_needed(const struct child *c)
 {
-    int keep[4] = {c->error_fd, c->release_fd, c->config->console_fd, c->config->exec_fd};
+    int keep[5] = {c->error_fd, c->channel, c->config->cgroup_procs_fd, c->config->exec_fd, c->config->console_fd};
     unsigned int next = 3;
 
     /* Ascending order, so that the gaps between them can be closed as ranges. */
-    for (int i = 1; i < 4; i++)
+    for (int i = 1; i < 5; i++)
         for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
             int swap = keep[j];
 
             keep[j] = keep[j - 1];
             keep[j - 1] = swap;
         }
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         if (keep[i] < (int)next)
             continue;
         if ((unsigned int)keep[i] > next)
@@ -875,16 +1173,16 @@ static void close_all_but_needed(const struct child *c)
     vs_sys_close_range(next, ~0U, 0);
 }
 
-/* Clones the child; with hold it waits before its exec on a socket whose other end goes to pending->release_fd. */
+/* Clones the child; with hold it waits before its exec for a byte on the channel (pending->channel_fd). */
 static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs_spawn_pending *pending,
                        struct vs_error *error)
 {
     struct vs_clone_args args;
     struct child child;
     sigset_t all, saved_mask;
-    int pipe_fds[2], release_fds[2] = {-1, -1}, pidfd = -1, clone_errno, last_cap;
+    int pipe_fds[2], channel_fds[2], pidfd = -1, clone_errno, last_cap;
     /* The child waits for us: for its id maps (user namespace) and, when held, before its exec. */
-    int userns = (config->extra_clone_flags & VS_CLONE_NEWUSER) != 0, talks = hold || userns;
+    int userns = (config->extra_clone_flags & VS_CLONE_NEWUSER) != 0, waits = hold || userns;
     long pid;
 
     memset(error, 0, sizeof *error);
@@ -899,12 +1197,13 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
         return set_error(error, "read cap_last_cap", "/proc/sys/kernel/cap_last_cap", errno);
     if (pipe2(pipe_fds, O_CLOEXEC) < 0)
         return set_error(error, "create error pipe", "", errno);
-    /* A socket, not a pipe: the release is sent with MSG_NOSIGNAL, so a child that died first costs no SIGPIPE. */
-    if (talks && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, release_fds) < 0) {
+    /* A socket, not a pipe: messages are sent with MSG_NOSIGNAL, so a child that died first costs no SIGPIPE; fds
+     * travel both ways; SEQPACKET keeps each message whole. */
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel_fds) < 0) {
         clone_errno = errno;
         close(pipe_fds[0]);
         close(pipe_fds[1]);
-        return set_error(error, "create release socket", "", clone_errno);
+        return set_error(error, "create channel", "", clone_errno);
     }
 
     memset(&child, 0, sizeof child);
@@ -917,8 +1216,13 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     child.rootfd = -1;
     child.devnull_fd = -1;
     child.console_source = -1;
-    child.release_fd = release_fds[1];
+    child.console_slave = -1;
+    child.channel = channel_fds[1];
     child.hold = hold;
+    child.cgroup_mount = config->cgroup_mount;
+    child.idmapped_root = -1;
+    for (size_t i = 0; i < MAX_IDMAPPED_BINDS; i++)
+        child.idmapped_binds[i] = -1;
 
     memset(&args, 0, sizeof args);
     args.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
@@ -929,12 +1233,12 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     /* The child starts with every signal blocked: a daemon handler (a copy of it) must never run there. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &saved_mask);
-    if (talks) {
+    if (waits) {
         /* A child that waits for us while we go on needs memory of its own. */
         pid = vs_sys_clone3(&args);
         if (pid == 0) {
             /* Among them our copy of the daemon's end, which would keep the socket open: end of file (abort, a
-             * dead daemon) must reach wait_for_release at once. */
+             * dead daemon) must reach the child's wait at once. */
             close_all_but_needed(&child);
             child_main(&child);
         }
@@ -944,33 +1248,78 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
     close(pipe_fds[1]);
-    if (talks)
-        close(release_fds[1]);
+    close(channel_fds[1]);
     if (pid < 0) {
         close(pipe_fds[0]);
-        if (talks)
-            close(release_fds[0]);
+        close(channel_fds[0]);
         return set_error(error, "clone3", config->root, clone_errno);
     }
+    pending->config = config;
     pending->pid = (pid_t)pid;
     pending->pidfd = pidfd;
     pending->error_fd = pipe_fds[0];
-    pending->release_fd = release_fds[0];
-    if (userns && write_id_maps(pending, config->id_map_base, error) < 0) {
-        /* Without maps the child never gets its byte: the end of file makes it give up. */
+    pending->channel_fd = channel_fds[0];
+    pending->idmap_error = 0;
+    if (userns && (write_id_maps(pending, config->id_map_base, error) < 0 || send_id_maps(config, pending, error) < 0)) {
+        /* Without its message the child never goes on: the end of file makes it give up. */
         vs_spawn_abort(pending);
         return -1;
     }
-    if (!hold && talks) {
-        close(pending->release_fd);
-        pending->release_fd = -1;
-    }
     return 0;
+}
+
+/* The pty masters the child sent before its exec (queued on the channel by then): console, then ttys. */
+static int receive_ptys(int channel, struct vs_spawned *out, int tty_count)
+{
+    char byte, control[CMSG_SPACE(sizeof(int) * (1 + VS_MAX_TTYS))];
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    struct cmsghdr *cmsg;
+    int fds[1 + VS_MAX_TTYS];
+    size_t count = 0;
+
+    if (tty_count > VS_MAX_TTYS)
+        tty_count = VS_MAX_TTYS;
+    if (recvmsg(channel, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
+        return -1;
+    cmsg = CMSG_FIRSTHDR(&msg);
+    if (cmsg != NULL && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
+        count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        if (count > 1 + VS_MAX_TTYS)
+            count = 0;
+        memcpy(fds, CMSG_DATA(cmsg), count * sizeof(int));
+    }
+    if (count != (size_t)tty_count + 1) {
+        for (size_t i = 0; i < count; i++)
+            close(fds[i]);
+        errno = EBADMSG;
+        return -1;
+    }
+    out->console_fd = fds[0];
+    for (int i = 0; i < tty_count; i++)
+        out->tty_fds[i] = fds[1 + i];
+    out->tty_count = tty_count;
+    return 0;
+}
+
+/* Kills (when kill) and reaps a child that will not become a guest; errno is kept. */
+static void reap(int pidfd, int kill)
+{
+    siginfo_t info;
+    int saved = errno;
+
+    if (kill)
+        vs_pidfd_send_signal(pidfd, SIGKILL);
+    while (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED) < 0 && errno == EINTR)
+        ;
+    close(pidfd);
+    errno = saved;
 }
 
 /* Waits for the child's exec (end of file on the error pipe) or its error record, and reaps it on failure. */
 static int spawn_finish(struct vs_spawn_pending *pending, struct vs_spawned *out, struct vs_error *error)
 {
+    const struct vs_spawn_config *config = pending->config;
     struct vs_error record;
     int pidfd = pending->pidfd;
     ssize_t got;
@@ -978,28 +1327,39 @@ static int spawn_finish(struct vs_spawn_pending *pending, struct vs_spawned *out
     got = read_error(pending->error_fd, &record);
     close(pending->error_fd);
     if (got == 0) {
+        int received = 0;
+
+        out->console_fd = -1;
+        out->tty_count = 0;
+        if (config->console_fd < 0)
+            received = receive_ptys(pending->channel_fd, out, config->tty_count);
+        close(pending->channel_fd);
+        pending->channel_fd = -1;
+        if (received < 0) {
+            /* It sends the masters before its exec; without them its console would be nobody's. */
+            set_error(error, "receive console", "", errno);
+            reap(pidfd, 1);
+            return -1;
+        }
         out->pid = pending->pid;
         out->pidfd = pidfd;
+        out->idmap_error = pending->idmap_error;
         return 0;
+    }
+    if (pending->channel_fd >= 0) {
+        close(pending->channel_fd);
+        pending->channel_fd = -1;
     }
     if (got == (ssize_t)sizeof record) {
         record.step[sizeof record.step - 1] = '\0';
         record.path[sizeof record.path - 1] = '\0';
         *error = record;
         errno = record.err;
+        reap(pidfd, 0);
     } else {
         /* A torn record cannot come from our child; make sure it is gone before reaping it. */
         set_error(error, "read error pipe", "", got < 0 ? errno : EIO);
-        vs_pidfd_send_signal(pidfd, SIGKILL);
-    }
-    {
-        siginfo_t info;
-        int saved = errno;
-
-        while (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED) < 0 && errno == EINTR)
-            ;
-        close(pidfd);
-        errno = saved;
+        reap(pidfd, 1);
     }
     return -1;
 }
@@ -1022,26 +1382,28 @@ int vs_spawn_abort(struct vs_spawn_pending *pending)
 {
     struct vs_spawned ignored;
     struct vs_error error;
-    int exited, code;
 
     /* End of file instead of the byte: the child exits without running anything; reap it. */
-    close(pending->release_fd);
-    pending->release_fd = -1;
+    close(pending->channel_fd);
+    pending->channel_fd = -1;
     if (spawn_finish(pending, &ignored, &error) == 0) {
         /* Cannot happen (no exec without the byte); never leave a guest nobody knows of. */
-        vs_pidfd_send_signal(ignored.pidfd, SIGKILL);
-        vs_pidfd_wait(ignored.pidfd, 0, &exited, &code);
-        close(ignored.pidfd);
+        if (ignored.console_fd >= 0)
+            close(ignored.console_fd);
+        for (int i = 0; i < ignored.tty_count; i++)
+            close(ignored.tty_fds[i]);
+        reap(ignored.pidfd, 1);
     }
     return 0;
 }
 
-int vs_spawn_release(struct vs_spawn_pending *pending, struct vs_spawned *out, struct vs_error *error)
+int vs_spawn_release(struct vs_spawn_pending *pending, int cgroup_mount, struct vs_spawned *out,
+                     struct vs_error *error)
 {
+    char byte = (char)cgroup_mount;
+
     memset(error, 0, sizeof *error);
     /* A child that failed during setup is no longer reading: its error record is what counts, not this send. */
-    (void)send(pending->release_fd, "", 1, MSG_NOSIGNAL);
-    close(pending->release_fd);
-    pending->release_fd = -1;
+    (void)send(pending->channel_fd, &byte, 1, MSG_NOSIGNAL);
     return spawn_finish(pending, out, error);
 }

@@ -36,6 +36,16 @@ int vs_sys_mount_setattr(int dirfd, const char *path, unsigned int flags, struct
     return (int)syscall(SYS_mount_setattr, dirfd, path, flags, attr, sizeof *attr);
 }
 
+int vs_sys_open_tree(int dirfd, const char *path, unsigned int flags)
+{
+    return (int)syscall(SYS_open_tree, dirfd, path, flags);
+}
+
+int vs_sys_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path, unsigned int flags)
+{
+    return (int)syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags);
+}
+
 int vs_sys_pivot_root(const char *new_root, const char *put_old)
 {
     return (int)syscall(SYS_pivot_root, new_root, put_old);
@@ -60,6 +70,12 @@ int vs_sys_prlimit(int resource, uint64_t soft, uint64_t hard)
     return (int)syscall(SYS_prlimit64, 0, resource, &limit, NULL);
 }
 
+int vs_open_in_root(int rootfd, const char *path, int flags)
+{
+    return vs_sys_openat2(rootfd, path, (uint64_t)(unsigned int)flags | O_CLOEXEC,
+                          RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+}
+
 int vs_setns(int fd, int nstype)
 {
     return setns(fd, nstype);
@@ -75,7 +91,7 @@ int vs_pidfd_send_signal(int pidfd, int signal)
     return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0);
 }
 
-int vs_pidfd_wait(int pidfd, int nohang, int *exited, int *exit_code)
+int vs_pidfd_wait_status(int pidfd, int nohang, int *how, int *status)
 {
     siginfo_t info;
     int r;
@@ -87,13 +103,19 @@ int vs_pidfd_wait(int pidfd, int nohang, int *exited, int *exit_code)
     } while (r < 0 && errno == EINTR);
     if (r < 0)
         return -1;
-    if (info.si_pid == 0) {
-        *exited = 0;
-        *exit_code = 0;
-        return 0;
-    }
-    *exited = 1;
-    *exit_code = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+    *how = info.si_pid == 0 ? 0 : info.si_code;
+    *status = info.si_pid == 0 ? 0 : info.si_status;
+    return 0;
+}
+
+int vs_pidfd_wait(int pidfd, int nohang, int *exited, int *exit_code)
+{
+    int how, status;
+
+    if (vs_pidfd_wait_status(pidfd, nohang, &how, &status) < 0)
+        return -1;
+    *exited = how != 0;
+    *exit_code = how == 0 ? 0 : how == CLD_EXITED ? status : 128 + status;
     return 0;
 }
 
@@ -194,6 +216,11 @@ int vs_ioctl(int fd, unsigned long request, void *arg)
     return ioctl(fd, request, arg);
 }
 
+int vs_pty_peer(int master)
+{
+    return ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+}
+
 int vs_wait_status_code(int status)
 {
     if (WIFEXITED(status))
@@ -226,6 +253,13 @@ int vs_epoll_create(void)
 int vs_epoll_add_oneshot(int epfd, int fd)
 {
     struct epoll_event event = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = fd};
+
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
+}
+
+int vs_epoll_add(int epfd, int fd)
+{
+    struct epoll_event event = {.events = EPOLLIN, .data.fd = fd};
 
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
 }

@@ -38,6 +38,9 @@ long vs_sys_clone3(struct vs_clone_args *args);
 /* openat2 with O_PATH semantics for mount targets: resolve is RESOLVE_* flags. */
 int vs_sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
 int vs_sys_mount_setattr(int dirfd, const char *path, unsigned int flags, struct mount_attr *attr);
+/* A detached copy of the mount (tree) at path, for mount_setattr (idmapping) and move_mount. */
+int vs_sys_open_tree(int dirfd, const char *path, unsigned int flags);
+int vs_sys_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path, unsigned int flags);
 int vs_sys_pivot_root(const char *new_root, const char *put_old);
 int vs_sys_close_range(unsigned int first, unsigned int last, unsigned int flags);
 int vs_sys_execveat(int dirfd, const char *path, const char *const *argv, const char *const *envp, int flags);

@@ -58,6 +58,11 @@ enum FileSystem {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
         guard fd >= 0 else { throw SystemError(call: "open", path: path, errno: errno) }
         defer { close(fd) }
+        return try readBytes(fd: fd, path: path)
+    }
+
+    /// The same from an open fd (opened with O_NONBLOCK); `path` names it in errors.
+    static func readBytes(fd: Int32, path: String) throws(SystemError) -> (bytes: [UInt8], status: FileStatus) {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SystemError(call: "fstat", path: path, errno: errno) }
         let status = FileStatus(st)
@@ -79,6 +84,14 @@ enum FileSystem {
             guard bytes.count <= maximumFileSize else { throw SystemError(call: "read", path: path, errno: EFBIG) }
         }
         return (bytes, status)
+    }
+
+    /// The target of a symbolic link (or of a /proc/self/fd/N magic link: the path of what the fd is open on).
+    static func readLink(_ path: String) throws(SystemError) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink(path, &buffer, buffer.count - 1)
+        guard length >= 0 else { throw SystemError(call: "readlink", path: path, errno: errno) }
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Names in a directory, or none when it cannot be listed (a missing `scripts/FLAVOUR.d`).
@@ -177,11 +190,7 @@ enum FileSystem {
                 throw SystemError(call: "chmod", path: destination, errno: errno)
             }
         case S_IFLNK:
-            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let length = readlink(source, &buffer, buffer.count - 1)
-            guard length >= 0 else { throw SystemError(call: "readlink", path: source, errno: errno) }
-            buffer[length] = 0
-            guard symlink(buffer, destination) == 0 else {
+            guard symlink(try readLink(source), destination) == 0 else {
                 throw SystemError(call: "symlink", path: destination, errno: errno)
             }
         default:

@@ -1,9 +1,12 @@
 import Glibc
 
-/// The cgroup of a guest that has one of its own (the systemd scope `vserver-NAME.scope`, DESIGN.md §9): the
-/// kernel keeps its processes together there, so counting them needs no walk over all of /proc.
+/// The cgroup of a guest: under systemd its scope `vserver-NAME.scope` (DESIGN.md §9), elsewhere `vserver-NAME` that
+/// vserverd makes below its own cgroup (or `--cgroup-parent`) in the cgroup2 hierarchy. Either is delegated to the
+/// guest: it is the root of the guest's cgroup namespace and mounted on its /sys/fs/cgroup, so that a systemd guest
+/// manages the cgroups below. The kernel keeps the guest's processes together there, so counting them needs no walk
+/// over all of /proc.
 struct GuestCgroup: Sendable, Equatable {
-    /// The scope's directory in the mounted hierarchy.
+    /// The cgroup's directory in the mounted hierarchy.
     let directory: String
     /// The cgroup PID 1 was in when this was read: the scope, or a cgroup below it when the guest manages its
     /// own (a systemd guest moves itself to init.scope, and cgroup v2 then refuses processes in the scope).
@@ -24,11 +27,12 @@ struct GuestCgroup: Sendable, Equatable {
         }()
     }
 
-    /// The guest's cgroup when PID 1 sits in `vserver-NAME.scope` or below it; nil when it is anywhere else (the
-    /// daemon's own cgroup outside systemd): then the cgroup would count more than this guest.
+    /// The guest's cgroup when PID 1 sits in `vserver-NAME.scope` or `vserver-NAME`, or below it; nil when it is
+    /// anywhere else (the daemon's own cgroup): then the cgroup would count more than this guest.
     init?(pid: Int32, name: String, mounts: Mounts = .host) {
         guard let text = try? FileSystem.readText("/proc/\(pid)/cgroup"),
-              let found = Self.directories(procCgroup: text, scope: Self.scopeName(name), mounts: mounts)
+              let found = Self.directories(procCgroup: text, names: [Self.scopeName(name), Self.ownName(name)],
+                                           mounts: mounts)
         else { return nil }
         (directory, processDirectory) = found
     }
@@ -40,10 +44,16 @@ struct GuestCgroup: Sendable, Equatable {
 
     static func scopeName(_ name: String) -> String { "vserver-\(name).scope" }
 
+    /// The name of the cgroup vserverd makes itself, outside systemd.
+    static func ownName(_ name: String) -> String { "vserver-\(name)" }
+
+    /// Made by vserverd rather than systemd: vserverd removes it when the guest has ended.
+    var isOwn: Bool { !directory.hasSuffix(".scope") }
+
     /// Reads /proc/PID/cgroup ("ID:CONTROLLERS:PATH" per line): the v2 line ("0::PATH") where v2 is mounted,
-    /// else systemd's v1 line ("N:name=systemd:PATH"). nil unless PATH is `scope` or below it; then the scope's
-    /// directory and PATH's.
-    static func directories(procCgroup text: String, scope: String, mounts: Mounts)
+    /// else systemd's v1 line ("N:name=systemd:PATH"). nil unless PATH is a cgroup named one of `names` or below
+    /// it; then that cgroup's directory and PATH's.
+    static func directories(procCgroup text: String, names: [String], mounts: Mounts)
         -> (scope: String, process: String)?
     {
         var unifiedPath: Substring?
@@ -55,9 +65,9 @@ struct GuestCgroup: Sendable, Equatable {
             if fields[1] == "name=systemd" { systemdPath = fields[2] }
         }
         for case let (mount?, path?) in [(mounts.unified, unifiedPath), (mounts.systemd, systemdPath)] {
-            // The first component named so is the scope: the guest may name its own cgroups as it likes.
+            // The first component named so is the guest's: the guest may name its own cgroups as it likes.
             let components = path.split(separator: "/")
-            guard let index = components.firstIndex(where: { $0 == scope }) else { continue }
+            guard let index = components.firstIndex(where: { names.contains(String($0)) }) else { continue }
             let scopePath = components[...index].joined(separator: "/")
             return (scope: "\(mount)/\(scopePath)", process: "\(mount)/\(components.joined(separator: "/"))")
         }
@@ -100,5 +110,83 @@ struct GuestCgroup: Sendable, Equatable {
             if name != "." && name != ".." { names.append(name) }
         }
         return names
+    }
+}
+
+// MARK: The guest's own cgroup, outside systemd
+
+extension GuestCgroup {
+    /// The files of a cgroup a delegate may write (systemd's Delegate= with User= hands over the same): with them the
+    /// guest's root manages the cgroups below, but not the limits set on this one.
+    static let delegatedFiles = ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control"]
+
+    /// The cgroup2 directory a process is in (its "0::PATH" line), in the mounted hierarchy.
+    static func cgroup2Directory(pid: String = "self", mounts: Mounts = .host) -> String? {
+        guard let unified = mounts.unified, let text = try? FileSystem.readText("/proc/\(pid)/cgroup") else {
+            return nil
+        }
+        for line in text.split(separator: "\n") where line.hasPrefix("0::") {
+            let path = line.dropFirst(3)
+            return path == "/" ? unified : unified + path
+        }
+        return nil
+    }
+
+    /// Makes `PARENT/vserver-NAME` for a guest about to start; a leftover of an earlier run (a daemon that was
+    /// killed) is emptied first, unless processes still live in it. With `owner`, the directory and its
+    /// `delegatedFiles` belong to it (the guest's root, with a user namespace).
+    static func create(name: String, parent: String, owner: uid_t?) throws(SystemError) -> GuestCgroup {
+        let cgroup = GuestCgroup(directory: Path.join(parent, ownName(name)))
+        if mkdir(cgroup.directory, 0o755) != 0 {
+            guard errno == EEXIST else { throw SystemError("mkdir", path: cgroup.directory) }
+            try cgroup.remove()
+            guard mkdir(cgroup.directory, 0o755) == 0 else { throw SystemError("mkdir", path: cgroup.directory) }
+        }
+        if let owner {
+            do throws(SystemError) {
+                try cgroup.delegate(to: owner)
+            } catch {
+                try? cgroup.remove()
+                throw error
+            }
+        }
+        return cgroup
+    }
+
+    /// Gives the cgroup to `owner`, as systemd does for a delegated unit with a User=.
+    func delegate(to owner: uid_t) throws(SystemError) {
+        for path in [directory] + Self.delegatedFiles.map({ "\(directory)/\($0)" }) {
+            // cgroup.threads is missing where the kernel has no threaded cgroups; the rest must be there.
+            if chown(path, owner, owner) != 0 && !(errno == ENOENT && path.hasSuffix("cgroup.threads")) {
+                throw SystemError("chown", path: path)
+            }
+        }
+    }
+
+    /// Its cgroup.procs, opened for PID 1 to move itself in (the kernel checks the opener's right to move it).
+    func openProcesses() throws(SystemError) -> Int32 {
+        let path = "\(directory)/cgroup.procs"
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("open", path: path) }
+        return fd
+    }
+
+    /// Removes the cgroup and every cgroup the guest made below it, deepest first. A cgroup stays busy for a moment
+    /// after its last process was reaped (the kernel frees it asynchronously): retried for up to a second.
+    func remove() throws(SystemError) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(1)
+        while true {
+            do throws(SystemError) {
+                return try Self.removeTree(directory)
+            } catch let error where error.errno == EBUSY && clock.now < deadline {
+                usleep(2_000)
+            }
+        }
+    }
+
+    private static func removeTree(_ directory: String) throws(SystemError) {
+        for child in subdirectories(of: directory) { try removeTree("\(directory)/\(child)") }
+        guard rmdir(directory) == 0 || errno == ENOENT else { throw SystemError("rmdir", path: directory) }
     }
 }

@@ -1,24 +1,33 @@
 import CVServerSpawn
 import Glibc
+import VServerProtocol
 
-/// A vserver whose PID 1 exists: what only makes sense while it runs. Owns the pidfd.
+/// A vserver whose PID 1 exists: what only makes sense while it runs. Owns the pidfd and the console.
 final class RunningGuest: Sendable {
     let record: GuestRecord
-    /// The config it was started with: stop uses its signal, timeouts and hooks even after a reload.
+    /// The config it was started with: stop uses its timeouts and hooks even after a reload.
     let config: VServerConfig
     let pidfd: Int32
     let exit: OneShotEvent
-    /// Its systemd scope, nil without one. Read once: `list` must not read /proc/PID/cgroup of 1000 guests.
+    /// Its own cgroup (systemd scope or vserverd's), nil without one. Read once: `list` must not read
+    /// /proc/PID/cgroup of 1000 guests.
     let cgroup: GuestCgroup?
+    /// Its console pty, copied into its console log; nil for a guest re-adopted after a daemon restart.
+    let console: ConsoleRelay.Console?
 
     var pid: Int32 { record.pid }
 
-    /// Under systemd PID 1 is already in its scope here: spawn holds it until it was placed.
-    init(record: GuestRecord, config: VServerConfig, pidfd: Int32, exit: OneShotEvent) {
+    /// How it is asked to stop: chosen at its start, kept in its state file.
+    var stopRequest: StopRequest { record.stop }
+
+    /// PID 1 is already in its cgroup here: it joins it first thing, or spawn holds it until it was placed.
+    init(record: GuestRecord, config: VServerConfig, pidfd: Int32, exit: OneShotEvent,
+         console: ConsoleRelay.Console? = nil) {
         self.record = record
         self.config = config
         self.pidfd = pidfd
         self.exit = exit
+        self.console = console
         self.cgroup = GuestCgroup(pid: record.pid, name: record.name)
     }
 
@@ -27,12 +36,17 @@ final class RunningGuest: Sendable {
         vs_pidfd_send_signal(pidfd, signal) == 0 || errno == ESRCH
     }
 
-    /// Collects PID 1's exit status when it is our child; re-adopted guests belong to another parent.
-    func reap() -> Int? {
-        var exited: Int32 = 0
-        var code: Int32 = 0
-        guard vs_pidfd_wait(pidfd, 1, &exited, &code) == 0, exited != 0 else { return nil }
-        return Int(code)
+    /// Collects how PID 1 ended when it is our child; re-adopted guests belong to another parent.
+    func reap() -> ExitStatus? {
+        var how: Int32 = 0
+        var status: Int32 = 0
+        guard vs_pidfd_wait_status(pidfd, 1, &how, &status) == 0 else { return nil }
+        switch how {
+        case Int32(VS_EXITED): return ExitStatus(how: .exited, status: Int(status))
+        case Int32(VS_KILLED): return ExitStatus(how: .killed, status: Int(status))
+        case Int32(VS_DUMPED): return ExitStatus(how: .dumped, status: Int(status))
+        default: return nil
+        }
     }
 
     deinit { close(pidfd) }
@@ -41,7 +55,8 @@ final class RunningGuest: Sendable {
 /// The lifecycle of DESIGN.md §4; the cases carry what is valid in them, so a stopped vserver cannot
 /// have a PID by construction.
 enum GuestState: Sendable {
-    case stopped(reason: String?)
+    /// exit: how its PID 1 ended when it ended by itself.
+    case stopped(reason: String?, exit: ExitStatus? = nil)
     case starting
     case running(RunningGuest)
     case stopping(RunningGuest)
@@ -59,10 +74,14 @@ enum GuestState: Sendable {
 
     var reason: String? {
         switch self {
-        case .stopped(let reason): reason
+        case .stopped(let reason, _): reason
         case .failed(let reason): reason
         default: nil
         }
+    }
+
+    var exit: ExitStatus? {
+        if case .stopped(_, let exit) = self { exit } else { nil }
     }
 
     /// The guest while PID 1 exists (running or being stopped).

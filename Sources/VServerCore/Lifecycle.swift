@@ -71,35 +71,78 @@ extension Manager {
         }
     }
 
-    /// pre-start hooks, spawn, state file, post-start hooks; undoes what it did when a step fails.
+    /// pre-start hooks, its cgroup, spawn, console, state file, post-start hooks; undoes what it did when a step
+    /// fails.
     private func launch(_ config: VServerConfig) async throws(VServerError) {
         let name = config.name
+        let guestInit = GuestInit.of(config)
+        try checkManagerFor(guestInit, config)
         try await hooks.run(.preStart, for: config)
 
-        let consoleFD = try openConsoleLog(config)
-        defer { close(consoleFD) }
+        var plan = SpawnPlan()
+        plan.mountRun = (try? FileSystem.status(Path.join(config.root, "run")))??.isDirectory == true
+        // A tree already shifted into the guest's id range (chown -R, as before idmapped mounts) is used as it is.
+        plan.idmap = config.userNamespace && (try? FileSystem.status(config.root))??.owner != config.idMapBase
+        // Writable for a guest whose root may manage cgroups (its own namespaces, or one trusted with mounts).
+        let cgroupMount = Int32(
+            config.userNamespace || config.capabilities & (1 << UInt64(Capabilities.sysAdmin)) != 0
+                ? VS_CGROUP_WRITABLE : VS_CGROUP_READ_ONLY)
+        let ownCgroup = try makeOwnCgroup(config)
+        if let ownCgroup {
+            do throws(SystemError) {
+                plan.cgroupProcessesFD = try ownCgroup.openProcesses()
+            } catch {
+                try? ownCgroup.remove()
+                throw .startFailed(name: name, step: "cgroup", reason: "cgroup: \(error)")
+            }
+            plan.cgroupMount = cgroupMount
+        }
+        defer { if plan.cgroupProcessesFD >= 0 { close(plan.cgroupProcessesFD) } }
+        // systemd writes nothing to a /dev/console that is no terminal, and gettys need theirs: a pty, held and
+        // read by vserverd. Other inits write to the log file itself, which needs no pty of the host's limited
+        // number (kernel.pty.max).
+        if guestInit == .systemd || guestInit == .sysvinit {
+            plan.ttyCount = guestInit == .sysvinit ? GuestInit.gettyTerminals(root: config.root) : 0
+        } else {
+            do throws(VServerError) {
+                plan.consoleLogFD = try openConsoleLog(config)
+            } catch {
+                try? ownCgroup?.remove()
+                throw error
+            }
+        }
+        defer { if plan.consoleLogFD >= 0 { close(plan.consoleLogFD) } }
+
         let stubInit = self.stubInit
-        // Under systemd: into its own scope before PID 1 runs anything (GuestPlacement).
-        let whileHeld = Self.whileHeld(config, placing: options.placement?.placing(config))
+        let whileHeld = Self.whileHeld(
+            config, placing: options.placement?.placing(config),
+            cgroupMount: ownCgroup == nil ? cgroupMount : plan.cgroupMount)
         let spawned: SpawnedGuest
         do {
-            spawned = try await onBlockingThread { () throws -> SpawnedGuest in
-                try Spawner.spawn(config, stubInit: stubInit, consoleFD: consoleFD, whileHeld: whileHeld)
+            spawned = try await onBlockingThread { [plan] () throws -> SpawnedGuest in
+                try Spawner.spawn(config, plan: plan, stubInit: stubInit, whileHeld: whileHeld)
             }
-        } catch let error as VServerError {
-            throw error
         } catch {
-            throw .internalError("\(error)")
+            try? ownCgroup?.remove()
+            throw error as? VServerError ?? .internalError("\(error)")
+        }
+        if let idmapError = spawned.idmapError {
+            let advice = "its files show with the ids they have on disk; shift them into its range (chown -R "
+                + "\(config.idMapBase):\(config.idMapBase) for a tree of root's files) or use a file system that "
+                + "supports idmapped mounts"
+            logger.warning("\(idmapError): \(advice)", metadata: logMetadata(name))
         }
 
         let guest: RunningGuest
         do {
+            let console = spawned.console < 0 ? nil
+                : try consoles.attach(master: spawned.console, ttys: spawned.ttys, logPath: consoleLogPath(name))
             let record = GuestRecord(
                 name: name, pid: spawned.pid, startTime: try ProcFS.startTime(pid: spawned.pid),
                 context: config.context, startedAt: iso8601(time(nil)), root: config.root,
-                namespaces: ProcFS.namespaceInodes(pid: spawned.pid))
+                namespaces: ProcFS.namespaceInodes(pid: spawned.pid), stop: StopRequest.of(config, init: guestInit))
             guest = RunningGuest(record: record, config: config, pidfd: spawned.pidfd,
-                                 exit: try watcher.watch(pidfd: spawned.pidfd))
+                                 exit: try watcher.watch(pidfd: spawned.pidfd), console: console)
             try stateStore.save(record)
         } catch {
             // PID 1 exists but cannot be tracked: kill it rather than leave a guest nobody manages.
@@ -109,9 +152,10 @@ extension Manager {
             vs_pidfd_wait(spawned.pidfd, 0, &exited, &code)
             close(spawned.pidfd)
             stateStore.remove(name)
+            try? ownCgroup?.remove()
             throw .startFailed(name: name, step: "record state", reason: "\(error)")
         }
-        logger.info("started, PID \(guest.pid)", metadata: logMetadata(name))
+        logger.info("started, PID \(guest.pid) (\(guestInit.rawValue) init)", metadata: logMetadata(name))
         setState(name, .running(guest))
         watchForExit(guest)
 
@@ -124,8 +168,40 @@ extension Manager {
         }
     }
 
+    /// What an init needs from vserverd that not every host or config gives; refused with a reason before anything
+    /// runs, rather than a guest that exits at once.
+    private func checkManagerFor(_ guestInit: GuestInit, _ config: VServerConfig) throws(VServerError) {
+        guard guestInit == .systemd else { return }
+        if GuestCgroup.Mounts.host.unified == nil {
+            throw .startFailed(
+                name: config.name, step: "check init",
+                reason: "systemd as init needs a cgroup2 hierarchy, and this host has none mounted (on "
+                    + "/sys/fs/cgroup or /sys/fs/cgroup/unified)")
+        }
+        if !config.userNamespace && config.capabilities & (1 << UInt64(Capabilities.sysAdmin)) == 0 {
+            throw .startFailed(
+                name: config.name, step: "check init",
+                reason: "systemd as init mounts file systems: set [namespaces] user = true (recommended), or add "
+                    + "CAP_SYS_ADMIN to [capabilities] add (which lets the guest's root reach the host)")
+        }
+    }
+
+    /// Outside systemd: `vserver-NAME` below vserverd's cgroup (or --cgroup-parent), delegated to the guest. nil
+    /// under systemd (its scope comes while PID 1 is held) and on a host without cgroup2.
+    private func makeOwnCgroup(_ config: VServerConfig) throws(VServerError) -> GuestCgroup? {
+        guard let parent = cgroupParent else { return nil }
+        do throws(SystemError) {
+            return try GuestCgroup.create(name: config.name, parent: parent,
+                                          owner: config.userNamespace ? config.idMapBase : nil)
+        } catch {
+            throw .startFailed(name: config.name, step: "cgroup", reason: "cgroup: \(error)")
+        }
+    }
+
+    func consoleLogPath(_ name: String) -> String { "\(options.logDirectory)/\(name).log" }
+
     private func openConsoleLog(_ config: VServerConfig) throws(VServerError) -> Int32 {
-        let path = "\(options.logDirectory)/\(config.name).log"
+        let path = consoleLogPath(config.name)
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else {
             throw .startFailed(name: config.name, step: "open console log",
@@ -150,29 +226,51 @@ extension Manager {
         logger[metadataKey: "vserver_context"] = "\(guest.record.context)"
         setState(name, .stopping(guest))
         await hooks.runLoggingFailures(.preStop, for: guest.config, pid: guest.pid)
-        if !guest.signal(guest.config.stopSignal) {
-            let error = SystemError("pidfd_send_signal \(guest.config.stopSignalName)", path: "PID \(guest.pid)")
-            logger.warning("\(error)")
-        }
+        requestStop(guest, logger: logger)
         if await !guest.exit.wait(timeout: .seconds(timeout)) {
-            logger.notice("still running \(timeout) s after \(guest.config.stopSignalName); sending SIGKILL")
+            logger.notice("still running \(timeout) s after \(guest.stopRequest); sending SIGKILL")
             _ = guest.signal(SIGKILL)
             await guest.exit.wait()
         }
         await finish(guest, requested: true)
     }
 
-    /// PID 1 is gone (stopped, or it ended by itself): reap it, run post-stop hooks, drop the state file.
-    /// The kernel already ended its pid and mount namespaces: nothing is left on the host.
-    private func finish(_ guest: RunningGuest, requested: Bool) async {
+    /// Asks PID 1 to shut down the way its init understands (a signal, or sysvinit's runlevel 0).
+    private func requestStop(_ guest: RunningGuest, logger: Logger) {
+        switch guest.stopRequest {
+        case .signal(let signal):
+            if !guest.signal(signal.number) {
+                logger.warning("\(SystemError("pidfd_send_signal \(signal.name)", path: "PID \(guest.pid)"))")
+            }
+        case .runlevel(let level):
+            do throws(SystemError) {
+                try SysvInitControl.requestRunlevel(level, pid: guest.pid)
+            } catch {
+                // Its init does not listen: SIGINT runs inittab's ctrlaltdel entry, a shutdown -r (which ends it
+                // here, as the stop was asked for).
+                logger.warning("\(error); sending SIGINT instead")
+                _ = guest.signal(SIGINT)
+            }
+        }
+    }
+
+    /// PID 1 is gone (stopped, or it ended by itself): reap it, run post-stop hooks, drop the state file and its
+    /// cgroup. The kernel already ended its pid and mount namespaces: nothing else is left on the host. Returns how
+    /// PID 1 ended, when it was our child.
+    @discardableResult
+    private func finish(_ guest: RunningGuest, requested: Bool) async -> ExitStatus? {
         let name = guest.record.name
         // Reap first: no zombie stays behind (PID 1 is our child unless it was re-adopted).
-        let status = guest.reap()
-        let reason = requested ? nil : status.map(exitDescription) ?? "PID 1 exited"
+        let exit = guest.reap()
+        if let console = guest.console { consoles.detach(console) }
+        let reason = requested ? nil : Self.endDescription(exit, onReboot: guest.config.onReboot)
         setState(name, .stopping(guest))
         // The kernel would remove it with the network namespace, but later: a restart needs the name now.
         if VethNetwork(guest.config) != nil {
             VethNetwork.tearDown(VethNetwork.hostInterfaceName(context: guest.record.context))
+        }
+        if let cgroup = guest.cgroup, cgroup.isOwn {
+            do throws(SystemError) { try cgroup.remove() } catch { logger.warning("\(error)", metadata: logMetadata(name)) }
         }
         await hooks.runLoggingFailures(.postStop, for: guest.config)
         stateStore.remove(name)
@@ -181,18 +279,20 @@ extension Manager {
         } else {
             logger.info("stopped", metadata: logMetadata(name))
         }
-        setState(name, .stopped(reason: reason))
+        setState(name, .stopped(reason: reason, exit: requested ? nil : exit))
+        return exit
     }
 
-    /// What runs while PID 1 is held before its exec: its veth pair, then its systemd scope. nil when nothing
-    /// has to, so that the start takes the one-step spawn.
-    private static func whileHeld(_ config: VServerConfig, placing: (@Sendable (Int32) -> Void)?)
-        -> (@Sendable (Int32) throws(VServerError) -> Void)?
+    /// What runs while PID 1 is held before its exec: its veth pair, then its systemd scope (given to the guest's
+    /// root with a user namespace). Returns what the guest gets on /sys/fs/cgroup: `cgroupMount` when it has a
+    /// cgroup of its own, else nothing. nil when nothing has to run, so that the start takes the one-step spawn.
+    private static func whileHeld(_ config: VServerConfig, placing: (@Sendable (Int32) -> Void)?, cgroupMount: Int32)
+        -> (@Sendable (Int32) throws(VServerError) -> Int32)?
     {
         let network = VethNetwork(config)
         if network == nil && placing == nil { return nil }
         let name = config.name
-        return { (pid: Int32) throws(VServerError) in
+        return { (pid: Int32) throws(VServerError) -> Int32 in
             if let network {
                 do throws(SystemError) {
                     try network.setUp(pid: pid)
@@ -200,7 +300,19 @@ extension Manager {
                     throw .startFailed(name: name, step: "network", reason: "network: \(error)")
                 }
             }
-            placing?(pid)
+            guard let placing else { return cgroupMount }
+            placing(pid)
+            // A guest left in vserverd's cgroup (its scope failed, which was logged) gets no cgroup mount: it would
+            // show vserverd's cgroup.
+            guard let scope = GuestCgroup(pid: pid, name: name), !scope.isOwn else { return Int32(VS_CGROUP_NONE) }
+            if config.userNamespace {
+                do throws(SystemError) {
+                    try scope.delegate(to: config.idMapBase)
+                } catch {
+                    throw .startFailed(name: name, step: "cgroup", reason: "cgroup: \(error)")
+                }
+            }
+            return cgroupMount
         }
     }
 
@@ -217,17 +329,36 @@ extension Manager {
         try? await exclusively(name) { () throws(VServerError) in
             // A stop that held the lock has already finished this guest.
             guard case .running(let current) = states[name], current === guest else { return }
-            await finish(guest, requested: false)
+            let exit = await finish(guest, requested: false)
+            guard exit == Self.rebootExit, guest.config.onReboot == .restart else { return }
+            // Rebooted from inside: a new PID 1, with its config as it is now, in the same turn of the lock (a stop
+            // asked for meanwhile comes after it).
+            setState(name, .starting)
+            do throws(VServerError) {
+                try await launch(try startableConfig(name))
+            } catch {
+                setState(name, .failed(reason: "start after a reboot from inside: \(error)"))
+                logger.error("start after a reboot from inside failed: \(error)", metadata: logMetadata(name))
+            }
         }
     }
 
-    private func exitDescription(_ code: Int) -> String {
-        switch code {
-        case 0: "PID 1 exited"
-        case 128 + Int(SIGINT): "halted from inside (PID 1 ended by SIGINT)"
-        case 128 + Int(SIGHUP): "rebooted from inside (PID 1 ended by SIGHUP); not restarted"
-        case 129...: "PID 1 was killed by signal \(code - 128)"
-        default: "PID 1 exited with status \(code)"
+    /// A reboot() in a pid namespace ends its init as if by SIGHUP; poweroff and halt as if by SIGINT.
+    static let rebootExit = ExitStatus(how: .killed, status: Int(SIGHUP))
+    static let poweroffExit = ExitStatus(how: .killed, status: Int(SIGINT))
+
+    /// Why a guest stopped by itself, from how its PID 1 ended (nil: not our child, after a daemon restart).
+    static func endDescription(_ exit: ExitStatus?, onReboot: VServerConfig.RebootAction) -> String {
+        guard let exit else { return "PID 1 ended" }
+        switch exit {
+        case rebootExit:
+            return "rebooted from inside (PID 1 ended by SIGHUP)"
+                + (onReboot == .restart ? "; starting again" : "; not started again (on-reboot = \"stop\")")
+        case poweroffExit:
+            return "powered off or halted from inside (PID 1 ended by SIGINT)"
+        default:
+            let signal = exit.how == .exited ? "" : Signals.name(Int32(exit.status)).map { " (\($0))" } ?? ""
+            return "PID 1 \(exit)\(signal)"
         }
     }
 

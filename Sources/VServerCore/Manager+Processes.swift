@@ -38,7 +38,8 @@ extension Manager {
     }
 
     /// What `vserverctl enter/exec` needs: PID 1 with its start time, the environment, bounding set and shell
-    /// of the config the vserver was started with (not one reloaded since), and PID 1's cgroup in its scope
+    /// of the config the vserver was started with (not one reloaded since; without `shell`, its root's login shell
+    /// from its own /etc/passwd, else /bin/sh -l), and PID 1's cgroup in its own cgroup
     /// (read now: a systemd guest moves itself below the scope): a command run inside counts and is limited
     /// with the vserver, as one started by its init.
     public func joinInfo(_ nameOrContext: String) throws(VServerError) -> VServerJoinInfo {
@@ -47,7 +48,8 @@ extension Manager {
         return VServerJoinInfo(
             pid: guest.pid, startTime: guest.record.startTime,
             environment: Spawner.environmentVariables(of: guest.config),
-            capabilities: guest.config.capabilities, shell: guest.config.shell,
+            capabilities: guest.config.capabilities,
+            shell: guest.config.shell ?? GuestFiles.loginShell(pid: guest.pid) ?? VServerConfig.defaultShell,
             cgroup: GuestCgroup(pid: guest.pid, name: name)?.processDirectory)
     }
 }

@@ -20,6 +20,9 @@ public actor Manager {
         public var stubInitPath: String
         /// Puts each new guest in its own systemd scope; nil outside systemd.
         public var placement: (any GuestPlacement)?
+        /// Outside systemd: the cgroup2 path (as in /proc/self/cgroup, "/vservers") below which each guest gets its
+        /// cgroup `vserver-NAME`; nil: vserverd's own cgroup. Made when missing.
+        public var cgroupParent: String?
 
         public init(configDirectory: String = "/etc/vservers", stateDirectory: String = "/run/vserverd/vservers",
                     logDirectory: String = "/var/log/vserverd", stubInitPath: String = StubInit.defaultPath()) {
@@ -37,6 +40,11 @@ public actor Manager {
     let watcher: ProcessWatcher
     /// nil when vserverd-init was not found: only vservers with `command` need it, and they say so.
     let stubInit: StubInit?
+    /// Copies the guests' consoles into their logs.
+    let consoles: ConsoleRelay
+    /// Where guests get their own cgroups (a directory of the cgroup2 hierarchy); nil under systemd (scopes) and
+    /// on hosts without cgroup2.
+    let cgroupParent: String?
 
     var configs: ConfigSet
     var states: [String: GuestState] = [:]
@@ -58,8 +66,18 @@ public actor Manager {
             self.stubInit = nil
         }
         try FileSystem.makeDirectories(options.logDirectory, mode: 0o750)
+        self.consoles = try ConsoleRelay()
+        self.cgroupParent = try Self.cgroupParent(options)
         self.configs = ConfigLoader.load(directory: options.configDirectory)
         Self.logProblems(of: configs, logger: logger)
+    }
+
+    private static func cgroupParent(_ options: Options) throws -> String? {
+        guard options.placement == nil, let unified = GuestCgroup.Mounts.host.unified else { return nil }
+        guard let configured = options.cgroupParent else { return GuestCgroup.cgroup2Directory() }
+        let path = Path.join(unified, String(configured.drop { $0 == "/" }))
+        try FileSystem.makeDirectories(path)
+        return path
     }
 
     private static func logProblems(of configs: ConfigSet, logger: Logger) {
@@ -133,6 +151,7 @@ public actor Manager {
             info.reason = "invalid config: \(invalid)"
         } else {
             info.reason = state.reason
+            info.exit = state.exit
         }
         if let guest {
             info.pid = guest.pid

@@ -5,6 +5,28 @@ import Glibc
 struct SpawnedGuest: Sendable {
     var pid: Int32
     var pidfd: Int32
+    /// The master of its console pty, or -1 (a console log file).
+    var console: Int32
+    /// The masters of its /dev/tty1..N.
+    var ttys: [Int32]
+    /// Why its root could not be idmapped (it was bound as it is), or nil.
+    var idmapError: SystemError?
+}
+
+/// What a start decided beside the config, from the host and the guest's tree: how PID 1 is run and set up.
+struct SpawnPlan: Sendable {
+    /// cgroup.procs of the guest's own cgroup (vserverd's, outside systemd), or -1.
+    var cgroupProcessesFD: Int32 = -1
+    /// VS_CGROUP_*: what goes on its /sys/fs/cgroup (when held: what to use if it got a cgroup of its own).
+    var cgroupMount: Int32 = Int32(VS_CGROUP_NONE)
+    /// Show the root (and bind sources) through an idmapped mount of its user namespace.
+    var idmap = false
+    /// tmpfs on /run and /run/lock.
+    var mountRun = false
+    /// The console log, bound on /dev/console; -1: a pty console (for an init that needs a terminal there).
+    var consoleLogFD: Int32 = -1
+    /// With a pty console: how many /dev/ttyN ptys (for the gettys of a sysvinit guest).
+    var ttyCount = 0
 }
 
 /// Turns a validated config into the one C struct the spawn shim takes (`struct vs_spawn_config`) and
@@ -27,11 +49,32 @@ enum Spawner {
             .map { "\($0.key)=\($0.value)" }
     }
 
+    /// argv of PID 1 and the fd to exec instead of argv[0] (the stub init's memfd), or -1.
+    static func program(of config: VServerConfig, stubInit: StubInit?) throws(VServerError)
+        -> (argv: [String], execFD: Int32)
+    {
+        switch (config.entry, config.initStyle) {
+        case (.initProgram(let program), let style) where style != .sysv:
+            return (program, -1)
+        default:
+            guard let stubInit else {
+                throw .startFailed(name: config.name, step: "stub init",
+                                   reason: "vserverd-init was not found; it is needed for `command` and "
+                                       + "init-style = \"sysv\"")
+            }
+            if case .command(let command) = config.entry {
+                return (["vserverd-init", "--"] + command, stubInit.fd)
+            }
+            return (["vserverd-init", "--runlevels", config.startRunlevel, config.stopRunlevel], stubInit.fd)
+        }
+    }
+
     /// Clones the guest and waits until its init was exec'd; blocks, so call it from a blocking thread.
-    /// With `whileHeld`, PID 1 waits before its exec until `whileHeld(pid)` has returned (vs_spawn_hold).
-    /// A failing `whileHeld` aborts the start: PID 1 exits without running anything and is reaped.
-    static func spawn(_ config: VServerConfig, stubInit: StubInit?, consoleFD: Int32,
-                      whileHeld: ((Int32) throws(VServerError) -> Void)? = nil) throws(VServerError)
+    /// With `whileHeld`, PID 1 waits before its exec until `whileHeld(pid)` has returned (vs_spawn_hold) what to
+    /// mount on its /sys/fs/cgroup (VS_CGROUP_*). A failing `whileHeld` aborts the start: PID 1 exits without
+    /// running anything and is reaped.
+    static func spawn(_ config: VServerConfig, plan: SpawnPlan, stubInit: StubInit?,
+                      whileHeld: ((Int32) throws(VServerError) -> Int32)? = nil) throws(VServerError)
         -> SpawnedGuest
     {
         var extraCloneFlags: Int32 = 0
@@ -39,19 +82,7 @@ enum Spawner {
         if config.userNamespace { extraCloneFlags |= Int32(VS_CLONE_NEWUSER) }
 
         let arena = CStringArena()
-        let argv: [String]
-        var execFD: Int32 = -1
-        switch config.entry {
-        case .initProgram(let program):
-            argv = program
-        case .command(let command):
-            guard let stubInit else {
-                throw .startFailed(name: config.name, step: "stub init",
-                                   reason: "vserverd-init was not found; it is needed for `command`")
-            }
-            execFD = stubInit.fd
-            argv = ["vserverd-init", "--"] + command
-        }
+        let (argv, execFD) = try program(of: config, stubInit: stubInit)
         let mounts = config.mounts.map { mount in
             vs_mount(source: arena.copy(mount.source), target: arena.copy(mount.target),
                      fstype: mount.type.map(arena.copy), flags: mount.flags, data: mount.data.map(arena.copy))
@@ -77,8 +108,12 @@ enum Spawner {
                             hostname: arena.copy(config.hostname),
                             extra_clone_flags: extraCloneFlags,
                             id_map_base: config.idMapBase,
+                            idmap: plan.idmap ? 1 : 0,
                             mounts: mountBuffer.baseAddress,
                             mount_count: mountBuffer.count,
+                            mount_run: plan.mountRun ? 1 : 0,
+                            cgroup_procs_fd: plan.cgroupProcessesFD,
+                            cgroup_mount: plan.cgroupMount,
                             timezone_file: config.timezone.map { arena.copy("/usr/share/zoneinfo/\($0)") },
                             rlimits: limitBuffer.baseAddress,
                             rlimit_count: limitBuffer.count,
@@ -86,17 +121,19 @@ enum Spawner {
                             exec_fd: execFD,
                             argv: argvBuffer.baseAddress,
                             envp: envBuffer.baseAddress,
-                            console_fd: consoleFD)
+                            console_fd: plan.consoleLogFD,
+                            tty_count: Int32(plan.ttyCount))
                         guard let whileHeld else { return vs_spawn(&spawnConfig, &spawned, &failure) }
                         var pending = vs_spawn_pending()
                         guard vs_spawn_hold(&spawnConfig, &pending, &failure) == 0 else { return -1 }
+                        let cgroupMount: Int32
                         do throws(VServerError) {
-                            try whileHeld(pending.pid)
+                            cgroupMount = try whileHeld(pending.pid)
                         } catch {
                             heldFailure = error
                             return vs_spawn_abort(&pending)
                         }
-                        return vs_spawn_release(&pending, &spawned, &failure)
+                        return vs_spawn_release(&pending, cgroupMount, &spawned, &failure)
                     }
                 }
             }
@@ -112,7 +149,11 @@ enum Spawner {
                 : step == "exec" ? "exec \(path): \(text)" : "\(step) on \(path): \(text)"
             throw .startFailed(name: config.name, step: step, reason: reason)
         }
-        return SpawnedGuest(pid: spawned.pid, pidfd: spawned.pidfd)
+        let idmapError = spawned.idmap_error == 0 ? nil
+            : SystemError("idmapped mount of", path: config.root, errno: spawned.idmap_error)
+        let ttys = withUnsafeBytes(of: spawned.tty_fds) { Array($0.bindMemory(to: Int32.self).prefix(Int(spawned.tty_count))) }
+        return SpawnedGuest(pid: spawned.pid, pidfd: spawned.pidfd, console: spawned.console_fd, ttys: ttys,
+                            idmapError: idmapError)
     }
 }
 

@@ -11,6 +11,8 @@ struct GuestRecord: Sendable, Equatable {
     var startedAt: String
     var root: String
     var namespaces: [String: UInt64]
+    /// How it is asked to stop (chosen by the init it had at start).
+    var stop: StopRequest
 
     var json: JSON {
         .object([
@@ -21,11 +23,12 @@ struct GuestRecord: Sendable, Equatable {
             "startedAt": .string(startedAt),
             "root": .string(root),
             "namespaces": .object(namespaces.mapValues { .int(Int64($0)) }),
+            "stop": .string(stop.description),
         ])
     }
 
     init(name: String, pid: Int32, startTime: UInt64, context: Int, startedAt: String, root: String,
-         namespaces: [String: UInt64]) {
+         namespaces: [String: UInt64], stop: StopRequest) {
         self.name = name
         self.pid = pid
         self.startTime = startTime
@@ -33,6 +36,7 @@ struct GuestRecord: Sendable, Equatable {
         self.startedAt = startedAt
         self.root = root
         self.namespaces = namespaces
+        self.stop = stop
     }
 
     init?(json: JSON) {
@@ -44,8 +48,10 @@ struct GuestRecord: Sendable, Equatable {
         for (kind, inode) in json["namespaces"]?.objectValue ?? [:] {
             if let inode = inode.intValue { namespaces[kind] = UInt64(inode) }
         }
+        // A state file of an older vserverd has no "stop": SIGTERM was what it would have sent.
+        let stop = json["stop"]?.stringValue.flatMap(StopRequest.init) ?? .signal(Signals.named("SIGTERM"))
         self.init(name: name, pid: Int32(pid), startTime: UInt64(startTime), context: Int(context),
-                  startedAt: startedAt, root: root, namespaces: namespaces)
+                  startedAt: startedAt, root: root, namespaces: namespaces, stop: stop)
     }
 }
 

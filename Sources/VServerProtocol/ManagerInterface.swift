@@ -7,11 +7,16 @@ public let managerInterfaceDescription = """
     # Manages the vservers of this host: Linux guest systems that run in their own namespaces.
     interface io.vserverd.Manager
 
+    # How a PID 1 ended: how is exited (status is its exit status), killed or dumped (status is the signal
+    # number; dumped: it also dumped core).
+    type ExitStatus (how: string, status: int)
+
     # A vserver, its configuration and, while it runs, its PID 1 and usage.
-    # state is one of stopped, starting, running, stopping, failed; reason says why it failed.
+    # state is one of stopped, starting, running, stopping, failed; reason says why it failed or stopped.
+    # exit is how its last PID 1 ended, when vserverd saw it end (not for a stop it was asked for).
     type VServer (name: string, context: int, state: string, root: string, hostname: string,
                   autostart: bool, pid: ?int, startedAt: ?string, processes: ?int, memoryBytes: ?int,
-                  reason: ?string)
+                  reason: ?string, exit: ?ExitStatus)
 
     # A process on the host; vserver and context are null for a process of the host itself.
     type Process (pid: int, vserver: ?string, context: ?int, command: string)
@@ -229,6 +234,44 @@ extension VarlinkError {
 
 // MARK: - Types
 
+/// `type ExitStatus` of the IDL: how a process ended, as waitid(2) tells it (si_code, si_status).
+public struct ExitStatus: Sendable, Equatable, CustomStringConvertible {
+    public enum How: String, Sendable, Equatable {
+        case exited
+        case killed
+        /// Killed, and dumped core.
+        case dumped
+    }
+
+    public var how: How
+    /// The exit status, or the signal number.
+    public var status: Int
+
+    public init(how: How, status: Int) {
+        self.how = how
+        self.status = status
+    }
+
+    public init(json: JSON) throws(VarlinkError) {
+        guard let fields = json.objectValue, let how = How(rawValue: try fields.requiredString("how")) else {
+            throw .invalidParameter("exit")
+        }
+        self.how = how
+        status = try fields.requiredInt("status")
+    }
+
+    public var json: JSON { .object(["how": .string(how.rawValue), "status": JSON(status)]) }
+
+    /// "exited with status 255", "killed by signal 9", "dumped core on signal 11".
+    public var description: String {
+        switch how {
+        case .exited: "exited with status \(status)"
+        case .killed: "killed by signal \(status)"
+        case .dumped: "dumped core on signal \(status)"
+        }
+    }
+}
+
 /// `type VServer` of the IDL.
 public struct VServerInfo: Sendable, Equatable {
     public var name: String
@@ -244,8 +287,10 @@ public struct VServerInfo: Sendable, Equatable {
     public var startedAt: String?
     public var processes: Int?
     public var memoryBytes: Int?
-    /// Why it is `failed`.
+    /// Why it is `failed`, or why it stopped by itself.
     public var reason: String?
+    /// How its last PID 1 ended, when vserverd saw it end.
+    public var exit: ExitStatus?
 
     public init(
         name: String,
@@ -258,7 +303,8 @@ public struct VServerInfo: Sendable, Equatable {
         startedAt: String? = nil,
         processes: Int? = nil,
         memoryBytes: Int? = nil,
-        reason: String? = nil
+        reason: String? = nil,
+        exit: ExitStatus? = nil
     ) {
         self.name = name
         self.context = context
@@ -271,6 +317,7 @@ public struct VServerInfo: Sendable, Equatable {
         self.processes = processes
         self.memoryBytes = memoryBytes
         self.reason = reason
+        self.exit = exit
     }
 
     public init(json: JSON) throws(VarlinkError) {
@@ -286,6 +333,7 @@ public struct VServerInfo: Sendable, Equatable {
         processes = try fields.optionalInt("processes")
         memoryBytes = try fields.optionalInt("memoryBytes")
         reason = try fields.optionalString("reason")
+        if let value = fields["exit"], value != .null { exit = try ExitStatus(json: value) } else { exit = nil }
     }
 
     /// Absent optional fields are left out.
@@ -299,6 +347,7 @@ public struct VServerInfo: Sendable, Equatable {
         if let processes { fields["processes"] = JSON(processes) }
         if let memoryBytes { fields["memoryBytes"] = JSON(memoryBytes) }
         if let reason { fields["reason"] = .string(reason) }
+        if let exit { fields["exit"] = exit.json }
         return .object(fields)
     }
 }

@@ -4,7 +4,8 @@ import VServerCore
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate vserver configs without starting anything (no daemon needed).",
-        discussion: "Prints `NAME: ok`, each warning, and each error with the file, line and key. Exit status 1 "
+        discussion: "Prints `NAME: ok`, each warning, and each error with the file, line and key. Warnings include "
+            + "what the init found in the root needs (systemd: a user namespace, or CAP_SYS_ADMIN). Exit status 1 "
             + "when a checked config is invalid.")
 
     @Argument(help: "A vserver (name or context id); default: all.")
@@ -31,7 +32,7 @@ struct Check: ParsableCommand {
                 print("\(name): error: \(error)")
                 invalid = true
             } else if let config = configs.configs[name] {
-                for warning in config.warnings { print("\(name): warning: \(warning)") }
+                for warning in config.warnings + config.initWarnings { print("\(name): warning: \(warning)") }
                 print("\(name): ok (context \(config.context), root \(config.root))")
             }
         }

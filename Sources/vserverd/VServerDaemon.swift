@@ -29,8 +29,13 @@ struct VServerDaemon: AsyncParsableCommand {
     @Option(help: "Directory of the console logs (NAME.log: output of each vserver's PID 1).")
     var logDir = "/var/log/vserverd"
 
-    @Option(help: "The stub init that runs `command` vservers (default: beside vserverd, then libexec).")
+    @Option(help: "The stub init of `command` and init-style \"sysv\" vservers (default: beside vserverd, then libexec).")
     var initBinary: String?
+
+    @Option(help: ArgumentHelp(
+        "Outside systemd: the cgroup2 path below which each vserver gets its cgroup vserver-NAME (default: "
+            + "vserverd's own cgroup).", valueName: "path"))
+    var cgroupParent: String?
 
     @Option(help: "How many vservers `start --autostart`/`--all` start at once (default: number of CPUs).")
     var jobs: Int?
@@ -43,6 +48,9 @@ struct VServerDaemon: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if let cgroupParent, !cgroupParent.hasPrefix("/") || cgroupParent.split(separator: "/").contains("..") {
+            throw ValidationError("--cgroup-parent must be an absolute cgroup path without \"..\", like /vservers")
+        }
     }
 
     func run() async throws {
@@ -65,6 +73,7 @@ struct VServerDaemon: AsyncParsableCommand {
                 configDirectory: configDir, stateDirectory: stateDir, logDirectory: logDir,
                 stubInitPath: initBinary ?? StubInit.defaultPath())
             options.placement = SystemdScopes.ifSystemdBooted(logger: logger)
+            options.cgroupParent = cgroupParent
             manager = try Manager(options: options, logger: logger)
         } catch {
             logger.critical("\(error)")

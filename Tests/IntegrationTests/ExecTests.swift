@@ -19,11 +19,6 @@ private func child(of parent: Int32, running command: String) -> Int32? {
 }
 
 /// Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host).
-private let unifiedCgroupMount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"].first {
-    FileManager.default.fileExists(atPath: "\($0)/cgroup.procs")
-        && FileManager.default.fileExists(atPath: "\($0)/cgroup.controllers")
-}
-
 /// A line of /proc/PID/status ("CapBnd:\t00000000a80425fb" → "00000000a80425fb").
 private func status(_ field: String, of pid: Int32) throws -> String? {
     try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8).split(separator: "\n")
@@ -343,27 +338,34 @@ extension Integration {
             }
         }
 
-        /// A guest in a scope of its own (as under systemd, simulated by moving PID 1 into a cgroup of that name):
-        /// what exec runs lands in that cgroup too, so it counts and is limited with the guest.
+        /// Outside systemd every guest has a cgroup of its own (vserver-NAME below --cgroup-parent): what exec runs
+        /// lands in it too, so it counts and is limited with the guest, and the guest sees that cgroup as its "/".
         @Test(.enabled(if: unifiedCgroupMount != nil, "needs a mounted cgroup v2 hierarchy"))
-        func execedProcessJoinsTheGuestsOwnScope() async throws {
+        func execedProcessJoinsTheGuestsOwnCgroup() async throws {
             try await withTestHost { host in
-                let name = "scoped-\(getpid())"
-                let scope = "\(try #require(unifiedCgroupMount))/vserver-\(name).scope"
-                try host.addVServer(name, config: busyboxInit)
+                let cgroup = "\(try #require(host.cgroupParentDirectory))/vserver-web"
+                try host.addVServer("web", config: busyboxInit)
                 try host.startDaemon()
-                #expect(try host.ctl("start", name).status == 0)
-                #expect(mkdir(scope, 0o755) == 0, "mkdir \(scope)")
-                defer {
-                    _ = try? host.ctl("stop", name)
-                    rmdir(scope)
+                #expect(try host.ctl("start", "web").status == 0)
+                let guest = try host.guestPID("web")
+                #expect(try String(contentsOfFile: "/proc/\(guest)/cgroup", encoding: .utf8)
+                    .contains("0::\(host.cgroupParent)/vserver-web\n"))
+                let inside = try host.ctl("exec", "web", "--", "sh", "-c", "cat /proc/self/cgroup; cat /proc/1/cgroup")
+                #expect(inside.status == 0, "\(inside)")
+                #expect(inside.stdout.split(separator: "\n").filter { $0.hasPrefix("0::") } == ["0::/", "0::/"],
+                        "\(inside)")
+                let sleeper = Process()
+                sleeper.executableURL = URL(fileURLWithPath: Products.vserverctl)
+                sleeper.arguments = ["exec", "web", "--", "sleep", "1000"]
+                sleeper.environment = ["VSERVERD_SOCKET": host.socket]
+                try sleeper.run()
+                defer { kill(sleeper.processIdentifier, SIGTERM); sleeper.waitUntilExit() }
+                try waitUntil("sleep to be in the guest's cgroup") {
+                    try String(contentsOfFile: "\(cgroup)/cgroup.procs", encoding: .utf8)
+                        .split(separator: "\n").count == 2
                 }
-                try "\(try host.guestPID(name))".write(toFile: "\(scope)/cgroup.procs", atomically: false,
-                                                       encoding: .utf8)
-                let cgroup = try host.ctl("exec", name, "--", "cat", "/proc/self/cgroup")
-                #expect(cgroup.status == 0, "\(cgroup)")
-                #expect(cgroup.stdout.split(separator: "\n").contains("0::/vserver-\(name).scope"), "\(cgroup)")
-                #expect(try host.ctl("stop", name).status == 0)
+                #expect(try host.ctl("stop", "web").status == 0)
+                #expect(!FileManager.default.fileExists(atPath: cgroup), "stop removes the guest's cgroup")
             }
         }
 

@@ -24,6 +24,8 @@ private func realPath(_ path: String) -> String { (try? FileSystem.realPath(path
         after        = ["db"]
         command      = ["nginx", "-g", "daemon off;"]
         stop-signal  = "rtmin+3"
+        init-style   = "plain"
+        on-reboot    = "stop"
         stop-timeout = 20
         hook-timeout = 5
         shell        = ["/bin/bash", "--login"]
@@ -69,8 +71,7 @@ private func realPath(_ path: String) -> String { (try? FileSystem.realPath(path
     expected.autostart = true
     expected.after = ["db"]
     expected.entry = .command(["nginx", "-g", "daemon off;"])
-    expected.stopSignal = 37
-    expected.stopSignalName = "SIGRTMIN+3"
+    expected.stopSignal = .init(number: 37, name: "SIGRTMIN+3")
     expected.stopTimeout = 20
     expected.hookTimeout = 5
     expected.shell = ["/bin/bash", "--login"]
@@ -78,7 +79,10 @@ private func realPath(_ path: String) -> String { (try? FileSystem.realPath(path
     expected.environment = ["LANG": "C.UTF-8", "MY VAR": "x y"]
     expected.network = .veth(address: "10.0.3.5/24", gateway: "10.0.3.1", bridge: "br0")
     expected.userNamespace = true
-    expected.capabilities = Capabilities.mask(Capabilities.defaultAllowlist + [12, 23, 21]) & ~(1 << 13)
+    expected.initStyle = .plain
+    expected.onReboot = .stop
+    // With a user namespace the wider set is the base (it already has CAP_SYS_NICE and CAP_SYS_ADMIN).
+    expected.capabilities = Capabilities.mask(Capabilities.userNamespaceAllowlist + [12, 23, 21]) & ~(1 << 13)
     expected.limits = [
         .init(name: "nofile", resource: 7, soft: 1024, hard: 4096),
         .init(name: "core", resource: 4, soft: 0, hard: 0),
@@ -108,14 +112,15 @@ private func realPath(_ path: String) -> String { (try? FileSystem.realPath(path
         name: "web", context: 1000, root: realPath(root), configDirectory: fixture.etc + "/web", configFile: file)
     #expect(config == expected)
     #expect(config.entry == .initProgram(["/sbin/init"]))
-    #expect(config.stopSignal == SIGTERM && config.stopSignalName == "SIGTERM")
-    #expect(config.shell == ["/bin/sh", "-l"])
+    #expect(config.stopSignal == nil && config.initStyle == .auto && config.onReboot == .restart)
+    #expect(config.shell == nil)
     #expect((config.stopTimeout, config.hookTimeout) == (10, 30))
     #expect(config.network == .host && !config.userNamespace && config.hostname == "web")
     #expect(
         Capabilities.names(in: config.capabilities) == [
             "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
-            "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SYS_CHROOT", "CAP_AUDIT_WRITE", "CAP_SETFCAP",
+            "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SYS_CHROOT", "CAP_SYS_BOOT", "CAP_AUDIT_WRITE",
+            "CAP_SETFCAP",
         ])
     #expect(config.warnings.isEmpty)
 }
@@ -330,7 +335,7 @@ private func realPath(_ path: String) -> String { (try? FileSystem.realPath(path
     ] as [(String, Int32, String)] {
         fixture.vserver("web", "stop-signal = \(written)\n")
         let config = try #require(fixture.config("web"))
-        #expect((config.stopSignal, config.stopSignalName) == (number, name), "\(written)")
+        #expect(config.stopSignal == .init(number: number, name: name), "\(written)")
     }
     fixture.vserver("web", "stop-signal = \"SIGFOO\"\n")
     #expect(

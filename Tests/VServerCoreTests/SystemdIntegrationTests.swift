@@ -18,33 +18,44 @@ private let hybrid = GuestCgroup.Mounts(unified: "/sys/fs/cgroup/unified", syste
         0::/machine.slice/vserver-web.scope
 
         """
-    #expect(GuestCgroup.directories(procCgroup: procCgroup, scope: GuestCgroup.scopeName("web"), mounts: hybrid)?.scope
+    #expect(GuestCgroup.directories(procCgroup: procCgroup, names: [GuestCgroup.scopeName("web")], mounts: hybrid)?.scope
         == "/sys/fs/cgroup/unified/machine.slice/vserver-web.scope")
 }
 
 @Test func guestCgroupIsFoundOnAUnifiedHost() {
     let mounts = GuestCgroup.Mounts(unified: "/sys/fs/cgroup", systemd: nil)
     let below = GuestCgroup.directories(procCgroup: "0::/machine.slice/vserver-db.scope/init.scope\n",
-                                        scope: "vserver-db.scope", mounts: mounts)
+                                        names: ["vserver-db.scope"], mounts: mounts)
     #expect(below?.scope == "/sys/fs/cgroup/machine.slice/vserver-db.scope", "PID 1 below the scope: a systemd guest")
     #expect(below?.process == "/sys/fs/cgroup/machine.slice/vserver-db.scope/init.scope")
-    let inScope = GuestCgroup.directories(procCgroup: "0::/machine.slice/vserver-db.scope\n", scope: "vserver-db.scope",
+    let inScope = GuestCgroup.directories(procCgroup: "0::/machine.slice/vserver-db.scope\n", names: ["vserver-db.scope"],
                                           mounts: mounts)
     #expect(inScope?.scope == "/sys/fs/cgroup/machine.slice/vserver-db.scope")
     #expect(inScope?.process == inScope?.scope)
 }
 
+@Test func vserverdsOwnGuestCgroupIsFoundAndKnownAsItsOwn() {
+    let names = [GuestCgroup.scopeName("web"), GuestCgroup.ownName("web")]
+    let found = GuestCgroup.directories(procCgroup: "0::/vserverd-test/vserver-web/init.scope\n", names: names,
+                                        mounts: hybrid)
+    #expect(found?.scope == "/sys/fs/cgroup/unified/vserverd-test/vserver-web")
+    #expect(found.map { GuestCgroup(directory: $0.scope).isOwn } == true)
+    #expect(!GuestCgroup(directory: "/sys/fs/cgroup/machine.slice/vserver-web.scope").isOwn)
+}
+
 @Test func guestCgroupFallsBackToSystemdsV1Hierarchy() {
     let legacy = GuestCgroup.Mounts(unified: nil, systemd: "/sys/fs/cgroup/systemd")
     #expect(GuestCgroup.directories(procCgroup: "1:name=systemd:/machine.slice/vserver-web.scope\n",
-                                    scope: "vserver-web.scope", mounts: legacy)?.scope
+                                    names: ["vserver-web.scope"], mounts: legacy)?.scope
         == "/sys/fs/cgroup/systemd/machine.slice/vserver-web.scope")
 }
 
 @Test func aGuestInTheDaemonsCgroupHasNoCgroupOfItsOwn() {
     // Outside systemd, or when the scope could not be made: the cgroup would count more than the guest.
-    for text in ["0::/system.slice/vserverd.service\n", "0::/\n", "0::/machine.slice/vserver-webby.scope\n", ""] {
-        #expect(GuestCgroup.directories(procCgroup: text, scope: "vserver-web.scope", mounts: hybrid) == nil, "\(text)")
+    let names = [GuestCgroup.scopeName("web"), GuestCgroup.ownName("web")]
+    for text in ["0::/system.slice/vserverd.service\n", "0::/\n", "0::/machine.slice/vserver-webby.scope\n",
+                 "0::/vserver-webby\n", ""] {
+        #expect(GuestCgroup.directories(procCgroup: text, names: names, mounts: hybrid) == nil, "\(text)")
     }
 }
 

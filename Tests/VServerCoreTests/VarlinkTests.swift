@@ -221,7 +221,9 @@ import VServerProtocol
         full.processes = 7
         full.memoryBytes = 1 << 33
         full.reason = "why"
+        full.exit = ExitStatus(how: .exited, status: 255)
         #expect(try VServerInfo(json: JSON.parse(full.json.serialized())) == full)
+        #expect(full.json["exit"] == ["how": "exited", "status": 255], "an exit status is not folded into 128+N")
     }
 
     @Test func vserverAcceptsNullForAbsentFields() throws {
@@ -264,13 +266,14 @@ import VServerProtocol
     }
 
     @Test func managerInterfaceDeclaresEverythingOfTheDesign() {
-        // DESIGN.md §6, declaration by declaration (comments may be added between them).
+        // DESIGN.md §6, declaration by declaration (comments may be added between them), plus `exit` (issue 9).
         let declarations = [
             "interface io.vserverd.Manager",
+            "type ExitStatus (how: string, status: int)",
             """
             type VServer (name: string, context: int, state: string, root: string, hostname: string,
                           autostart: bool, pid: ?int, startedAt: ?string, processes: ?int, memoryBytes: ?int,
-                          reason: ?string)
+                          reason: ?string, exit: ?ExitStatus)
             """,
             "type Process (pid: int, vserver: ?string, context: ?int, command: string)",
             "method List() -> (vservers: []VServer)",
@@ -324,7 +327,7 @@ import VServerProtocol
         #expect(status == 0, "\(output)")
         #expect(
             output.contains(
-                "io.vserverd.Manager: VServer Process List Get Start Stop Restart StartAutostart StartAll StopAll Reload Whois"
+                "io.vserverd.Manager: ExitStatus VServer Process List Get Start Stop Restart StartAutostart StartAll StopAll Reload Whois"
                     + " Processes Join Monitor NoSuchVServer InvalidConfig AlreadyRunning NotRunning DependencyNotRunning"
                     + " HookFailed StartFailed PermissionDenied InternalError NoSuchProcess"
             ),

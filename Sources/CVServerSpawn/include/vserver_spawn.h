@@ -19,6 +19,9 @@ extern "C" {
 /* CLONE_NEWNET and CLONE_NEWUSER for extra_clone_flags: glibc hides them from Swift (they need _GNU_SOURCE). */
 enum { VS_CLONE_NEWNET = 0x40000000, VS_CLONE_NEWUSER = 0x10000000 };
 
+/* O_PATH for open(2) from Swift: glibc hides it behind _GNU_SOURCE. */
+enum { VS_O_PATH = 010000000 };
+
 /* With VS_CLONE_NEWUSER: ids 0..VS_ID_MAP_SIZE-1 inside are id_map_base.. outside. */
 enum { VS_ID_MAP_SIZE = 65536 };
 
@@ -38,13 +41,23 @@ struct vs_rlimit {
     uint64_t hard;
 };
 
+/* What the guest gets on /sys/fs/cgroup: nothing, or cgroup2 of its own cgroup namespace (its cgroup is "/"). */
+enum { VS_CGROUP_NONE = 0, VS_CGROUP_READ_ONLY = 1, VS_CGROUP_WRITABLE = 2 };
+
 struct vs_spawn_config {
     const char *root;                   /* absolute host path of the vserver root; never "/" */
     const char *hostname;               /* UTS nodename, or NULL to keep the host's */
     int extra_clone_flags;              /* VS_CLONE_NEWNET (private network), VS_CLONE_NEWUSER (user = true) */
     uint32_t id_map_base;               /* with VS_CLONE_NEWUSER: host uid and gid of root inside */
+    int idmap;                          /* with VS_CLONE_NEWUSER: the root and the bind sources are mounted through
+                                           an idmapped mount of the guest's user namespace, so that the tree's own ids
+                                           0..65535 are the guest's (vs_spawned.idmap_error says when that failed) */
     const struct vs_mount *mounts;
     size_t mount_count;
+    int mount_run;                      /* tmpfs on /run and /run/lock (what systemd and sysvinit expect there) */
+    int cgroup_procs_fd;                /* >= 0: cgroup.procs of the guest's own cgroup, opened by the daemon: PID 1
+                                           writes "0" to it first, so it and all it forks start there */
+    int cgroup_mount;                   /* VS_CGROUP_*: mounted after the cgroup namespace was made, before exec */
     const char *timezone_file;          /* host zoneinfo file bound read-only on /etc/localtime, or NULL */
     const struct vs_rlimit *rlimits;
     size_t rlimit_count;
@@ -53,10 +66,14 @@ struct vs_spawn_config {
                                            every signal still blocked (it waits for them with sigwaitinfo) */
     const char *const *argv;            /* NULL-terminated; argv[0] is the path inside when exec_fd < 0 */
     const char *const *envp;            /* NULL-terminated */
-    int console_fd;                     /* stdout/stderr of PID 1, or -1: /dev/null. Bound on /dev/console when it
-                                           is a file or device (a pty); a pipe or socket cannot be bound, so the
-                                           guest then gets /dev/null as /dev/console */
+    int console_fd;                     /* >= 0: the console log, bound on /dev/console and PID 1's stdout and stderr
+                                           (a file; a pipe or socket cannot be bound: /dev/null is then). -1: a pty of
+                                           the guest's own devpts instead, whose master vs_spawned.console_fd returns */
+    int tty_count;                      /* with a pty console: /dev/tty1..N (at most VS_MAX_TTYS) are ptys of its
+                                           devpts too, for gettys; their masters come back in vs_spawned.tty_fds */
 };
+
+enum { VS_MAX_TTYS = 12 };
 
 /*
  * What failed, where, and errno: "mount proc" + "/vservers/web/proc" + ENOENT, read as
@@ -70,8 +87,14 @@ struct vs_error {
 };
 
 struct vs_spawned {
-    pid_t pid;    /* host PID of the vserver's PID 1 */
-    int pidfd;    /* CLOEXEC pidfd of it */
+    pid_t pid;        /* host PID of the vserver's PID 1 */
+    int pidfd;        /* CLOEXEC pidfd of it */
+    int console_fd;   /* with a pty console: the CLOEXEC master of the pty on the guest's /dev/console and PID 1's
+                         stdout and stderr, which the caller reads (nobody else holds it); else -1 */
+    int tty_fds[VS_MAX_TTYS]; /* the masters of /dev/tty1..tty_count */
+    int tty_count;
+    int idmap_error;  /* 0, or the errno of the idmapped mount of the root that failed (config->idmap): the plain
+                         bind was used instead */
 };
 
 /*
@@ -86,20 +109,25 @@ int vs_spawn(const struct vs_spawn_config *config, struct vs_spawned *out, struc
  * vs_spawn in two phases, for a caller that must act on PID 1 before it runs anything of the guest (move it
  * into a systemd scope: once it has forked, its children would stay behind). vs_spawn_hold clones and starts
  * the setup like vs_spawn, but the child waits right before its exec until vs_spawn_release; the caller may
- * act on pending->pid meanwhile (setup goes on concurrently). vs_spawn_release lets it exec and then reports
+ * act on pending->pid meanwhile (setup goes on concurrently). vs_spawn_release lets it exec (with cgroup_mount in
+ * place of config->cgroup_mount: whether it got a cgroup of its own is known only then) and then reports
  * exactly what vs_spawn would (0, or -1 with *error after reaping the child). Every vs_spawn_hold that
  * returned 0 needs one vs_spawn_release. A child not released within VS_SPAWN_HOLD_TIMEOUT_MS, or whose
  * daemon died, exits without running anything.
  */
 struct vs_spawn_pending {
+    const struct vs_spawn_config *config; /* must stay valid until vs_spawn_release or vs_spawn_abort */
     pid_t pid;        /* host PID of the held PID 1 */
     int pidfd;
     int error_fd;     /* read end of the error pipe */
-    int release_fd;   /* our end of the release socket */
+    int channel_fd;   /* our end of the socket to the child: id maps, idmapped mounts and release go there, the
+                         console master comes back */
+    int idmap_error;
 };
 enum { VS_SPAWN_HOLD_TIMEOUT_MS = 60000 };
 int vs_spawn_hold(const struct vs_spawn_config *config, struct vs_spawn_pending *pending, struct vs_error *error);
-int vs_spawn_release(struct vs_spawn_pending *pending, struct vs_spawned *out, struct vs_error *error);
+int vs_spawn_release(struct vs_spawn_pending *pending, int cgroup_mount, struct vs_spawned *out,
+                     struct vs_error *error);
 /* Instead of vs_spawn_release: the held child exits without running anything of the guest and is reaped. */
 int vs_spawn_abort(struct vs_spawn_pending *pending);
 
@@ -161,6 +189,9 @@ int vs_join_wait(struct vs_joined *joined);
 int vs_join_relay(struct vs_joined *joined, int out_fd);
 
 /* Syscall wrappers: return what the syscall returns (-1 with errno on failure). */
+/* openat2 beneath rootfd (a guest's root, e.g. /proc/PID/root) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: "/",
+ * ".." and absolute symlinks stay inside it, as the guest itself would see the path. O_CLOEXEC is added. */
+int vs_open_in_root(int rootfd, const char *path, int flags);
 int vs_pidfd_open(pid_t pid);
 int vs_setns(int fd, int nstype);
 int vs_pidfd_send_signal(int pidfd, int signal);
@@ -168,6 +199,10 @@ int vs_pidfd_send_signal(int pidfd, int signal);
  * running; otherwise *exited = 1 and *exit_code is the exit status or 128 + signal number. -1/ECHILD when the
  * process is not our child (a re-adopted vserver: wait for the pidfd to become readable instead). */
 int vs_pidfd_wait(int pidfd, int nohang, int *exited, int *exit_code);
+/* The same, keeping how it ended: *how is 0 while it runs, else the siginfo si_code (VS_EXITED: *status is the exit
+ * status; VS_KILLED or VS_DUMPED: *status is the signal). */
+enum { VS_EXITED = 1, VS_KILLED = 2, VS_DUMPED = 3 };
+int vs_pidfd_wait_status(int pidfd, int nohang, int *how, int *status);
 
 /* Copies the file at path into a CLOEXEC memfd sealed against any change (F_SEAL_WRITE|SHRINK|GROW|SEAL), ready
  * for execveat(fd, "", AT_EMPTY_PATH). Never reopen it for writing: exec of it then fails with ETXTBSY. */
@@ -184,10 +219,12 @@ int vs_wait_status_code(int status);                            /* waitpid statu
 int vs_sigrtmin(void);                                          /* SIGRTMIN (a function call in glibc) */
 int vs_sigrtmax(void);                                          /* SIGRTMAX */
 int vs_pipe2(int fds[2], int flags);                            /* pipe2(2): hidden behind _GNU_SOURCE */
+int vs_pty_peer(int master);                                    /* TIOCGPTPEER: the slave, O_RDWR|O_NOCTTY|O_CLOEXEC */
 
 /* epoll for the daemon's process watcher (sys/epoll.h is not in Swift's Glibc module). */
 int vs_epoll_create(void);                                      /* epoll_create1(EPOLL_CLOEXEC) */
 int vs_epoll_add_oneshot(int epfd, int fd);                     /* EPOLLIN | EPOLLONESHOT, data = fd */
+int vs_epoll_add(int epfd, int fd);                             /* EPOLLIN, level-triggered, data = fd */
 int vs_epoll_remove(int epfd, int fd);
 int vs_epoll_wait(int epfd, int *ready_fds, int max, int timeout_ms); /* the fds that became ready */
 

@@ -43,6 +43,12 @@ public enum Signals {
         return (number, name(number)!)
     }
 
+    /// A signal this code names itself ("SIGRTMIN+3"): known to parse.
+    static func named(_ name: String) -> VServerConfig.Signal {
+        let (number, canonical) = parse(name)!
+        return VServerConfig.Signal(number: number, name: canonical)
+    }
+
     /// `SIGTERM` for 15; nil for numbers that are no signal (32 and 33 belong to glibc).
     public static func name(_ number: Int32) -> String? {
         if let entry = standard.first(where: { $0.number == number }) { return "SIG" + entry.name }

@@ -78,8 +78,9 @@ enum TOMLConfig {
     static let fileName = "vserver.toml"
 
     static let topLevelKeys = [
-        "context", "root", "hostname", "autostart", "after", "init", "command", "stop-signal", "stop-timeout",
-        "hook-timeout", "shell", "timezone", "environment", "namespaces", "network", "capabilities", "limits", "mount",
+        "context", "root", "hostname", "autostart", "after", "init", "command", "init-style", "on-reboot", "runlevels",
+        "stop-signal", "stop-timeout", "hook-timeout", "shell", "timezone", "environment", "namespaces", "network",
+        "capabilities", "limits", "mount",
     ]
 
     static func read(name: String, directory: String, file: String, text: String, environment: LoaderEnvironment)
@@ -118,6 +119,8 @@ private struct TOMLConfigParser {
     var rootSetting: (path: String, line: Int)?
     var entrySettings: [(key: String, line: Int)] = []
     var net: (mode: String, line: Int)?
+    var initStyleLine: Int?
+    var runlevelsLine: Int?
     var networkEntry: TOMLTable.Entry?
     var added: [(number: Int, line: Int)] = []
     var dropped: [(number: Int, line: Int)] = []
@@ -180,7 +183,15 @@ private struct TOMLConfigParser {
                 throw reader.error(
                     value.line, key, "unknown signal \(quoted(text)) (use a name like \"SIGTERM\" or \"SIGRTMIN+3\")")
             }
-            (config.stopSignal, config.stopSignalName) = signal
+            config.stopSignal = VServerConfig.Signal(number: signal.number, name: signal.name)
+        case "init-style":
+            config.initStyle = try choice(value, key, VServerConfig.InitStyle.self)
+            initStyleLine = entry.line
+        case "on-reboot":
+            config.onReboot = try choice(value, key, VServerConfig.RebootAction.self)
+        case "runlevels":
+            try readRunlevels(try reader.table(value, key), key)
+            runlevelsLine = entry.line
         case "stop-timeout", "hook-timeout":
             let seconds = try reader.integer(value, key)
             let range = VServerConfig.timeoutRange
@@ -232,6 +243,32 @@ private struct TOMLConfigParser {
             }
         default:
             throw reader.unknownKey(entry, key, known: TOMLConfig.topLevelKeys, in: nil)
+        }
+    }
+
+    /// One of an enum's raw values: `init-style = "systemd"`.
+    private func choice<T: RawRepresentable & CaseIterable>(_ value: TOMLValue, _ key: String, _ type: T.Type)
+        throws(ConfigError) -> T where T.RawValue == String
+    {
+        let text = try reader.string(value, key)
+        guard let result = T(rawValue: text) else {
+            let names = T.allCases.map { quoted($0.rawValue) }
+            let list = names.dropLast().joined(separator: ", ") + " or " + names.last!
+            throw reader.error(value.line, key, "must be \(list), not \(quoted(text))")
+        }
+        return result
+    }
+
+    /// `[runlevels] start = "3", stop = "6"`: what `init-style = "sysv"` passes to /etc/init.d/rc.
+    private mutating func readRunlevels(_ table: TOMLTable, _ parent: String) throws(ConfigError) {
+        for entry in table.entries {
+            let key = TOMLReader.path(parent, entry.key)
+            guard entry.key == "start" || entry.key == "stop" else {
+                throw reader.unknownKey(entry, key, known: ["start", "stop"], in: parent)
+            }
+            let level = try reader.string(entry.value, key)
+            if let problem = Settings.runlevelProblem(level) { throw reader.error(entry.value.line, key, problem) }
+            if entry.key == "start" { config.startRunlevel = level } else { config.stopRunlevel = level }
         }
     }
 
@@ -358,6 +395,16 @@ private struct TOMLConfigParser {
                 second.line, second.key,
                 "init and command are mutually exclusive (\(first.key) is set on line \(first.line))")
         }
+        if let runlevelsLine, config.initStyle != .sysv {
+            throw reader.error(
+                runlevelsLine, "runlevels",
+                "[runlevels] needs init-style = \"sysv\" (init-style is \(quoted(config.initStyle.rawValue)))")
+        }
+        if config.initStyle == .sysv, case .command = config.entry, let initStyleLine {
+            throw reader.error(
+                initStyleLine, "init-style",
+                "\"sysv\" runs the guest's /etc/init.d/rc under vserverd's stub init; it does not go with command")
+        }
         try finishNetwork()
         finishCapabilities()
 
@@ -439,7 +486,7 @@ private struct TOMLConfigParser {
     }
 
     private mutating func finishCapabilities() {
-        var mask = VServerConfig.baseCapabilities(privateNetwork: config.hasPrivateNetwork)
+        var mask = config.baseCapabilities
         for (number, line) in added {
             mask |= 1 << UInt64(number)
             if let warning = Capabilities.warning(adding: number, userNamespace: config.userNamespace) {

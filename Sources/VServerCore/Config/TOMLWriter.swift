@@ -10,14 +10,24 @@ enum TOMLWriter {
         if config.hostname != config.name { lines.append("hostname = \(TOML.quote(config.hostname))") }
         if config.autostart { lines.append("autostart = true") }
         if !config.after.isEmpty { lines.append("after = \(array(config.after))") }
+        if config.initStyle != .auto { lines.append("init-style = \(TOML.quote(config.initStyle.rawValue))") }
+        if config.onReboot != .restart { lines.append("on-reboot = \(TOML.quote(config.onReboot.rawValue))") }
+        if let signal = config.stopSignal { lines.append("stop-signal = \(TOML.quote(signal.name))") }
+        if let shell = config.shell { lines.append("shell = \(array(shell))") }
 
-        let base = VServerConfig.baseCapabilities(privateNetwork: config.hasPrivateNetwork)
+        let base = config.baseCapabilities
         if config.capabilities != base {
             lines += ["", "[capabilities]"]
             let added = Capabilities.names(in: config.capabilities & ~base)
             let dropped = Capabilities.names(in: base & ~config.capabilities)
             if !added.isEmpty { lines.append("add = \(array(added))") }
             if !dropped.isEmpty { lines.append("drop = \(array(dropped))") }
+        }
+        let defaults = VServerConfig(name: "", context: 0, root: "", configDirectory: "", configFile: "")
+        if config.initStyle == .sysv,
+           (config.startRunlevel, config.stopRunlevel) != (defaults.startRunlevel, defaults.stopRunlevel) {
+            lines += ["", "[runlevels]", "start = \(TOML.quote(config.startRunlevel))",
+                      "stop = \(TOML.quote(config.stopRunlevel))"]
         }
         if !config.limits.isEmpty {
             lines += ["", "[limits]"]

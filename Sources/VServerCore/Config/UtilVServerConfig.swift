@@ -115,6 +115,7 @@ private struct UtilVServerReader {
             config.hostname = hostname
         }
         if let (_, mark) = try firstLine("apps/init/mark") { config.autostart = mark == "default" }
+        try readInitStyle()
         try readDepends()
         try readCapabilities()
         try readLimits()
@@ -146,6 +147,28 @@ private struct UtilVServerReader {
         }
     }
 
+    /// `apps/init/style` (sysv or plain) and the runlevels of sysv: `apps/init/runlevel.start` (or the older
+    /// `apps/init/runlevel`) and `apps/init/runlevel.stop`.
+    private mutating func readInitStyle() throws(ConfigError) {
+        if let (file, style) = try firstLine("apps/init/style") {
+            switch style {
+            case "sysv": config.initStyle = .sysv
+            case "plain": config.initStyle = .plain
+            default:
+                throw ConfigError(
+                    file: file, line: 1,
+                    message: "init style \(quoted(style)) is not supported (vserverd runs \"sysv\" and \"plain\")")
+            }
+        }
+        // Runlevels mean something to sysv only (util-vserver's own default style, which vserverd does not assume).
+        guard config.initStyle == .sysv else { return }
+        for (name, isStart) in [("runlevel", true), ("runlevel.start", true), ("runlevel.stop", false)] {
+            guard let (file, level) = try firstLine("apps/init/\(name)") else { continue }
+            if let problem = Settings.runlevelProblem(level) { throw ConfigError(file: file, line: 1, message: problem) }
+            if isStart { config.startRunlevel = level } else { config.stopRunlevel = level }
+        }
+    }
+
     private mutating func readDepends() throws(ConfigError) {
         guard let (file, text) = try readFile("apps/init/depends") else { return }
         for (number, name) in meaningfulLines(text) {
@@ -163,7 +186,7 @@ private struct UtilVServerReader {
     }
 
     private mutating func readCapabilities() throws(ConfigError) {
-        var mask = VServerConfig.baseCapabilities(privateNetwork: false)
+        var mask = config.baseCapabilities
         guard let (file, text) = try readFile("bcapabilities") else {
             config.capabilities = mask
             return

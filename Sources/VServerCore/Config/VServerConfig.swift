@@ -17,6 +17,38 @@ public struct VServerConfig: Sendable, Equatable {
         case veth(address: String, gateway: String?, bridge: String?)
     }
 
+    /// How the guest's init is started and stopped (`init-style`).
+    public enum InitStyle: String, Sendable, Equatable, CaseIterable {
+        /// Looked up at every start from the init it finds: systemd, sysvinit, busybox init, or another.
+        case auto
+        /// systemd as PID 1: stopped with SIGRTMIN+3, as nspawn does.
+        case systemd
+        /// util-vserver's `sysv`: vserverd's stub init is PID 1 and runs `/etc/init.d/rc START` at start and
+        /// `/etc/init.d/rc STOP` at stop.
+        case sysv
+        /// The init program as is, stopped with `stop-signal` (SIGTERM unless set).
+        case plain
+    }
+
+    /// What a reboot inside the guest does (`on-reboot`).
+    public enum RebootAction: String, Sendable, Equatable, CaseIterable {
+        /// Starts it again: a new PID 1 with the same config.
+        case restart
+        /// Leaves it stopped.
+        case stop
+    }
+
+    /// A signal by number and canonical name ("SIGRTMIN+3").
+    public struct Signal: Sendable, Equatable {
+        public var number: Int32
+        public var name: String
+
+        public init(number: Int32, name: String) {
+            self.number = number
+            self.name = name
+        }
+    }
+
     public struct Mount: Sendable, Equatable {
         /// Host path for bind mounts; device or pseudo source ("tmpfs", "none") otherwise.
         public var source: String
@@ -82,12 +114,17 @@ public struct VServerConfig: Sendable, Equatable {
     public var autostart: Bool = false
     public var after: [String] = []
     public var entry: Entry = .initProgram(defaultInit)
-    public var stopSignal: Int32 = SIGTERM
-    /// Canonical name: "SIGTERM", "SIGRTMIN+3".
-    public var stopSignalName: String = "SIGTERM"
+    public var initStyle: InitStyle = .auto
+    /// Runlevels of `init-style = "sysv"`: `/etc/init.d/rc START` at start, `rc STOP` at stop (util-vserver's).
+    public var startRunlevel = "3"
+    public var stopRunlevel = "6"
+    public var onReboot: RebootAction = .restart
+    /// nil: chosen at start from the init the guest has (`init-style`).
+    public var stopSignal: Signal?
     public var stopTimeout: Int = defaultStopTimeout
     public var hookTimeout: Int = defaultHookTimeout
-    public var shell: [String] = defaultShell
+    /// For `vserverctl enter`; nil: the login shell of root in the guest's own /etc/passwd.
+    public var shell: [String]?
     /// A zone under /usr/share/zoneinfo ("Europe/Berlin"); nil leaves the guest's /etc/localtime alone.
     public var timezone: String?
     public var environment: [String: String] = [:]
@@ -119,8 +156,10 @@ public struct VServerConfig: Sendable, Equatable {
     /// Whether the vserver gets its own network namespace.
     public var hasPrivateNetwork: Bool { network != .host }
 
-    /// The default set, plus CAP_NET_ADMIN with a private network namespace.
-    static func baseCapabilities(privateNetwork: Bool) -> UInt64 {
-        Capabilities.mask(Capabilities.defaultAllowlist) | (privateNetwork ? 1 << UInt64(Capabilities.netAdmin) : 0)
+    /// The bounding set before `[capabilities]`: the default allowlist (with a user namespace the wider one its
+    /// capabilities are safe with), plus CAP_NET_ADMIN with a private network namespace.
+    var baseCapabilities: UInt64 {
+        Capabilities.mask(userNamespace ? Capabilities.userNamespaceAllowlist : Capabilities.defaultAllowlist)
+            | (hasPrivateNetwork ? 1 << UInt64(Capabilities.netAdmin) : 0)
     }
 }

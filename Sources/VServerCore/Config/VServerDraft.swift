@@ -76,6 +76,12 @@ enum Settings {
             : "must start with an absolute path, not \(quoted(program))"
     }
 
+    /// Why `level` is no runlevel /etc/init.d/rc takes ("0"-"6", "S"), or nil.
+    static func runlevelProblem(_ level: String) -> String? {
+        ["0", "1", "2", "3", "4", "5", "6", "S", "s"].contains(level)
+            ? nil : "must be a runlevel from \"0\" to \"6\" or \"S\", not \(quoted(level))"
+    }
+
     static func contextProblem(_ context: Int64) -> String? {
         VServerConfig.contextRange.contains(Int(clamping: context))
             ? nil

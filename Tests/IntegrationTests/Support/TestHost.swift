@@ -98,8 +98,15 @@ enum BaseRootfs {
     }()
 }
 
-/// A private vserverd world in a temp dir: config dir, state dir, socket, logs, roots. Never the machine's
-/// /etc/vservers or /run/vserverd. `cleanup` stops what it started, by PID, on every exit path.
+/// The cgroup2 hierarchy, where one is mounted (on this project's hybrid test machines: /sys/fs/cgroup/unified).
+let unifiedCgroupMount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"].first {
+    FileManager.default.fileExists(atPath: "\($0)/cgroup.procs")
+        && FileManager.default.fileExists(atPath: "\($0)/cgroup.controllers")
+}
+
+/// A private vserverd world in a temp dir: config dir, state dir, socket, logs, roots, and a cgroup of its own for
+/// the guests' cgroups. Never the machine's /etc/vservers or /run/vserverd. `cleanup` stops what it started, by
+/// PID, on every exit path.
 final class TestHost: @unchecked Sendable {
     let directory: String
     var configDirectory: String { "\(directory)/etc/vservers" }
@@ -108,6 +115,9 @@ final class TestHost: @unchecked Sendable {
     var logDirectory: String { "\(directory)/log" }
     var rootsDirectory: String { "\(directory)/vservers" }
     var daemonLog: String { "\(directory)/vserverd.log" }
+    /// --cgroup-parent of its daemon: "/vserverd-test.XXXXXX".
+    var cgroupParent: String { "/" + URL(fileURLWithPath: directory).lastPathComponent }
+    var cgroupParentDirectory: String? { unifiedCgroupMount.map { $0 + cgroupParent } }
     private(set) var daemon: Process?
 
     init() throws {
@@ -151,7 +161,7 @@ final class TestHost: @unchecked Sendable {
         let process = Process()
         let arguments = [
             "--config-dir", configDirectory, "--state-dir", stateDirectory, "--socket", socket,
-            "--log-dir", logDirectory, "--log-level", "debug",
+            "--log-dir", logDirectory, "--log-level", "debug", "--cgroup-parent", cgroupParent,
         ] + extraArguments
         process.executableURL = URL(fileURLWithPath: wrapper.first ?? Products.vserverd)
         process.arguments = wrapper.isEmpty ? arguments : Array(wrapper.dropFirst()) + [Products.vserverd] + arguments
@@ -206,8 +216,21 @@ final class TestHost: @unchecked Sendable {
             if let pid = try? guestPID(String(file.dropLast(5))), pid > 1 { kill(pid, SIGKILL) }
         }
         killDaemon(signal: SIGTERM)
+        if let cgroup = cgroupParentDirectory { removeCgroupTree(cgroup) }
         try? FileManager.default.removeItem(atPath: directory)
     }
+}
+
+/// rmdir of a cgroup and those below it, deepest first (what is still busy stays).
+func removeCgroupTree(_ directory: String) {
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: "\(directory)/\(entry)", isDirectory: &isDirectory),
+           isDirectory.boolValue {
+            removeCgroupTree("\(directory)/\(entry)")
+        }
+    }
+    rmdir(directory)
 }
 
 /// Runs `body` with a fresh TestHost and cleans it up however `body` ends.

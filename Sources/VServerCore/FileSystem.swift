@@ -177,11 +177,7 @@ enum FileSystem {
                 throw SystemError(call: "chmod", path: destination, errno: errno)
             }
         case S_IFLNK:
-            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let length = readlink(source, &buffer, buffer.count - 1)
-            guard length >= 0 else { throw SystemError(call: "readlink", path: source, errno: errno) }
-            buffer[length] = 0
-            guard symlink(buffer, destination) == 0 else {
+            guard symlink(try readLink(source), destination) == 0 else {
                 throw SystemError(call: "symlink", path: destination, errno: errno)
             }
         default:
@@ -189,15 +185,34 @@ enum FileSystem {
         }
     }
 
-    /// `rm -rf` of a tree this process made; symlinks are removed, never followed.
+    /// `rm -rf --one-file-system` of a tree this process made: symlinks are removed, never followed, and a
+    /// directory of another file system (something mounted inside, a builder's /proc or /dev) is not entered.
     static func removeTree(_ path: String) {
         var status = stat()
-        if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
-            for name in entries(path) { removeTree(Path.join(path, name)) }
-            rmdir(path)
-        } else {
+        guard lstat(path, &status) == 0 else { return }
+        removeTree(path, status, device: status.st_dev)
+    }
+
+    private static func removeTree(_ path: String, _ status: stat, device: dev_t) {
+        guard status.st_mode & S_IFMT == S_IFDIR else {
             unlink(path)
+            return
         }
+        guard status.st_dev == device else { return }
+        for name in entries(path) {
+            let entry = Path.join(path, name)
+            var entryStatus = stat()
+            if lstat(entry, &entryStatus) == 0 { removeTree(entry, entryStatus, device: device) }
+        }
+        rmdir(path)
+    }
+
+    /// The target of a symbolic link, as written in it.
+    static func readLink(_ path: String) throws(SystemError) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink(path, &buffer, buffer.count - 1)
+        guard length >= 0 else { throw SystemError(call: "readlink", path: path, errno: errno) }
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// `path` itself when absolute, else joined to the working directory (symlinks are left alone).

@@ -1,6 +1,8 @@
-/// Writes a `vserver.toml` for `vserverctl create` and `vserverctl import`: the keys whose value is not the
+import Glibc
+
+/// Writes a `vserver.toml` for `vserverctl create`, `build` and `import`: the keys whose value is not the
 /// default, plus `context` and `root`, which are always written so that the vserver keeps them whatever else
-/// appears in the config directory later. Mounts are not written: both commands keep them in `fstab`.
+/// appears in the config directory later. Mounts are not written: `import` keeps them in `fstab`.
 enum TOMLWriter {
     static func render(_ config: VServerConfig, header: [String]) -> String {
         var lines = header.map { "# \($0)" }
@@ -10,6 +12,8 @@ enum TOMLWriter {
         if config.hostname != config.name { lines.append("hostname = \(TOML.quote(config.hostname))") }
         if config.autostart { lines.append("autostart = true") }
         if !config.after.isEmpty { lines.append("after = \(array(config.after))") }
+        if config.stopSignal != SIGTERM { lines.append("stop-signal = \(TOML.quote(config.stopSignalName))") }
+        if config.userNamespace { lines += ["", "[namespaces]", "user = true"] }
 
         let base = VServerConfig.baseCapabilities(privateNetwork: config.hasPrivateNetwork)
         if config.capabilities != base {

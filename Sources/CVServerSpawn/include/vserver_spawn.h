@@ -8,6 +8,7 @@
 #ifndef VSERVER_SPAWN_H
 #define VSERVER_SPAWN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -184,6 +185,17 @@ int vs_wait_status_code(int status);                            /* waitpid statu
 int vs_sigrtmin(void);                                          /* SIGRTMIN (a function call in glibc) */
 int vs_sigrtmax(void);                                          /* SIGRTMAX */
 int vs_pipe2(int fds[2], int flags);                            /* pipe2(2): hidden behind _GNU_SOURCE */
+
+/* O_PATH, which glibc hides from Swift (it needs _GNU_SOURCE). */
+enum { VS_O_PATH = 010000000 };
+
+/* openat2(root_fd, path, flags | O_CLOEXEC) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: path as the guest would
+ * resolve it, so that a symlink in a tree that came from elsewhere never leads out of it. No O_CREAT. */
+int vs_open_in_root(int root_fd, const char *path, int flags);
+
+/* signalfd for signals the caller blocked (sys/signalfd.h is not in Swift's Glibc module). */
+int vs_signalfd(const sigset_t *mask);                          /* signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK) */
+int vs_signalfd_next(int fd);                                   /* the next signal read from it; 0 when none */
 
 /* epoll for the daemon's process watcher (sys/epoll.h is not in Swift's Glibc module). */
 int vs_epoll_create(void);                                      /* epoll_create1(EPOLL_CLOEXEC) */

@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,12 +69,6 @@ int vs_sys_prlimit(int resource, uint64_t soft, uint64_t hard)
         uint64_t soft, hard;
     } limit = {soft, hard};
     return (int)syscall(SYS_prlimit64, 0, resource, &limit, NULL);
-}
-
-int vs_open_in_root(int rootfd, const char *path, int flags)
-{
-    return vs_sys_openat2(rootfd, path, (uint64_t)(unsigned int)flags | O_CLOEXEC,
-                          RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
 }
 
 int vs_setns(int fd, int nstype)
@@ -243,6 +238,37 @@ int vs_sigrtmax(void)
 int vs_pipe2(int fds[2], int flags)
 {
     return pipe2(fds, flags);
+}
+
+_Static_assert(VS_O_PATH == O_PATH, "VS_O_PATH is O_PATH");
+
+int vs_open_in_root(int root_fd, const char *path, int flags)
+{
+    if (flags & O_CREAT) {
+        errno = EINVAL;
+        return -1;
+    }
+    return vs_sys_openat2(root_fd, path, (uint64_t)(flags | O_CLOEXEC), RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+}
+
+int vs_signalfd(const sigset_t *mask)
+{
+    return signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int vs_signalfd_next(int fd)
+{
+    struct signalfd_siginfo info;
+    ssize_t r;
+
+    do {
+        r = read(fd, &info, sizeof info);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0 && errno == EAGAIN)
+        return 0;
+    if (r != (ssize_t)sizeof info)
+        return -1;
+    return (int)info.ssi_signo;
 }
 
 int vs_epoll_create(void)

@@ -198,15 +198,26 @@ enum FileSystem {
         }
     }
 
-    /// `rm -rf` of a tree this process made; symlinks are removed, never followed.
+    /// `rm -rf --one-file-system` of a tree this process made: symlinks are removed, never followed, and a
+    /// directory of another file system (something mounted inside, a builder's /proc or /dev) is not entered.
     static func removeTree(_ path: String) {
         var status = stat()
-        if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
-            for name in entries(path) { removeTree(Path.join(path, name)) }
-            rmdir(path)
-        } else {
+        guard lstat(path, &status) == 0 else { return }
+        removeTree(path, status, device: status.st_dev)
+    }
+
+    private static func removeTree(_ path: String, _ status: stat, device: dev_t) {
+        guard status.st_mode & S_IFMT == S_IFDIR else {
             unlink(path)
+            return
         }
+        guard status.st_dev == device else { return }
+        for name in entries(path) {
+            let entry = Path.join(path, name)
+            var entryStatus = stat()
+            if lstat(entry, &entryStatus) == 0 { removeTree(entry, entryStatus, device: device) }
+        }
+        rmdir(path)
     }
 
     /// `path` itself when absolute, else joined to the working directory (symlinks are left alone).

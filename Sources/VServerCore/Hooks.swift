@@ -1,4 +1,3 @@
-import CVServerSpawn
 import Glibc
 import Logging
 
@@ -118,64 +117,22 @@ struct HookRunner: Sendable {
     static func runScript(arguments: [String], environment: [String], directory: String, timeout: Int,
                           onLine: @escaping (String) -> Void) throws -> HookResult
     {
-        var pipeFDs: [Int32] = [-1, -1]
-        guard vs_pipe2(&pipeFDs, O_CLOEXEC | O_NONBLOCK) == 0 else { throw SystemError("pipe2") }
-        let (readEnd, writeEnd) = (pipeFDs[0], pipeFDs[1])
-        defer { close(readEnd) }
-
-        let arena = CStringArena()
-        let argv = arena.nullTerminated(arguments)
-        let envp = arena.nullTerminated(environment)
-        let pid = vs_spawn_hook(arguments[0], argv, envp, directory, writeEnd)
-        let spawnErrno = errno
-        close(writeEnd)
-        guard pid > 0 else { throw SystemError("exec", path: arguments[0], errno: spawnErrno) }
-        let pidfd = vs_pidfd_open(pid)
-        guard pidfd >= 0 else {
-            let error = SystemError("pidfd_open", path: arguments[0])
-            kill(-pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-            throw error
-        }
-        defer { close(pidfd) }
-
+        let child = try ChildProcess(arguments: arguments, environment: environment, directory: directory)
         var output = LineCollector(keep: outputLinesKept, onLine: onLine)
-        let clock = ContinuousClock()
-        var deadline = clock.now + .seconds(timeout)
-        var killStage = 0  // 0: running, 1: SIGTERM sent, 2: SIGKILL sent
-        var pipeOpen = true
+        var deadline: ContinuousClock.Instant? = .now + .seconds(timeout)
+        var signalsSent = 0
         while true {
-            var polled = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
-                          pollfd(fd: pipeOpen ? readEnd : -1, events: Int16(POLLIN), revents: 0)]
-            let remaining = killStage == 2 ? -1 : max(0, milliseconds(deadline - clock.now))
-            let ready = poll(&polled, 2, Int32(clamping: remaining))
-            if ready < 0 && errno != EINTR { throw SystemError("poll", path: arguments[0]) }
-            if pipeOpen && polled[1].revents != 0 {
-                pipeOpen = output.drain(readEnd)
-            }
-            if polled[0].revents != 0 {
-                var exited: Int32 = 0
-                var code: Int32 = 0
-                guard vs_pidfd_wait(pidfd, 0, &exited, &code) == 0 else {
-                    throw SystemError("waitid", path: arguments[0])
-                }
-                // What it wrote before exiting is in the pipe; grandchildren holding it open don't count.
-                if pipeOpen { _ = output.drain(readEnd) }
-                output.flush()
-                return HookResult(exitCode: Int(code), timedOut: killStage > 0, lastLines: output.lastLines)
-            }
-            if killStage < 2 && clock.now >= deadline {
-                killStage += 1
-                kill(-pid, killStage == 1 ? SIGTERM : SIGKILL)
-                deadline = clock.now + .seconds(2)
+            switch try child.wait(until: deadline, lines: &output) {
+            case .exited(let code):
+                return HookResult(exitCode: code, timedOut: signalsSent > 0, lastLines: output.lastLines)
+            case .deadlinePassed:
+                signalsSent += 1
+                child.signalGroup(signalsSent == 1 ? SIGTERM : SIGKILL)
+                deadline = signalsSent == 1 ? .now + .seconds(2) : nil
+            case .readable:
+                continue
             }
         }
-    }
-
-    private static func milliseconds(_ duration: Duration) -> Int {
-        let (seconds, attoseconds) = duration.components
-        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000) + 1
     }
 }
 

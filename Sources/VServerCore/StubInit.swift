@@ -22,15 +22,10 @@ public final class StubInit: Sendable {
     /// (a build directory, or /usr/local/sbin next to vserverd), then the libexec directories.
     public static func defaultPath() -> String {
         var candidates: [String] = []
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        if length > 0 {
-            let executable = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if let slash = executable.lastIndex(of: "/") {
-                let directory = executable[..<slash]
-                candidates.append("\(directory)/vserverd-init")
-                candidates.append("\(directory)/../libexec/vserverd/vserverd-init")
-            }
+        if let executable = try? FileSystem.readLink("/proc/self/exe"), let slash = executable.lastIndex(of: "/") {
+            let directory = executable[..<slash]
+            candidates.append("\(directory)/vserverd-init")
+            candidates.append("\(directory)/../libexec/vserverd/vserverd-init")
         }
         candidates += ["/usr/local/libexec/vserverd/vserverd-init", "/usr/libexec/vserverd/vserverd-init"]
         return candidates.first { access($0, X_OK) == 0 } ?? candidates[0]

@@ -17,22 +17,15 @@ struct Create: ParsableCommand {
     @Option(help: "Its root directory (must exist; not /).")
     var root: String
 
-    @Option(help: "Its context id, 2-49151 and unique (default: lowest free from 1000).")
-    var context: Int?
-
-    @Option(help: "Its hostname (default: NAME).")
-    var hostname: String?
-
-    @Flag(help: "Start it at boot (`vserverctl start --autostart`).")
-    var autostart = false
+    @OptionGroup var settings: NewVServerOptions
 
     @OptionGroup var configDirectory: ConfigDirectoryOption
 
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
-        let new = ConfigWriter.NewVServer(name: name, root: root, context: context, hostname: hostname,
-                                          autostart: autostart)
+        let new = ConfigWriter.NewVServer(name: name, root: root, context: settings.context,
+                                          hostname: settings.hostname, autostart: settings.autostart)
         let written: ConfigWriter.Written
         do { written = try ConfigWriter.create(new, configDirectory: configDirectory.path) } catch {
             printToStandardError("vserverctl: create \(name): \(error)")
@@ -41,4 +34,16 @@ struct Create: ParsableCommand {
         print("\(name): created \(written.file) (context \(written.config.context), root \(written.config.root))")
         Reload.tellDaemon(connection)
     }
+}
+
+/// What `create` and `build` both ask about a new vserver.
+struct NewVServerOptions: ParsableArguments {
+    @Option(help: "Its context id, 2-49151 and unique (default: lowest free from 1000).")
+    var context: Int?
+
+    @Option(help: "Its hostname (default: NAME).")
+    var hostname: String?
+
+    @Flag(help: "Start it at boot (`vserverctl start --autostart`).")
+    var autostart = false
 }

@@ -11,7 +11,7 @@ struct VServerCtl: ParsableCommand {
             exit non-zero.
             """,
         subcommands: [List.self, Status.self, Start.self, Stop.self, Restart.self, Enter.self, Exec.self, PS.self,
-                      Whois.self, Check.self, Create.self, Import.self, Reload.self, Monitor.self])
+                      Whois.self, Check.self, Create.self, Build.self, Import.self, Reload.self, Monitor.self])
 }
 
 FastPath.runIfPlain(CommandLine.arguments.dropFirst())

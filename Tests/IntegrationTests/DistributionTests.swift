@@ -172,6 +172,24 @@ extension Integration {
             }
         }
 
+        /// Acceptance 6: `vserverctl build --method mmdebstrap --user-namespace`, then `start`, and nothing else: it
+        /// boots to `running` (a real mmdebstrap run from the archive the host's apt uses, ~40 s).
+        @Test func aGuestBuiltWithMmdebstrapBootsWithNoOtherStep() async throws {
+            try await withTestHost { host in
+                let root = "\(try host.rootOnlyDirectory("guests"))/web"
+                let build = try host.ctl("build", "web", "--method", "mmdebstrap", "--suite", "bookworm",
+                                         "--user-namespace", "--root", root, "--config-dir", host.configDirectory)
+                #expect(build.status == 0, "\(build)")
+                try host.startDaemon()
+                let start = try host.ctl("start", "web")
+                #expect(start.status == 0, "\(start)")
+                let failed = try host.ctl("exec", "web", "--", "systemctl", "--failed", "--no-pager")
+                #expect(try bootVerdict(host, "web") == "running", "\(failed)")
+                #expect(try host.ctl("exec", "web", "--", "hostname").stdout == "web\n")
+                #expect(try host.ctl("stop", "web").status == 0)
+            }
+        }
+
         /// `enter` without `shell` in the config starts root's login shell from the guest's /etc/passwd.
         @Test func enterStartsTheLoginShellOfTheGuestsRoot() async throws {
             try await withTestHost { host in

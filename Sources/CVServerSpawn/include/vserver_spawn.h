@@ -8,6 +8,7 @@
 #ifndef VSERVER_SPAWN_H
 #define VSERVER_SPAWN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -18,9 +19,6 @@ extern "C" {
 
 /* CLONE_NEWNET and CLONE_NEWUSER for extra_clone_flags: glibc hides them from Swift (they need _GNU_SOURCE). */
 enum { VS_CLONE_NEWNET = 0x40000000, VS_CLONE_NEWUSER = 0x10000000 };
-
-/* O_PATH for open(2) from Swift: glibc hides it behind _GNU_SOURCE. */
-enum { VS_O_PATH = 010000000 };
 
 /* With VS_CLONE_NEWUSER: ids 0..VS_ID_MAP_SIZE-1 inside are id_map_base.. outside. */
 enum { VS_ID_MAP_SIZE = 65536 };
@@ -189,9 +187,6 @@ int vs_join_wait(struct vs_joined *joined);
 int vs_join_relay(struct vs_joined *joined, int out_fd);
 
 /* Syscall wrappers: return what the syscall returns (-1 with errno on failure). */
-/* openat2 beneath rootfd (a guest's root, e.g. /proc/PID/root) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: "/",
- * ".." and absolute symlinks stay inside it, as the guest itself would see the path. O_CLOEXEC is added. */
-int vs_open_in_root(int rootfd, const char *path, int flags);
 int vs_pidfd_open(pid_t pid);
 int vs_setns(int fd, int nstype);
 int vs_pidfd_send_signal(int pidfd, int signal);
@@ -220,6 +215,18 @@ int vs_sigrtmin(void);                                          /* SIGRTMIN (a f
 int vs_sigrtmax(void);                                          /* SIGRTMAX */
 int vs_pipe2(int fds[2], int flags);                            /* pipe2(2): hidden behind _GNU_SOURCE */
 int vs_pty_peer(int master);                                    /* TIOCGPTPEER: the slave, O_RDWR|O_NOCTTY|O_CLOEXEC */
+
+/* O_PATH, which glibc hides from Swift (it needs _GNU_SOURCE). */
+enum { VS_O_PATH = 010000000 };
+
+/* openat2(root_fd, path, flags | O_CLOEXEC) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: path as the guest would
+ * resolve it ("/", ".." and absolute symlinks stay inside root_fd: a guest's root, /proc/PID/root, a tree that came
+ * from elsewhere), so that a symlink never leads vserverd out of it. No O_CREAT. */
+int vs_open_in_root(int root_fd, const char *path, int flags);
+
+/* signalfd for signals the caller blocked (sys/signalfd.h is not in Swift's Glibc module). */
+int vs_signalfd(const sigset_t *mask);                          /* signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK) */
+int vs_signalfd_next(int fd);                                   /* the next signal read from it; 0 when none */
 
 /* epoll for the daemon's process watcher (sys/epoll.h is not in Swift's Glibc module). */
 int vs_epoll_create(void);                                      /* epoll_create1(EPOLL_CLOEXEC) */

@@ -1,6 +1,6 @@
 import Glibc
 
-/// `vserverctl create` and `vserverctl import`: a new `vserver.toml`, checked by the loader before it counts.
+/// `vserverctl create`, `build` and `import`: a new `vserver.toml`, checked by the loader before it counts.
 /// Nothing is left half-done: a new directory is written under a hidden name (the loader skips names that
 /// start with "."), read back, renamed into place, and taken back again if the config directory as a whole then
 /// reads worse than before (the new vserver invalid, or one that was valid no longer).
@@ -18,27 +18,74 @@ public enum ConfigWriter {
         public var context: Int?
         public var hostname: String?
         public var autostart: Bool
+        /// `[namespaces] user = true`.
+        public var userNamespace: Bool
+        /// The command the file's header names as its maker (default `vserverctl create NAME`).
+        public var madeBy: String?
 
-        public init(name: String, root: String, context: Int? = nil, hostname: String? = nil, autostart: Bool = false)
+        public init(name: String, root: String, context: Int? = nil, hostname: String? = nil, autostart: Bool = false,
+                    userNamespace: Bool = false, madeBy: String? = nil)
         {
             self.name = name
             self.root = root
             self.context = context
             self.hostname = hostname
             self.autostart = autostart
+            self.userNamespace = userNamespace
+            self.madeBy = madeBy
         }
     }
 
     /// A new vserver in `configDirectory`: NAME/vserver.toml with context (given, or the lowest free from 1000
-    /// up), root, and hostname and autostart when given.
+    /// up), root, and hostname, autostart and user namespace when given.
     public static func create(_ new: NewVServer, configDirectory: String) throws(ConfigError) -> Written {
         try create(new, configDirectory: configDirectory, environment: LoaderEnvironment())
+    }
+
+    /// What `create` would refuse whatever the root: a bad or taken name, a bad or taken context, a bad hostname.
+    /// `vserverctl build` asks before it makes the root (which must not exist yet), `create` before it writes.
+    public static func checkNew(_ new: NewVServer, configDirectory: String) throws(ConfigError) {
+        try checkNew(new, configDirectory: configDirectory, environment: LoaderEnvironment())
+    }
+
+    static func checkNew(_ new: NewVServer, configDirectory: String, environment: LoaderEnvironment)
+        throws(ConfigError)
+    {
+        _ = try draft(new, in: FileSystem.absolutePath(configDirectory), environment: environment)
     }
 
     static func create(_ new: NewVServer, configDirectory: String, environment: LoaderEnvironment)
         throws(ConfigError) -> Written
     {
         let directory = FileSystem.absolutePath(configDirectory)
+        var (config, before) = try draft(new, in: directory, environment: environment)
+        let root = FileSystem.absolutePath(new.root)
+        do throws(Problem) {
+            config.root = try Settings.resolveRoot(root)
+        } catch {
+            throw ConfigError(file: "", key: "--root", message: error.message)
+        }
+
+        // The root as given (a symlink stays one); the loader resolves it at every read.
+        var written = config
+        written.root = root
+        let check = "`vserverctl check \(new.name)` validates this file."
+        // A long command line (`build` with its options) gets a line of its own.
+        let header = new.madeBy.map { [
+            "Made by `\($0)`.",
+            "Every other key has its default; the example in vserverd's config/ directory lists them all.", check,
+        ] } ?? [
+            "Made by `vserverctl create \(new.name)`. Every other key has its default; the example in vserverd's",
+            "config/ directory lists them all. \(check)",
+        ]
+        let text = TOMLWriter.render(written, header: header)
+        return try install(config, text: text, copying: [], in: directory, before: before, environment: environment)
+    }
+
+    /// The new vserver's config but for its root, and the config directory as it is now.
+    private static func draft(_ new: NewVServer, in directory: String, environment: LoaderEnvironment)
+        throws(ConfigError) -> (config: VServerConfig, before: ConfigSet)
+    {
         try VServerName.validate(new.name)
         let target = Path.join(directory, new.name)
         if FileSystem.exists(target) { throw ConfigError(file: target, message: "already exists") }
@@ -46,12 +93,6 @@ public enum ConfigWriter {
 
         var config = VServerConfig(name: new.name, context: 0, root: "", configDirectory: target,
                                    configFile: Path.join(target, TOMLConfig.fileName))
-        let root = FileSystem.absolutePath(new.root)
-        do throws(Problem) {
-            config.root = try Settings.resolveRoot(root)
-        } catch {
-            throw ConfigError(file: "", key: "--root", message: error.message)
-        }
         if let context = new.context {
             if let problem = Settings.contextProblem(Int64(context)) {
                 throw ConfigError(file: "", key: "--context", message: problem)
@@ -68,15 +109,10 @@ public enum ConfigWriter {
             config.hostname = hostname
         }
         config.autostart = new.autostart
-
-        // The root as given (a symlink stays one); the loader resolves it at every read.
-        var written = config
-        written.root = root
-        let text = TOMLWriter.render(written, header: [
-            "Made by `vserverctl create \(new.name)`. Every other key has its default; the example in vserverd's",
-            "config/ directory lists them all. `vserverctl check \(new.name)` validates this file.",
-        ])
-        return try install(config, text: text, copying: [], in: directory, before: before, environment: environment)
+        config.userNamespace = new.userNamespace
+        // The default bounding set depends on it.
+        config.capabilities = config.baseCapabilities
+        return (config, before)
     }
 
     /// The util-vserver configuration in `source` (DESIGN.md §3) as a vserver.toml. In place when `source` is

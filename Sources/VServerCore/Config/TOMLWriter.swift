@@ -1,6 +1,8 @@
-/// Writes a `vserver.toml` for `vserverctl create` and `vserverctl import`: the keys whose value is not the
+import Glibc
+
+/// Writes a `vserver.toml` for `vserverctl create`, `build` and `import`: the keys whose value is not the
 /// default, plus `context` and `root`, which are always written so that the vserver keeps them whatever else
-/// appears in the config directory later. Mounts are not written: both commands keep them in `fstab`.
+/// appears in the config directory later. Mounts are not written: `import` keeps them in `fstab`.
 enum TOMLWriter {
     static func render(_ config: VServerConfig, header: [String]) -> String {
         var lines = header.map { "# \($0)" }
@@ -14,6 +16,7 @@ enum TOMLWriter {
         if config.onReboot != .restart { lines.append("on-reboot = \(TOML.quote(config.onReboot.rawValue))") }
         if let signal = config.stopSignal { lines.append("stop-signal = \(TOML.quote(signal.name))") }
         if let shell = config.shell { lines.append("shell = \(array(shell))") }
+        if config.userNamespace { lines += ["", "[namespaces]", "user = true"] }
 
         let base = config.baseCapabilities
         if config.capabilities != base {

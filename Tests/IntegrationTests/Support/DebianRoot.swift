@@ -30,4 +30,12 @@ enum DebianRoot: String, CaseIterable {
         let result = try run("/bin/tar", ["-C", directory, "-xpf", tarball, "--numeric-owner"])
         guard result.status == 0 else { throw TestFailure("unpack \(tarball) into \(directory): \(result)") }
     }
+
+    /// Where the tree in `directory` differs from the tarball (`tar --compare`: type, mode, owners by number, size,
+    /// modification time, contents, link targets), one line each ("./etc/hostname: Size differs"); none when equal.
+    func differences(in directory: String) throws -> [String] {
+        let result = try run("/bin/tar", ["-C", directory, "--compare", "-f", try tarball(), "--numeric-owner"])
+        guard result.status == 0 || result.status == 1 else { throw TestFailure("tar --compare: \(result)") }
+        return (result.stdout + result.stderr).split(separator: "\n").map(String.init)
+    }
 }

@@ -5,7 +5,10 @@
 #include "child.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -128,4 +131,27 @@ int vs_child_become_root(struct vs_error *error)
     if (setresuid(0, 0, 0) < 0)
         return vs_set_error(error, "setresuid 0", NULL, "", errno);
     return 0;
+}
+
+int vs_child_pty_slave(int master, int *slave)
+{
+    struct stat st;
+    int unlock = 0;
+
+    if (fstat(master, &st) < 0)
+        return -1;
+    if (!S_ISCHR(st.st_mode)) {
+        errno = ENOTTY;
+        return -1;
+    }
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+        return -1;
+    *slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    return *slave < 0 ? -1 : 0;
+}
+
+void vs_tty_name(char name[16], int n)
+{
+    memcpy(name, "tty", 4);
+    format_uint(name + 3, (unsigned int)n);
 }

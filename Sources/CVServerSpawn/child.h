@@ -68,6 +68,14 @@ int vs_child_drop_capabilities(uint64_t keep, int last_cap, struct vs_error *err
  * groups. The host's root is nobody there until then. Returns -1 with *error on failure. */
 int vs_child_become_root(struct vs_error *error);
 
+/* Child: the pty of master, an open ptmx: checks that it is a character device (not a FIFO or file planted where
+ * ptmx was), unlocks it and opens its slave from the master (TIOCGPTPEER, never by path; O_RDWR | O_NOCTTY |
+ * O_CLOEXEC). 0 and *slave, or -1 with errno; master stays open either way. */
+int vs_child_pty_slave(int master, int *slave);
+
+/* Child: "tty" + n ("tty1") into name (16 bytes). */
+void vs_tty_name(char name[16], int n);
+
 /* Child: a seccomp filter that makes kexec_load and kexec_file_load fail with EPERM (seccomp.c says why). */
 int vs_child_deny_kexec(struct vs_error *error);
 

@@ -341,9 +341,8 @@ static int open_pty(const struct vs_join_config *config, int rootfd, const char 
     char ptmx_path[64] = "";
     struct termios settings;
     struct winsize size;
-    struct stat st;
     unsigned int number;
-    int master, slave, unlock = 0;
+    int master, slave;
 
     append_str(ptmx_path, sizeof ptmx_path, proc_path);
     append_str(ptmx_path, sizeof ptmx_path, "/root/dev/pts/ptmx");
@@ -351,23 +350,22 @@ static int open_pty(const struct vs_join_config *config, int rootfd, const char 
                             RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
     if (master < 0)
         return vs_set_error(error, "open", NULL, ptmx_path, errno);
-    if (fstat(master, &st) < 0 || !S_ISCHR(st.st_mode) || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
-        ioctl(master, TIOCGPTN, &number) < 0) {
-        int err = fstat(master, &st) == 0 && !S_ISCHR(st.st_mode) ? ENOTTY : errno;
+    if (vs_child_pty_slave(master, &slave) < 0) {
+        int err = errno;
 
+        close(master);
+        return vs_set_error(error, "open pty master", NULL, ptmx_path, err);
+    }
+    if (ioctl(master, TIOCGPTN, &number) < 0) {
+        int err = errno;
+
+        close(slave);
         close(master);
         return vs_set_error(error, "open pty master", NULL, ptmx_path, err);
     }
     pts_path[0] = '\0';
     append_str(pts_path, 32, "/dev/pts/");
     format_uint(pts_path + strlen(pts_path), number);
-    slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (slave < 0) {
-        int err = errno;
-
-        close(master);
-        return vs_set_error(error, "open pty", NULL, pts_path, err);
-    }
     /* The command starts with the caller's terminal settings and size, as under script(1) or ssh. */
     if (tcgetattr(config->terminal_fd, &settings) < 0 || tcsetattr(slave, TCSANOW, &settings) < 0) {
         int err = errno;

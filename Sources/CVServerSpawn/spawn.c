@@ -509,15 +509,12 @@ static int send_fds(int channel, const int *fds, size_t count)
  * and the slave in *slave. */
 static int bind_new_pty(const struct child *c, int devfd, const char *name, int *slave)
 {
-    int unlock = 0, master, fd;
+    int master, fd;
 
     master = openat(devfd, "pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0)
         fail_in_root(c, "open ", "/dev/pts/ptmx", "/dev/pts/ptmx", errno);
-    if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
-        fail_in_root(c, "unlock pty for /dev/", name, "/dev/pts/ptmx", errno);
-    *slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (*slave < 0)
+    if (vs_child_pty_slave(master, slave) < 0)
         fail_in_root(c, "open pty for /dev/", name, "/dev/pts/ptmx", errno);
     fd = openat(devfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -543,10 +540,10 @@ static void open_console_ptys(struct child *c, int devfd)
         count = VS_MAX_TTYS;
     masters[0] = bind_new_pty(c, devfd, "console", &c->console_slave);
     for (int i = 1; i <= count; i++) {
-        char name[16] = "tty";
+        char name[16];
         int slave;
 
-        format_uint(name + 3, (unsigned int)i);
+        vs_tty_name(name, i);
         masters[i] = bind_new_pty(c, devfd, name, &slave);
         /* The bind keeps the node; the parent's master keeps the pty. */
         close(slave);

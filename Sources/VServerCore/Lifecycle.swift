@@ -140,7 +140,8 @@ extension Manager {
             let record = GuestRecord(
                 name: name, pid: spawned.pid, startTime: try ProcFS.startTime(pid: spawned.pid),
                 context: config.context, startedAt: iso8601(time(nil)), root: config.root,
-                namespaces: ProcFS.namespaceInodes(pid: spawned.pid), stop: StopRequest.of(config, init: guestInit))
+                namespaces: ProcFS.namespaceInodes(pid: spawned.pid), stop: StopRequest.of(config, init: guestInit),
+                ptyConsoleTTYs: spawned.console < 0 ? nil : spawned.ttys.count)
             guest = RunningGuest(record: record, config: config, pidfd: spawned.pidfd,
                                  exit: try watcher.watch(pidfd: spawned.pidfd), console: console)
             try stateStore.save(record)
@@ -364,6 +365,29 @@ extension Manager {
 
     // MARK: Re-adoption after a daemon restart (DESIGN.md §8)
 
+    /// New console ptys for a re-adopted guest: the masters of its old ones closed with the previous vserverd, and a
+    /// hung-up console costs systemd a second per message. nil (logged) when that fails: the guest runs on.
+    private func reattachConsole(_ record: GuestRecord, pidfd: Int32, ttys: Int)
+        -> ConsoleRelay.Console?
+    {
+        var masters = [Int32](repeating: -1, count: 1 + Int(VS_MAX_TTYS))
+        var failure = vs_error()
+        // As it was started (the config may have changed since): its user namespace is not ours.
+        let userNamespace = record.namespaces["user"] != ProcFS.namespaceInodes(pid: getpid())["user"]
+        guard vs_console_attach(pidfd, userNamespace ? 1 : 0, Int32(ttys), &masters, &failure) == 0 else {
+            let error = SystemError(cString(of: &failure.step), path: cString(of: &failure.path), errno: failure.err)
+            logger.warning("no console: \(error)", metadata: logMetadata(record.name))
+            return nil
+        }
+        do throws(SystemError) {
+            return try consoles.attach(master: masters[0], ttys: Array(masters[1..<(1 + ttys)]),
+                                       logPath: consoleLogPath(record.name))
+        } catch {
+            logger.warning("no console: \(error)", metadata: logMetadata(record.name))
+            return nil
+        }
+    }
+
     /// Finds the guests a previous vserverd started: alive ones (same PID and start time) are running
     /// again; dead ones get their post-stop hooks and their state file removed.
     public func adoptRunningGuests() async {
@@ -375,7 +399,8 @@ extension Manager {
             if pidfd >= 0, (try? ProcFS.startTime(pid: record.pid)) == record.startTime,
                let exit = try? watcher.watch(pidfd: pidfd)
             {
-                let guest = RunningGuest(record: record, config: config, pidfd: pidfd, exit: exit)
+                let console = record.ptyConsoleTTYs.flatMap { reattachConsole(record, pidfd: pidfd, ttys: $0) }
+                let guest = RunningGuest(record: record, config: config, pidfd: pidfd, exit: exit, console: console)
                 setState(record.name, .running(guest))
                 watchForExit(guest)
                 logger.info("re-adopted, PID \(record.pid)", metadata: logMetadata(record.name))

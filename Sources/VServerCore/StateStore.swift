@@ -13,6 +13,9 @@ struct GuestRecord: Sendable, Equatable {
     var namespaces: [String: UInt64]
     /// How it is asked to stop (chosen by the init it had at start).
     var stop: StopRequest
+    /// Its console is a pty (held by vserverd, made again by the next one), with this many /dev/ttyN ptys; nil: the
+    /// console log file itself.
+    var ptyConsoleTTYs: Int?
 
     var json: JSON {
         .object([
@@ -24,11 +27,11 @@ struct GuestRecord: Sendable, Equatable {
             "root": .string(root),
             "namespaces": .object(namespaces.mapValues { .int(Int64($0)) }),
             "stop": .string(stop.description),
-        ])
+        ].merging(ptyConsoleTTYs.map { ["console": .string("pty"), "ttys": .int(Int64($0))] } ?? [:]) { $1 })
     }
 
     init(name: String, pid: Int32, startTime: UInt64, context: Int, startedAt: String, root: String,
-         namespaces: [String: UInt64], stop: StopRequest) {
+         namespaces: [String: UInt64], stop: StopRequest, ptyConsoleTTYs: Int? = nil) {
         self.name = name
         self.pid = pid
         self.startTime = startTime
@@ -37,6 +40,7 @@ struct GuestRecord: Sendable, Equatable {
         self.root = root
         self.namespaces = namespaces
         self.stop = stop
+        self.ptyConsoleTTYs = ptyConsoleTTYs
     }
 
     init?(json: JSON) {
@@ -50,8 +54,9 @@ struct GuestRecord: Sendable, Equatable {
         }
         // A state file of an older vserverd has no "stop": SIGTERM was what it would have sent.
         let stop = json["stop"]?.stringValue.flatMap(StopRequest.init) ?? .signal(Signals.named("SIGTERM"))
+        let ttys = json["console"]?.stringValue == "pty" ? Int(json["ttys"]?.intValue ?? 0) : nil
         self.init(name: name, pid: Int32(pid), startTime: UInt64(startTime), context: Int(context),
-                  startedAt: startedAt, root: root, namespaces: namespaces, stop: stop)
+                  startedAt: startedAt, root: root, namespaces: namespaces, stop: stop, ptyConsoleTTYs: ttys)
     }
 }
 

@@ -102,6 +102,33 @@ extension Integration {
             }
         }
 
+        /// The console pty's master dies with a killed vserverd; the next one makes the guest a new console (a hung-up
+        /// one costs systemd a second per message, and its console-getty fails): nothing fails inside, and a stop
+        /// afterwards is as quick and clean as before.
+        @Test func aSystemdGuestGetsANewConsoleWhenVserverdIsKilled() async throws {
+            try await withTestHost { host in
+                try addDebian(host, "deb", .systemd, config: systemdGuest)
+                try host.startDaemon()
+                #expect(try host.ctl("start", "deb").status == 0)
+                #expect(try bootVerdict(host, "deb") == "running")
+                host.killDaemon()
+                try host.startDaemon()
+                #expect(host.daemonLogText.contains("re-adopted"), "\(host.daemonLogText)")
+                #expect(!host.daemonLogText.contains("no console"), "\(host.daemonLogText)")
+                let console = try host.ctl("exec", "deb", "--", "sh", "-c", "echo from-inside >/dev/console")
+                #expect(console.status == 0, "\(console)")
+                try waitUntil("the new console to reach the log") {
+                    (try String(contentsOfFile: "\(host.logDirectory)/deb.log", encoding: .utf8))
+                        .contains("from-inside\n")
+                }
+                let clock = ContinuousClock()
+                let began = clock.now
+                #expect(try host.ctl("stop", "deb").status == 0)
+                #expect(clock.now - began < .seconds(10))
+                #expect(!host.daemonLogText.contains("sending SIGKILL"), "\(host.daemonLogText)")
+            }
+        }
+
         /// Without a user namespace systemd would exit at once (no CAP_SYS_ADMIN for its mounts): refused, saying
         /// what it needs, and `check` says so beforehand.
         @Test func aSystemdGuestWithoutUserNamespaceOrSysAdminIsRefusedWithTheReason() async throws {

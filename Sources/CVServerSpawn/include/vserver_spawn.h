@@ -130,6 +130,14 @@ int vs_spawn_release(struct vs_spawn_pending *pending, int cgroup_mount, struct 
 int vs_spawn_abort(struct vs_spawn_pending *pending);
 
 /*
+ * New ptys for the console and /dev/tty1..tty_count of a running guest (its PID 1 behind pidfd; userns: it has a user
+ * namespace), made in its own devpts and mounted over the old ones in its mount namespace: for a vserverd that
+ * re-adopts a guest whose console masters died with the previous vserverd. masters gets the console's master, then
+ * the ttys'. 0, or -1 with *error.
+ */
+int vs_console_attach(int pidfd, int userns, int tty_count, int *masters, struct vs_error *error);
+
+/*
  * posix_spawn of a hook script: own process group, all signals default and unblocked, stdin /dev/null,
  * stdout and stderr on output_fd, cwd as given, no other fd inherited. Returns the pid, or -1 with errno set.
  */

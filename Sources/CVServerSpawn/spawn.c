@@ -306,6 +306,9 @@ static void apply_mount(const struct child *c, size_t index)
         if (attach_tree(idmapped, target_fd) < 0)
             fail_in_root(c, "attach idmapped bind mount", NULL, m->target, errno);
         close(idmapped);
+        /* As for the root: the copy may be a shared peer of the host's mount; it must only receive. */
+        if (attr.propagation == 0)
+            attr.propagation = MS_SLAVE;
     } else if (m->flags & MS_BIND) {
         fd_path(source, source_fd);
         if (mount(source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
@@ -833,6 +836,11 @@ static void mount_root(struct child *c)
         if (vs_sys_move_mount(c->idmapped_root, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
             fail_at(c, "attach idmapped root", NULL, root, errno);
         close(c->idmapped_root);
+        /* The copy kept the propagation of the host's mount: shared on a host whose mounts systemd made shared.
+         * Like the rest of this namespace it must only receive: no mount below it may reach the host, and
+         * pivot_root refuses a shared root. */
+        if (mount(NULL, root, NULL, MS_REC | MS_SLAVE, NULL) < 0)
+            fail_at(c, "make idmapped root rslave", NULL, root, errno);
     } else if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0) {
         fail_at(c, "bind root", NULL, root, errno);
     }

@@ -103,7 +103,10 @@ struct SystemdScopes: GuestPlacement {
             close(fd)
             let text = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
             if text.split(separator: "\n").contains(where: { $0.hasSuffix(suffix) }) { return }
-            guard clock.now < deadline else { throw BusError("PID \(pid) did not arrive in \(scope) within 5 s") }
+            guard clock.now < deadline else {
+                let found = text.split(separator: "\n").joined(separator: ", ")
+                throw BusError("PID \(pid) did not arrive in \(scope) within 5 s (\(file): \(found))")
+            }
             usleep(1_000)
         }
     }

@@ -56,7 +56,7 @@ let package = Package(
             ]
         ),
         // PID 1 of a vserver that runs `command`: reaps and forwards signals. Static, so it runs from a
-        // sealed memfd inside any guest without a loader (DESIGN.md §7).
+        // sealed memfd inside any guest without a loader (docs/ARCHITECTURE.md §7).
         .executableTarget(
             name: "vserverd-init",
             linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--gc-sections", "-Xlinker", "-s"])]

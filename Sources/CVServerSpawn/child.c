@@ -91,9 +91,9 @@ int vs_child_reset_signals(void)
 }
 
 /*
- * The bounding set is an allowlist (DESIGN.md §7), and kexec is denied (seccomp.c). Root's exec also keeps (inheritable & file inheritable), so the
- * inheritable set is cut to the same caps, and ambient caps are cleared. no_new_privs stays off: guests need their
- * setuid binaries.
+ * The bounding set is an allowlist (docs/ARCHITECTURE.md §7), and kexec is denied (seccomp.c). Root's exec also keeps
+ * (inheritable & file inheritable), so the inheritable set is cut to the same caps, and ambient caps are cleared.
+ * no_new_privs stays off: guests need their setuid binaries.
  */
 int vs_child_drop_capabilities(uint64_t keep, int last_cap, struct vs_error *error)
 {

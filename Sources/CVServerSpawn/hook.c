@@ -1,5 +1,5 @@
 /*
- * Hook scripts run on the host (DESIGN.md §5). posix_spawn rather than fork: glibc implements it with
+ * Hook scripts run on the host (docs/ARCHITECTURE.md §5). posix_spawn rather than fork: glibc implements it with
  * CLONE_VM|CLONE_VFORK, which is safe in the multi-threaded daemon and reports exec errors to the caller.
  */
 #define _GNU_SOURCE

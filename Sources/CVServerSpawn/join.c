@@ -1,5 +1,5 @@
 /*
- * vs_join: runs a command inside a running vserver from vserverctl (DESIGN.md §6 enter/exec, §7).
+ * vs_join: runs a command inside a running vserver from vserverctl (docs/ARCHITECTURE.md §6 enter/exec, §7).
  *
  * The caller stays in the host's namespaces: it only points its pid_ns_for_children at the vserver (setns of
  * CLONE_NEWPID affects children only) for the one clone, so `exec --all` can join one vserver after the other
@@ -331,8 +331,8 @@ static int read_start_time(int procfd, uint64_t *start_time)
 }
 
 /*
- * A new pty from the vserver's own devpts (DESIGN.md §6): the guest never gets a host terminal fd (TIOCSTI).
- * ptmx is resolved inside its root (a guest symlink cannot lead out), must be a character device (not a FIFO
+ * A new pty from the vserver's own devpts (docs/ARCHITECTURE.md §6): the guest never gets a host terminal fd
+ * (TIOCSTI). ptmx is resolved inside its root (a guest symlink cannot lead out), must be a character device (not a FIFO
  * planted to block us: O_NONBLOCK), and the slave is opened from the master (TIOCGPTPEER), not by path.
  */
 static int open_pty(const struct vs_join_config *config, int rootfd, const char *proc_path, int *master_out,

@@ -1,6 +1,6 @@
 /*
  * vs_spawn: clone3 into new namespaces, build the vserver's mounts, pivot_root and exec its PID 1
- * (DESIGN.md §4 step 3, §7).
+ * (docs/ARCHITECTURE.md §4 step 3, §7).
  *
  * The child is a fork of a multi-threaded process: another thread may have held the malloc or stdio lock at
  * clone time, so between clone3 and exec it only makes syscalls and uses memcpy/strlen-class helpers (all
@@ -1265,7 +1265,8 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     pending->error_fd = pipe_fds[0];
     pending->channel_fd = channel_fds[0];
     pending->idmap_error = 0;
-    if (userns && (write_id_maps(pending, config->id_map_base, error) < 0 || send_id_maps(config, pending, error) < 0)) {
+    if (userns &&
+        (write_id_maps(pending, config->id_map_base, error) < 0 || send_id_maps(config, pending, error) < 0)) {
         /* Without its message the child never goes on: the end of file makes it give up. */
         vs_spawn_abort(pending);
         return -1;

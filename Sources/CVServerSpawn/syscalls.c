@@ -103,6 +103,43 @@ int vs_pidfd_wait_status(int pidfd, int nohang, int *how, int *status)
     return 0;
 }
 
+/* Linux 6.15's struct pidfd_info (linux/pidfd.h), spelled out: older headers do not have it. */
+struct vs_pidfd_info {
+    uint64_t mask, cgroupid;
+    uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+    int32_t exit_code;
+    uint32_t coredump_mask, spare;
+};
+#define VS_PIDFD_INFO_EXIT (1UL << 3)
+#define VS_PIDFD_GET_INFO _IOWR(0xFF, 11, struct vs_pidfd_info)
+
+int vs_pidfd_exit_info(int pidfd, int *how, int *status)
+{
+    struct vs_pidfd_info info;
+
+    memset(&info, 0, sizeof info);
+    info.mask = VS_PIDFD_INFO_EXIT;
+    if (ioctl(pidfd, VS_PIDFD_GET_INFO, &info) < 0)
+        return errno == ESRCH ? 0 : -1;
+    if (!(info.mask & VS_PIDFD_INFO_EXIT))
+        return 0;
+    return vs_wait_status_how(info.exit_code, how, status) == 0 ? 1 : 0;
+}
+
+int vs_wait_status_how(int wait_status, int *how, int *status)
+{
+    if (WIFEXITED(wait_status)) {
+        *how = VS_EXITED;
+        *status = WEXITSTATUS(wait_status);
+    } else if (WIFSIGNALED(wait_status)) {
+        *how = WCOREDUMP(wait_status) ? VS_DUMPED : VS_KILLED;
+        *status = WTERMSIG(wait_status);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 int vs_pidfd_wait(int pidfd, int nohang, int *exited, int *exit_code)
 {
     int how, status;

@@ -51,7 +51,8 @@ final class ConsoleRelay: Sendable {
         let slave = log < 0 ? -1 : vs_pty_peer(master)
         let flags = slave < 0 ? -1 : vs_fcntl(master, F_GETFL, 0)
         guard flags >= 0, vs_fcntl(master, F_SETFL, flags | O_NONBLOCK) == 0 else {
-            let error = log < 0 ? SystemError("open", path: logPath) : SystemError("open the console pty of", path: logPath)
+            let error = log < 0
+                ? SystemError("open", path: logPath) : SystemError("open the console pty of", path: logPath)
             for fd in [master, log, slave] + ttys where fd >= 0 { close(fd) }
             throw error
         }
@@ -73,20 +74,12 @@ final class ConsoleRelay: Sendable {
     }
 
     private func run() {
-        var ready = [Int32](repeating: -1, count: 64)
-        while true {
-            let count = vs_epoll_wait(epollFD, &ready, Int32(ready.count), -1)
-            if count < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            for index in 0..<Int(count) {
-                guard let console = consoles.withLock({ $0[ready[index]] }) else { continue }
-                if !drain(console) {
-                    // EIO with nothing to read: nobody can write to it any more; stop rather than spin.
-                    consoles.withLock { _ = $0.removeValue(forKey: console.master) }
-                    vs_epoll_remove(epollFD, console.master)
-                }
+        Epoll.forEachReady(epollFD) { fd in
+            guard let console = consoles.withLock({ $0[fd] }) else { return }
+            if !drain(console) {
+                // EIO with nothing to read: nobody can write to it any more; stop rather than spin.
+                consoles.withLock { _ = $0.removeValue(forKey: console.master) }
+                vs_epoll_remove(epollFD, console.master)
             }
         }
     }

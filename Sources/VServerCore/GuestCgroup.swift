@@ -1,10 +1,10 @@
 import Glibc
 
-/// The cgroup of a guest: under systemd its scope `vserver-NAME.scope` (DESIGN.md §9), elsewhere `vserver-NAME` that
-/// vserverd makes below its own cgroup (or `--cgroup-parent`) in the cgroup2 hierarchy. Either is delegated to the
-/// guest: it is the root of the guest's cgroup namespace and mounted on its /sys/fs/cgroup, so that a systemd guest
-/// manages the cgroups below. The kernel keeps the guest's processes together there, so counting them needs no walk
-/// over all of /proc.
+/// The cgroup of a guest: under systemd its scope `vserver-NAME.scope` (docs/ARCHITECTURE.md §9), elsewhere
+/// `vserver-NAME` that vserverd makes below its own cgroup (or `--cgroup-parent`) in the cgroup2 hierarchy. Either is
+/// delegated to the guest: it is the root of the guest's cgroup namespace and mounted on its /sys/fs/cgroup, so that a
+/// systemd guest manages the cgroups below. The kernel keeps the guest's processes together there, so counting them
+/// needs no walk over all of /proc.
 struct GuestCgroup: Sendable, Equatable {
     /// The cgroup's directory in the mounted hierarchy.
     let directory: String

@@ -4,12 +4,31 @@ import Glibc
 /// Files of a running guest read from the host: through /proc/PID/root, resolved as the guest itself would resolve
 /// them (vs_open_in_root), so that a guest's symlink never leads vserverd to a host file.
 enum GuestFiles {
-    /// The guest's root directory, as an O_PATH fd.
-    static func openRoot(pid: Int32) throws(SystemError) -> Int32 {
-        let path = "/proc/\(pid)/root"
+    /// A guest's root directory (its root path, or /proc/PID/root of a running one), as an O_PATH fd.
+    static func openRoot(_ path: String) throws(SystemError) -> Int32 {
         let fd = open(path, Int32(VS_O_PATH) | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError("open", path: path) }
         return fd
+    }
+
+    static func openRoot(pid: Int32) throws(SystemError) -> Int32 { try openRoot("/proc/\(pid)/root") }
+
+    /// Whether `path` is a directory inside the guest's tree at `root` (symlinks followed inside it).
+    static func isDirectory(_ path: String, root: String) -> Bool {
+        guard let rootFD = try? openRoot(root) else { return false }
+        defer { close(rootFD) }
+        let fd = vs_open_in_root(rootFD, path, Int32(VS_O_PATH) | O_DIRECTORY)
+        if fd >= 0 { close(fd) }
+        return fd >= 0
+    }
+
+    /// The text of a small regular file inside the guest's tree, or nil (missing, not a regular file, too big).
+    static func text(_ path: String, rootFD: Int32, display: String) -> String? {
+        let fd = vs_open_in_root(rootFD, path, O_RDONLY | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard let (bytes, _) = try? FileSystem.readBytes(fd: fd, path: display) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The login shell of the guest's root from its own /etc/passwd, as `machinectl shell` starts it: nil when
@@ -17,14 +36,9 @@ enum GuestFiles {
     static func loginShell(pid: Int32) -> [String]? {
         guard let rootFD = try? openRoot(pid: pid) else { return nil }
         defer { close(rootFD) }
-        let fd = vs_open_in_root(rootFD, "/etc/passwd", O_RDONLY | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        guard let (bytes, _) = try? FileSystem.readBytes(fd: fd, path: "/proc/\(pid)/root/etc/passwd") else {
-            return nil
-        }
-        let passwd = String(decoding: bytes, as: UTF8.self)
-        guard let shell = loginShell(passwd: passwd, user: "root") else { return nil }
+        guard let passwd = text("/etc/passwd", rootFD: rootFD, display: "/proc/\(pid)/root/etc/passwd"),
+              let shell = loginShell(passwd: passwd, user: "root")
+        else { return nil }
         let program = vs_open_in_root(rootFD, shell, Int32(VS_O_PATH))
         guard program >= 0 else { return nil }
         close(program)

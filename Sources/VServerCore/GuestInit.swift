@@ -26,8 +26,7 @@ enum GuestInit: String, Sendable, Equatable {
     }
 
     static func detect(program: String, root: String) -> GuestInit {
-        let rootFD = open(root, Int32(VS_O_PATH) | O_DIRECTORY | O_CLOEXEC)
-        guard rootFD >= 0 else { return .other }
+        guard let rootFD = try? GuestFiles.openRoot(root) else { return .other }
         defer { close(rootFD) }
         let fd = vs_open_in_root(rootFD, program, Int32(VS_O_PATH))
         guard fd >= 0 else { return .other }
@@ -49,14 +48,9 @@ enum GuestInit: String, Sendable, Equatable {
     /// /sbin/getty 38400 tty1"), up to VS_MAX_TTYS: they get ptys, so that they wait for a login instead of failing
     /// and being respawned over and over.
     static func gettyTerminals(root: String) -> Int {
-        let rootFD = open(root, Int32(VS_O_PATH) | O_DIRECTORY | O_CLOEXEC)
-        guard rootFD >= 0 else { return 0 }
+        guard let rootFD = try? GuestFiles.openRoot(root) else { return 0 }
         defer { close(rootFD) }
-        let fd = vs_open_in_root(rootFD, "/etc/inittab", O_RDONLY | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { return 0 }
-        defer { close(fd) }
-        guard let (bytes, _) = try? FileSystem.readBytes(fd: fd, path: "\(root)/etc/inittab") else { return 0 }
-        return gettyTerminals(inittab: String(decoding: bytes, as: UTF8.self))
+        return GuestFiles.text("/etc/inittab", rootFD: rootFD, display: "\(root)/etc/inittab").map { gettyTerminals(inittab: $0) } ?? 0
     }
 
     static func gettyTerminals(inittab: String) -> Int {

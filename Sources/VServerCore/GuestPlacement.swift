@@ -1,8 +1,8 @@
 import Logging
 
-/// Where the host's service manager accounts a guest. Under systemd that is its own scope
-/// `vserver-NAME.scope`, registered with systemd-machined (DESIGN.md §9); the daemon supplies it. Without one
-/// (outside systemd, in tests) guests simply stay in the daemon's cgroup.
+/// Where the host's service manager accounts a guest. Under systemd that is its own scope `vserver-NAME.scope`,
+/// registered with systemd-machined (docs/ARCHITECTURE.md §9); the daemon supplies it. Without one (outside systemd,
+/// in tests) vserverd makes the guest's cgroup itself (`vserver-NAME`, GuestCgroup).
 public protocol GuestPlacement: Sendable {
     /// Runs on a blocking thread while PID 1 of a new guest waits right before its exec (its setup goes on
     /// meanwhile), so that it and every process it will fork land where they belong. It cannot fail the start:

@@ -36,23 +36,44 @@ final class RunningGuest: Sendable {
         vs_pidfd_send_signal(pidfd, signal) == 0 || errno == ESRCH
     }
 
-    /// Collects how PID 1 ended when it is our child; re-adopted guests belong to another parent.
-    func reap() -> ExitStatus? {
+    /// Collects how PID 1 ended: reaped when it is our child; a re-adopted guest belongs to another parent, which
+    /// reaps it, and then the kernel tells through the pidfd (Linux 6.15), or its zombie's /proc/PID/stat does until
+    /// then. Waits up to `patience` for that parent. nil when it cannot be known.
+    func reap(patience: Duration = .seconds(1)) -> ExitStatus? {
         var how: Int32 = 0
         var status: Int32 = 0
-        guard vs_pidfd_wait_status(pidfd, 1, &how, &status) == 0 else { return nil }
+        if vs_pidfd_wait_status(pidfd, 1, &how, &status) == 0 { return Self.exitStatus(how: how, status: status) }
+        guard errno == ECHILD else { return nil }
+        let clock = ContinuousClock()
+        let deadline = clock.now + patience
+        while true {
+            switch vs_pidfd_exit_info(pidfd, &how, &status) {
+            case 1: return Self.exitStatus(how: how, status: status)
+            case 0: break
+            default: if errno != EINVAL && errno != ENOTTY { return nil }
+            }
+            if let waitStatus = ProcFS.zombieExitCode(pid: pid, startTime: record.startTime),
+               vs_wait_status_how(waitStatus, &how, &status) == 0 {
+                return Self.exitStatus(how: how, status: status)
+            }
+            guard clock.now < deadline else { return nil }
+            usleep(2_000)
+        }
+    }
+
+    private static func exitStatus(how: Int32, status: Int32) -> ExitStatus? {
         switch how {
-        case Int32(VS_EXITED): return ExitStatus(how: .exited, status: Int(status))
-        case Int32(VS_KILLED): return ExitStatus(how: .killed, status: Int(status))
-        case Int32(VS_DUMPED): return ExitStatus(how: .dumped, status: Int(status))
-        default: return nil
+        case Int32(VS_EXITED): ExitStatus(how: .exited, status: Int(status))
+        case Int32(VS_KILLED): ExitStatus(how: .killed, status: Int(status))
+        case Int32(VS_DUMPED): ExitStatus(how: .dumped, status: Int(status))
+        default: nil
         }
     }
 
     deinit { close(pidfd) }
 }
 
-/// The lifecycle of DESIGN.md §4; the cases carry what is valid in them, so a stopped vserver cannot
+/// The lifecycle of docs/ARCHITECTURE.md §4; the cases carry what is valid in them, so a stopped vserver cannot
 /// have a PID by construction.
 enum GuestState: Sendable {
     /// exit: how its PID 1 ended when it ended by itself.

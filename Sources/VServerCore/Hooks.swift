@@ -12,7 +12,7 @@ public enum HookFlavour: String, Sendable, CaseIterable {
     var hasGuestPID: Bool { self == .postStart || self == .preStop }
 }
 
-/// Runs hook scripts as DESIGN.md §5 says: global then the vserver's own, plain script then `.d/*` sorted,
+/// Runs hook scripts as docs/ARCHITECTURE.md §5 says: global then the vserver's own, plain script then `.d/*` sorted,
 /// argv `FLAVOUR NAME`, a clean environment, cwd the config dir, output to the log, killed past the timeout.
 struct HookRunner: Sendable {
     /// The config root (`/etc/vservers`): global hooks live in `.defaults/scripts/`.

@@ -3,7 +3,7 @@ import VServerProtocol
 import Glibc
 import Logging
 
-/// Start, stop and the end of a guest (DESIGN.md §4). Every step of a start that fails undoes the earlier
+/// Start, stop and the end of a guest (docs/ARCHITECTURE.md §4). Every step of a start that fails undoes the earlier
 /// ones and leaves the vserver `failed` with the reason.
 extension Manager {
     public func start(_ nameOrContext: String) async throws(VServerError) -> VServerInfo {
@@ -38,7 +38,7 @@ extension Manager {
         return try await start(name)
     }
 
-    /// The config to start with, checked against what is running now (DESIGN.md §4 step 1).
+    /// The config to start with, checked against what is running now (docs/ARCHITECTURE.md §4 step 1).
     private func startableConfig(_ name: String) throws(VServerError) -> VServerConfig {
         if let error = configs.invalid[name] { throw VServerError(error, name: name) }
         guard let config = configs.configs[name] else { throw .noSuchVServer(name: name) }
@@ -80,7 +80,7 @@ extension Manager {
         try await hooks.run(.preStart, for: config)
 
         var plan = SpawnPlan()
-        plan.mountRun = (try? FileSystem.status(Path.join(config.root, "run")))??.isDirectory == true
+        plan.mountRun = GuestFiles.isDirectory("/run", root: config.root)
         // A tree already shifted into the guest's id range (chown -R, as before idmapped mounts) is used as it is.
         plan.idmap = config.userNamespace && (try? FileSystem.status(config.root))??.owner != config.idMapBase
         // Writable for a guest whose root may manage cgroups (its own namespaces, or one trusted with mounts).
@@ -261,8 +261,9 @@ extension Manager {
     @discardableResult
     private func finish(_ guest: RunningGuest, requested: Bool) async -> ExitStatus? {
         let name = guest.record.name
-        // Reap first: no zombie stays behind (PID 1 is our child unless it was re-adopted).
-        let exit = guest.reap()
+        // Reap first: no zombie stays behind (PID 1 is our child unless it was re-adopted; then its parent reaps it,
+        // which may take a moment: off the actor).
+        let exit = (try? await onBlockingThread { guest.reap() }) ?? nil
         if let console = guest.console { consoles.detach(console) }
         let reason = requested ? nil : Self.endDescription(exit, onReboot: guest.config.onReboot)
         setState(name, .stopping(guest))
@@ -271,7 +272,11 @@ extension Manager {
             VethNetwork.tearDown(VethNetwork.hostInterfaceName(context: guest.record.context))
         }
         if let cgroup = guest.cgroup, cgroup.isOwn {
-            do throws(SystemError) { try cgroup.remove() } catch { logger.warning("\(error)", metadata: logMetadata(name)) }
+            do throws(SystemError) {
+                try cgroup.remove()
+            } catch {
+                logger.warning("\(error)", metadata: logMetadata(name))
+            }
         }
         await hooks.runLoggingFailures(.postStop, for: guest.config)
         stateStore.remove(name)
@@ -363,21 +368,31 @@ extension Manager {
         }
     }
 
-    // MARK: Re-adoption after a daemon restart (DESIGN.md §8)
+    // MARK: Re-adoption after a daemon restart (docs/ARCHITECTURE.md §8)
 
     /// New console ptys for a re-adopted guest: the masters of its old ones closed with the previous vserverd, and a
     /// hung-up console costs systemd a second per message. nil (logged) when that fails: the guest runs on.
-    private func reattachConsole(_ record: GuestRecord, pidfd: Int32, ttys: Int)
+    private func reattachConsole(_ record: GuestRecord, pidfd: Int32, ttys: Int) async
         -> ConsoleRelay.Console?
     {
-        var masters = [Int32](repeating: -1, count: 1 + Int(VS_MAX_TTYS))
-        var failure = vs_error()
         // As it was started (the config may have changed since): its user namespace is not ours.
         let userNamespace = record.namespaces["user"] != ProcFS.namespaceInodes(pid: getpid())["user"]
-        guard vs_console_attach(pidfd, userNamespace ? 1 : 0, Int32(ttys), &masters, &failure) == 0 else {
-            let error = SystemError(cString(of: &failure.step), path: cString(of: &failure.path), errno: failure.err)
+        let attached = try? await onBlockingThread { () -> Result<[Int32], SystemError> in
+            var masters = [Int32](repeating: -1, count: 1 + Int(VS_MAX_TTYS))
+            var failure = vs_error()
+            guard vs_console_attach(pidfd, userNamespace ? 1 : 0, Int32(ttys), &masters, &failure) == 0 else {
+                return .failure(SystemError(cString(of: &failure.step), path: cString(of: &failure.path),
+                                            errno: failure.err))
+            }
+            return .success(masters)
+        }
+        let masters: [Int32]
+        switch attached {
+        case .success(let fds): masters = fds
+        case .failure(let error):
             logger.warning("no console: \(error)", metadata: logMetadata(record.name))
             return nil
+        case nil: return nil
         }
         do throws(SystemError) {
             return try consoles.attach(master: masters[0], ttys: Array(masters[1..<(1 + ttys)]),
@@ -399,7 +414,10 @@ extension Manager {
             if pidfd >= 0, (try? ProcFS.startTime(pid: record.pid)) == record.startTime,
                let exit = try? watcher.watch(pidfd: pidfd)
             {
-                let console = record.ptyConsoleTTYs.flatMap { reattachConsole(record, pidfd: pidfd, ttys: $0) }
+                var console: ConsoleRelay.Console?
+                if let ttys = record.ptyConsoleTTYs {
+                    console = await reattachConsole(record, pidfd: pidfd, ttys: ttys)
+                }
                 let guest = RunningGuest(record: record, config: config, pidfd: pidfd, exit: exit, console: console)
                 setState(record.name, .running(guest))
                 watchForExit(guest)

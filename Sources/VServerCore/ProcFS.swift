@@ -18,6 +18,18 @@ enum ProcFS {
         return ticks
     }
 
+    /// Field 52 of /proc/PID/stat (the wait status) while PID is a zombie that is the process started at
+    /// `startTime`; nil when it is not (still running, reaped, or the PID was reused).
+    static func zombieExitCode(pid: Int32, startTime: UInt64) -> Int32? {
+        guard let stat = try? FileSystem.readText("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else {
+            return nil
+        }
+        let fields = stat[stat.index(after: close)...].split(whereSeparator: { $0 == " " || $0 == "\n" })
+        // fields[0] is field 3 (state); field 22 (start time) is fields[19], field 52 (exit code) fields[49].
+        guard fields.count > 49, fields[0] == "Z", UInt64(fields[19]) == startTime else { return nil }
+        return Int32(fields[49])
+    }
+
     static let namespaceKinds = ["mnt", "pid", "uts", "ipc", "net", "user", "cgroup"]
 
     /// Inode of each namespace of a process: equal inodes mean the same namespace.

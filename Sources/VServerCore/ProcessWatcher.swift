@@ -28,18 +28,24 @@ final class ProcessWatcher: Sendable {
     }
 
     private func run() {
-        var ready = [Int32](repeating: -1, count: 64)
+        Epoll.forEachReady(epollFD) { fd in
+            vs_epoll_remove(epollFD, fd)
+            events.withLock { $0.removeValue(forKey: fd) }?.fire()
+        }
+    }
+}
+
+enum Epoll {
+    /// Calls `ready` with each fd that epoll reports, for as long as the thread lives (a dedicated thread).
+    static func forEachReady(_ epollFD: Int32, _ ready: (Int32) -> Void) {
+        var fds = [Int32](repeating: -1, count: 64)
         while true {
-            let count = vs_epoll_wait(epollFD, &ready, Int32(ready.count), -1)
+            let count = vs_epoll_wait(epollFD, &fds, Int32(fds.count), -1)
             if count < 0 {
                 if errno == EINTR { continue }
                 return
             }
-            for index in 0..<Int(count) {
-                let fd = ready[index]
-                vs_epoll_remove(epollFD, fd)
-                events.withLock { $0.removeValue(forKey: fd) }?.fire()
-            }
+            for index in 0..<Int(count) { ready(fds[index]) }
         }
     }
 }

@@ -151,7 +151,9 @@ enum Spawner {
         }
         let idmapError = spawned.idmap_error == 0 ? nil
             : SystemError("idmapped mount of", path: config.root, errno: spawned.idmap_error)
-        let ttys = withUnsafeBytes(of: spawned.tty_fds) { Array($0.bindMemory(to: Int32.self).prefix(Int(spawned.tty_count))) }
+        let ttys = withUnsafeBytes(of: spawned.tty_fds) {
+            Array($0.bindMemory(to: Int32.self).prefix(Int(spawned.tty_count)))
+        }
         return SpawnedGuest(pid: spawned.pid, pidfd: spawned.pidfd, console: spawned.console_fd, ttys: ttys,
                             idmapError: idmapError)
     }

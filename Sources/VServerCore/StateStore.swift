@@ -1,7 +1,7 @@
 import Glibc
 import VServerProtocol
 
-/// What the daemon remembers of a running vserver across its own restarts (DESIGN.md §8).
+/// What the daemon remembers of a running vserver across its own restarts (docs/ARCHITECTURE.md §8).
 struct GuestRecord: Sendable, Equatable {
     var name: String
     var pid: Int32

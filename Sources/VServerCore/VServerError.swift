@@ -30,7 +30,7 @@ public struct HookFailure: Sendable, Equatable {
     }
 }
 
-/// The one error type of vserverd: each case is a Varlink error of io.vserverd.Manager (DESIGN.md §6), and
+/// The one error type of vserverd: each case is a Varlink error of io.vserverd.Manager (docs/ARCHITECTURE.md §6), and
 /// `description` is the line the user reads after "vserverctl: VERB NAME: ".
 public enum VServerError: Error, Sendable, Equatable, CustomStringConvertible {
     case noSuchVServer(name: String)

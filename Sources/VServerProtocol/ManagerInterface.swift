@@ -1,4 +1,4 @@
-/// The `io.vserverd.Manager` interface (DESIGN.md §6): its IDL, its value types and its errors.
+/// The `io.vserverd.Manager` interface (docs/ARCHITECTURE.md §6): its IDL, its value types and its errors.
 
 public let managerInterfaceName = "io.vserverd.Manager"
 

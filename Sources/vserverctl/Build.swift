@@ -7,16 +7,16 @@ struct Build: ParsableCommand {
         abstract: "Make a new vserver: its root with mmdebstrap, debootstrap or from an archive, and its config.",
         discussion: """
             Needs root, no daemon (a running one re-reads its configs). Makes the root (default /vservers/NAME; \
-            /vservers is made mode 0700 when missing) and CONFIG-DIR/NAME/vserver.toml, as `create` writes it \
-            (how the guest is stopped follows from the init it has: init-style "auto"). mmdebstrap and debootstrap install SUITE \
-            with --include (default systemd-sysv,dbus: a systemd guest) from the archive the host's apt uses for \
+            /vservers is made mode 0700 when missing) and CONFIG-DIR/NAME/vserver.toml, as `create` writes it (how the \
+            guest is stopped follows from the init it has: init-style "auto"). mmdebstrap and debootstrap install \
+            SUITE with --include (default systemd-sysv,dbus: a systemd guest) from the archive the host's apt uses for \
             it (its -updates and -security too, for mmdebstrap), in namespaces of their own; tarball unpacks FILE \
             (tar, gzip, xz, zstd) with its owners as numbers. The new root gets /etc/hostname and a fresh \
-            /etc/machine-id; owners stay as built (with --user-namespace an idmapped mount maps them). systemd as \
-            PID 1 needs --user-namespace (recommended) or CAP_SYS_ADMIN ([capabilities] add). The root is made under a hidden name beside it and renamed into place when \
-            complete, then the config is written. Refused before any work when NAME exists, the context is taken \
-            or the root exists; a failure, SIGINT, SIGTERM or SIGHUP (exit 128+N) stops the builder and removes \
-            all it made.
+            /etc/machine-id; owners stay as built (with --user-namespace an idmapped mount maps them). systemd as PID \
+            1 needs --user-namespace (recommended) or CAP_SYS_ADMIN ([capabilities] add). The root is made under a \
+            hidden name beside it and renamed into place when complete, then the config is written. Refused before any \
+            work when NAME exists, the context is taken or the root exists; a failure, SIGINT, SIGTERM or SIGHUP (exit \
+            128+N) stops the builder and removes all it made.
             """)
 
     enum Method: String, ExpressibleByArgument, CaseIterable {

@@ -2,7 +2,7 @@ import CVServerSpawn
 import Glibc
 import VServerProtocol
 
-/// Running a command inside a running vserver (`exec`, `enter`; DESIGN.md §6): the daemon says where the
+/// Running a command inside a running vserver (`exec`, `enter`; docs/ARCHITECTURE.md §6): the daemon says where the
 /// vserver is (`Join`), the C shim joins and execs, here in vserverctl (root only, like nsenter).
 enum Join {
     /// vserverctl itself failed (not running, no daemon, a join step): 125, as env, chroot and timeout do, so it

@@ -1,5 +1,6 @@
 /*
- * vserverd-init: PID 1 of a vserver configured with `command = [...]` or `init-style = "sysv"` (DESIGN.md §3, §7).
+ * vserverd-init: PID 1 of a vserver configured with `command = [...]` or `init-style = "sysv"`
+ * (docs/ARCHITECTURE.md §3, §7).
  *
  *     vserverd-init -- COMMAND [ARG...]
  *     vserverd-init --runlevels START STOP
@@ -64,6 +65,17 @@ static _Noreturn void run_command(char **argv, const sigset_t *none)
     _exit(127);
 }
 
+/* The next of the (blocked) signals in set. */
+static int next_signal(const sigset_t *set)
+{
+    siginfo_t info;
+    int sig;
+
+    while ((sig = sigwaitinfo(set, &info)) < 0)
+        ;  /* EINTR */
+    return sig;
+}
+
 /* /etc/init.d/rc LEVEL in a child, with the environment sysvinit gives it. */
 static pid_t run_rc(const char *level, const char *previous, const sigset_t *none)
 {
@@ -98,11 +110,8 @@ static int runlevels(const char *start, const char *stop, const sigset_t *all, c
     pid_t starting = run_rc(start, "N", none), stopping = 0;
 
     for (;;) {
-        siginfo_t info;
-        int sig = sigwaitinfo(all, &info);
+        int sig = next_signal(all);
 
-        if (sig < 0)
-            continue;  /* EINTR */
         if (sig == SIGCHLD) {
             pid_t pid;
             int status;
@@ -150,11 +159,8 @@ int main(int argc, char **argv)
         run_command(argv + 2, &none);
 
     for (;;) {
-        siginfo_t info;
-        int sig = sigwaitinfo(&all, &info);
+        int sig = next_signal(&all);
 
-        if (sig < 0)
-            continue;  /* EINTR */
         if (sig == SIGCHLD) {
             pid_t pid;
             int status;

@@ -2,8 +2,8 @@ import CSystemd
 import Glibc
 import Logging
 
-/// Logs to journald with structured fields (DESIGN.md §9): `journalctl VSERVER=web` shows everything about one
-/// vserver, hook output included. Metadata keys become fields (`vserver` → VSERVER, `vserver_context` →
+/// Logs to journald with structured fields (docs/ARCHITECTURE.md §9): `journalctl VSERVER=web` shows everything about
+/// one vserver, hook output included. Metadata keys become fields (`vserver` → VSERVER, `vserver_context` →
 /// VSERVER_CONTEXT, `hook` → HOOK, `script` → SCRIPT, `peer_uid` → PEER_UID, ...), besides MESSAGE, PRIORITY,
 /// SYSLOG_IDENTIFIER and CODE_FILE/CODE_LINE/CODE_FUNC.
 struct JournalLogHandler: LogHandler {

@@ -10,7 +10,7 @@ struct ManagerRoutes: Sendable {
     let logger: Logger
     /// Parallel starts for StartAutostart / StartAll.
     let jobs: Int
-    /// Members of this group may change things (DESIGN.md §6); nil when the group does not exist.
+    /// Members of this group may change things (docs/ARCHITECTURE.md §6); nil when the group does not exist.
     let adminGroup: UInt32? = getgrnam("vserverd").map { $0.pointee.gr_gid }
 
     var interface: VarlinkInterface {

@@ -32,7 +32,7 @@ enum ListeningSocket {
             logger.info("using the socket passed by systemd")
             return SD_LISTEN_FDS_START
         }
-        // 0660 and the vserverd group: members may use vserverctl without root (DESIGN.md §6).
+        // 0660 and the vserverd group: members may use vserverctl without root (docs/ARCHITECTURE.md §6).
         let group = getgrnam("vserverd").map { $0.pointee.gr_gid }
         return try makeListeningSocket(path: path, mode: 0o660, group: group)
     }

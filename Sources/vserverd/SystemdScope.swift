@@ -4,7 +4,7 @@ import Logging
 import VServerCore
 
 /// When systemd is PID 1, each guest gets its own transient scope `vserver-NAME.scope` in machine.slice
-/// (Delegate=yes) and is registered with systemd-machined (DESIGN.md §9): `machinectl list`, `machinectl
+/// (Delegate=yes) and is registered with systemd-machined (docs/ARCHITECTURE.md §9): `machinectl list`, `machinectl
 /// status NAME` and `systemd-cgls` show it, and a restart of vserverd.service never touches it.
 ///
 /// PID 1 of the guest waits before its exec while this runs (vs_spawn_hold), so nothing of the guest has forked

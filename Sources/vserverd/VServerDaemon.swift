@@ -29,7 +29,7 @@ struct VServerDaemon: AsyncParsableCommand {
     @Option(help: "Directory of the console logs (NAME.log: output of each vserver's PID 1).")
     var logDir = "/var/log/vserverd"
 
-    @Option(help: "The stub init of `command` and init-style \"sysv\" vservers (default: beside vserverd, then libexec).")
+    @Option(help: "Stub init of `command` and init-style \"sysv\" vservers (default: beside vserverd, then libexec).")
     var initBinary: String?
 
     @Option(help: ArgumentHelp(

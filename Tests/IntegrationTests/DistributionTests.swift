@@ -129,6 +129,27 @@ extension Integration {
             }
         }
 
+        /// A re-adopted guest is no longer vserverd's child; how its PID 1 ended still comes through (its pidfd, or
+        /// its zombie): a reboot inside starts it again as it would have before the daemon restart.
+        @Test func aReadoptedGuestThatRebootsIsStartedAgain() async throws {
+            try await withTestHost { host in
+                try addDebian(host, "deb", .systemd, config: systemdGuest)
+                try host.startDaemon()
+                #expect(try host.ctl("start", "deb").status == 0)
+                #expect(try bootVerdict(host, "deb") == "running")
+                let firstPID = try host.guestPID("deb")
+                host.killDaemon()
+                try host.startDaemon()
+                _ = try host.ctl("exec", "deb", "--", "systemctl", "reboot")
+                try waitUntil("deb to come back with a new PID 1", timeout: .seconds(60)) {
+                    let pid = try? host.guestPID("deb")
+                    let state = try entry(host, "deb")["state"] as? String
+                    return pid != nil && pid != firstPID && state == "running"
+                }
+                #expect(host.daemonLogText.contains("rebooted from inside"), "\(host.daemonLogText)")
+            }
+        }
+
         /// Without a user namespace systemd would exit at once (no CAP_SYS_ADMIN for its mounts): refused, saying
         /// what it needs, and `check` says so beforehand.
         @Test func aSystemdGuestWithoutUserNamespaceOrSysAdminIsRefusedWithTheReason() async throws {

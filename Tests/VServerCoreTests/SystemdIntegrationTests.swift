@@ -5,7 +5,7 @@ import Testing
 
 @testable import VServerCore
 
-// What VServerCore does for systemd (DESIGN.md §9) that can be checked without systemd: finding a guest's own
+// What VServerCore does for systemd (docs/ARCHITECTURE.md §9) that can be checked without systemd: finding a guest's own
 // cgroup and counting it, autostart config errors, the STATUS= text, and the hold before exec that lets a
 // scope take the guest before it forks.
 

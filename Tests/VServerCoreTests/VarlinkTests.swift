@@ -266,7 +266,7 @@ import VServerProtocol
     }
 
     @Test func managerInterfaceDeclaresEverythingOfTheDesign() {
-        // DESIGN.md §6, declaration by declaration (comments may be added between them), plus `exit` (issue 9).
+        // docs/ARCHITECTURE.md §6, declaration by declaration (comments may be added between them), plus `exit` (issue 9).
         let declarations = [
             "interface io.vserverd.Manager",
             "type ExitStatus (how: string, status: int)",
@@ -549,9 +549,10 @@ private final class PythonVarlinkServer {
         guard started.status == 0, let pid = Int32(readFile(dir + "/server.pid").split(separator: "\n").first ?? "")
         else { throw TestFailure(description: "cannot start the Python server: \(started.output)") }
         self.pid = pid
-        // Up to 10 s for the interpreter to start and listen.
+        // Up to 10 s for the interpreter to start and listen: the socket file exists from bind(), but a connect
+        // is refused until listen(), so a connect is what is polled.
         for _ in 0..<1000 {
-            if access(socketPath, F_OK) == 0 { return }
+            if (try? VarlinkClient(path: socketPath)) != nil { return }
             usleep(10_000)
         }
         stop()

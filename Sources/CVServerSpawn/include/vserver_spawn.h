@@ -1,5 +1,5 @@
 /*
- * CVServerSpawn: the only code that runs between clone and exec (DESIGN.md §4, §7), plus thin wrappers for
+ * CVServerSpawn: the only code that runs between clone and exec (docs/ARCHITECTURE.md §4, §7), plus thin wrappers for
  * the syscalls Swift cannot reach (variadic syscall(2), clone3, pidfd_*, openat2, ...).
  *
  * Swift builds one plain `struct vs_spawn_config`; everything the child needs is prepared before clone, so
@@ -96,10 +96,10 @@ struct vs_spawned {
 };
 
 /*
- * Clones PID 1 of a vserver (new mount, pid, uts, ipc namespaces [+ net]) and sets it up as DESIGN.md §4
- * step 3 describes, then execs. Returns 0 once the exec succeeded; returns -1 with *error filled when any
- * step failed, after reaping the child (nothing is left behind: its namespaces die with it).
- * A child killed from outside before its exec also reads as success: the caller sees it exit on the pidfd.
+ * Clones PID 1 of a vserver (new mount, pid, uts, ipc namespaces [+ net] [+ user]) and sets it up as
+ * docs/ARCHITECTURE.md §4 step 3 describes, then execs. Returns 0 once the exec succeeded; returns -1 with *error
+ * filled when any step failed, after reaping the child (nothing is left behind: its namespaces die with it). A child
+ * killed from outside before its exec also reads as success: the caller sees it exit on the pidfd.
  */
 int vs_spawn(const struct vs_spawn_config *config, struct vs_spawned *out, struct vs_error *error);
 
@@ -144,7 +144,7 @@ int vs_console_attach(int pidfd, int userns, int tty_count, int *masters, struct
 pid_t vs_spawn_hook(const char *path, const char *const *argv, const char *const *envp, const char *cwd,
                     int output_fd);
 
-/* A command to run inside a running vserver (DESIGN.md §6 enter/exec). */
+/* A command to run inside a running vserver (docs/ARCHITECTURE.md §6 enter/exec). */
 struct vs_join_config {
     pid_t pid;                          /* host PID of the vserver's PID 1 */
     uint64_t start_time;                /* its start time as the daemon recorded it (field 22 of /proc/PID/stat) */
@@ -206,6 +206,12 @@ int vs_pidfd_wait(int pidfd, int nohang, int *exited, int *exit_code);
  * status; VS_KILLED or VS_DUMPED: *status is the signal). */
 enum { VS_EXITED = 1, VS_KILLED = 2, VS_DUMPED = 3 };
 int vs_pidfd_wait_status(int pidfd, int nohang, int *how, int *status);
+/* How the process behind pidfd ended when it is not our child, once its parent has reaped it (PIDFD_GET_INFO with
+ * PIDFD_INFO_EXIT, Linux 6.15): 1 with *how and *status as above, 0 while it is not known yet, -1 with errno when the
+ * kernel cannot tell (EINVAL, ENOTTY: older than 6.15). */
+int vs_pidfd_exit_info(int pidfd, int *how, int *status);
+/* A waitpid(2) status as *how (VS_EXITED, VS_KILLED, VS_DUMPED) and *status; -1 for a stopped or continued one. */
+int vs_wait_status_how(int wait_status, int *how, int *status);
 
 /* Copies the file at path into a CLOEXEC memfd sealed against any change (F_SEAL_WRITE|SHRINK|GROW|SEAL), ready
  * for execveat(fd, "", AT_EMPTY_PATH). Never reopen it for writing: exec of it then fails with ETXTBSY. */

@@ -66,6 +66,4 @@ public enum GuestPreparation {
         guard renameat(directory, temporary, directory, name) == 0 else { throw SystemError("rename", path: display) }
         written = true
     }
-
-    /// The file name `/sbin/init` resolves to inside the tree ("systemd", "init"), or nil without one.
 }

@@ -17,9 +17,10 @@ public enum Capabilities {
     public static let netAdmin = 12
     public static let sysAdmin = 21
 
-    /// DESIGN §7: what Docker and util-vserver trust a root guest with, without a user namespace, and CAP_SYS_BOOT:
-    /// in the guest's own pid namespace reboot(2) ends only that namespace, which is how a reboot or poweroff inside
-    /// reaches vserverd, and the one other use of it, kexec_load, is denied to every guest by a seccomp filter.
+    /// docs/ARCHITECTURE.md §7: what Docker and util-vserver trust a root guest with, without a user namespace, and
+    /// CAP_SYS_BOOT: in the guest's own pid namespace reboot(2) ends only that namespace, which is how a reboot or
+    /// poweroff inside reaches vserverd, and the one other use of it, kexec_load, is denied to every guest by a seccomp
+    /// filter.
     /// CAP_NET_ADMIN is added separately, and only for a private network namespace.
     public static let defaultAllowlist = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 22, 29, 31]
 
@@ -32,8 +33,8 @@ public enum Capabilities {
         0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 18, 19, 21, 22, 23, 24, 26, 27, 28, 29, 30, 31,
     ]
 
-    /// Capabilities that let a root guest without a user namespace reach the host (DESIGN §7): granting one
-    /// with `add` is allowed, with a warning.
+    /// Capabilities that let a root guest without a user namespace reach the host (docs/ARCHITECTURE.md §7):
+    /// granting one with `add` is allowed, with a warning.
     public static let dangerous = [21, 2, 27, 16, 17, 19, 25]
 
     public static func number(_ name: String) -> Int? {

@@ -115,8 +115,8 @@ public enum ConfigWriter {
         return (config, before)
     }
 
-    /// The util-vserver configuration in `source` (DESIGN.md §3) as a vserver.toml. In place when `source` is
-    /// the vserver's directory in `configDirectory` (its util-vserver files stay, no longer read; `fstab` and
+    /// The util-vserver configuration in `source` (docs/ARCHITECTURE.md §3) as a vserver.toml. In place when `source`
+    /// is the vserver's directory in `configDirectory` (its util-vserver files stay, no longer read; `fstab` and
     /// `scripts/` are read as before); otherwise into a new directory there, with `fstab` and `scripts/` copied.
     /// The context is kept: the one in `context`, or the one vserverd assigned to it. `dryRun` writes nothing.
     public static func importUtilVServer(from source: String, name: String? = nil, configDirectory: String,

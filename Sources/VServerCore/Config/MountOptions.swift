@@ -113,7 +113,7 @@ enum MountOptions {
         "owner": "user mounts are a host fstab feature", "group": "user mounts are a host fstab feature",
     ]
 
-    /// Filesystem types vserverd mounts itself (DESIGN §4), with where.
+    /// Filesystem types vserverd mounts itself (docs/ARCHITECTURE.md §4), with where.
     static let kernelManaged = ["proc": "/proc", "sysfs": "/sys", "devpts": "/dev/pts"]
 
     /// vserverd mounts these after the configured mounts, hiding anything mounted beneath them.

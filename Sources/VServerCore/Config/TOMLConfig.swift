@@ -73,7 +73,7 @@ struct TOMLReader {
     }
 }
 
-/// vserver.toml (DESIGN §3) → a draft configuration.
+/// vserver.toml (docs/ARCHITECTURE.md §3) → a draft configuration.
 enum TOMLConfig {
     static let fileName = "vserver.toml"
 

@@ -7,7 +7,7 @@
 /// - `apps/init/mark`: "default" means autostart (what util-vserver's boot script starts).
 /// - `apps/init/depends`: vserver names, one a line → `after`.
 /// - `bcapabilities`: one capability a line, with or without `CAP_`; `~NAME` removes one from the set and `^N`
-///   adds bit N, as util-vserver's vattribute reads them. Applied to vserverd's default set (DESIGN §7),
+///   adds bit N, as util-vserver's vattribute reads them. Applied to vserverd's default set (docs/ARCHITECTURE.md §7),
 ///   which is narrower than util-vserver's own default.
 /// - `ulimits/NAME`, `NAME.soft`, `NAME.hard`: as util-vserver's exec-ulimit reads them: a number (base
 ///   prefixes 0x/0 allowed, suffixes K M = 1024, 1024², k m = 1000, 1000²) or "inf"; a soft limit above the hard
@@ -164,7 +164,9 @@ private struct UtilVServerReader {
         guard config.initStyle == .sysv else { return }
         for (name, isStart) in [("runlevel", true), ("runlevel.start", true), ("runlevel.stop", false)] {
             guard let (file, level) = try firstLine("apps/init/\(name)") else { continue }
-            if let problem = Settings.runlevelProblem(level) { throw ConfigError(file: file, line: 1, message: problem) }
+            if let problem = Settings.runlevelProblem(level) {
+                throw ConfigError(file: file, line: 1, message: problem)
+            }
             if isStart { config.startRunlevel = level } else { config.stopRunlevel = level }
         }
     }

@@ -149,8 +149,9 @@ public struct VServerConfig: Sendable, Equatable {
         capabilities = Capabilities.mask(Capabilities.defaultAllowlist)
     }
 
-    /// With `user = true`: the host uid and gid of root inside. Ids 0..65535 inside are this.. outside (DESIGN.md
-    /// §3); contexts are unique, so no two vservers share an id, and context >= 2 keeps clear of the host's ids.
+    /// With `user = true`: the host uid and gid of root inside. Ids 0..65535 inside are this.. outside
+    /// (docs/ARCHITECTURE.md §3); contexts are unique, so no two vservers share an id, and context >= 2 keeps clear of
+    /// the host's ids.
     public var idMapBase: UInt32 { UInt32(context) * 65536 }
 
     /// Whether the vserver gets its own network namespace.

@@ -1,4 +1,4 @@
-/// Vserver names (DESIGN §1): `[a-z0-9][a-z0-9._-]{0,62}`. Checked before a name becomes part of a path.
+/// Vserver names (docs/ARCHITECTURE.md §1): `[a-z0-9][a-z0-9._-]{0,62}`. Checked before a name becomes part of a path.
 public enum VServerName {
     public static let maximumLength = 63
 

@@ -1,8 +1,8 @@
 import CVServerSpawn
 import Glibc
 
-/// `net = "veth"` (DESIGN.md §3): a veth pair per guest, `vsCONTEXT` on the host and `eth0` inside, set up while
-/// PID 1 is held before its exec, so that the guest's init finds its network ready.
+/// `net = "veth"` (docs/ARCHITECTURE.md §3): a veth pair per guest, `vsCONTEXT` on the host and `eth0` inside, set up
+/// while PID 1 is held before its exec, so that the guest's init finds its network ready.
 /// - With `bridge`: the host end joins that bridge; the guest is on the bridge's network.
 /// - Without: routed. The host end gets a host route to the guest's address and answers ARP for the host's own
 ///   addresses (proxy_arp), so the guest reaches `gateway` (an address of the host) through it; forwarding beyond

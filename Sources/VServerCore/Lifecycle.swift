@@ -279,7 +279,14 @@ extension Manager {
             }
         }
         await hooks.runLoggingFailures(.postStop, for: guest.config)
-        stateStore.remove(name)
+        if let reason {
+            do { try stateStore.save(GuestEnd(name: name, reason: reason, exit: exit)) } catch {
+                logger.warning("\(error)", metadata: logMetadata(name))
+                stateStore.remove(name)
+            }
+        } else {
+            stateStore.remove(name)
+        }
         if let reason {
             logger.notice("\(reason)", metadata: logMetadata(name))
         } else {
@@ -406,8 +413,11 @@ extension Manager {
     /// Finds the guests a previous vserverd started: alive ones (same PID and start time) are running
     /// again; dead ones get their post-stop hooks and their state file removed.
     public func adoptRunningGuests() async {
-        let (records, problems) = stateStore.loadAll()
+        let (records, ends, problems) = stateStore.loadAll()
         for problem in problems { logger.warning("\(problem)") }
+        for end in ends where configs.configs[end.name] != nil || configs.invalid[end.name] != nil {
+            states[end.name] = .stopped(reason: end.reason, exit: end.exit)
+        }
         for record in records {
             let config = configs.configs[record.name] ?? VServerConfig.leftover(from: record)
             let pidfd = vs_pidfd_open(record.pid)
@@ -426,8 +436,11 @@ extension Manager {
                 if pidfd >= 0 { close(pidfd) }
                 logger.notice("ended while vserverd was not running", metadata: logMetadata(record.name))
                 await hooks.runLoggingFailures(.postStop, for: config)
-                stateStore.remove(record.name)
-                setState(record.name, .stopped(reason: "ended while vserverd was not running"))
+                let reason = "ended while vserverd was not running"
+                do { try stateStore.save(GuestEnd(name: record.name, reason: reason, exit: nil)) } catch {
+                    stateStore.remove(record.name)
+                }
+                setState(record.name, .stopped(reason: reason))
             }
         }
     }

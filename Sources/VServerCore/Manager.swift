@@ -229,7 +229,10 @@ public actor Manager {
             old.configs[$0] != new.configs[$0] || old.invalid[$0] != new.invalid[$0]
         }.sorted()
         // Forget stopped vservers whose config is gone.
-        for name in result.removed where states[name]?.guest == nil { states.removeValue(forKey: name) }
+        for name in result.removed where states[name]?.guest == nil {
+            states.removeValue(forKey: name)
+            stateStore.remove(name)
+        }
         // A config that became valid or invalid changes what `list` shows: monitors (and STATUS=) hear of it.
         for name in result.added + result.changed where states[name]?.guest == nil {
             let current = info(name)

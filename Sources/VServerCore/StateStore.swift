@@ -60,7 +60,35 @@ struct GuestRecord: Sendable, Equatable {
     }
 }
 
-/// One JSON file per running vserver in the state directory, written atomically (tmp + rename).
+/// How a vserver's PID 1 ended by itself, kept until it starts again: a vserverd that restarts still shows why it
+/// stopped, and how (not folded into one number).
+struct GuestEnd: Sendable, Equatable {
+    var name: String
+    var reason: String
+    var exit: ExitStatus?
+
+    var json: JSON {
+        var ended: [String: JSON] = ["reason": .string(reason)]
+        if let exit { ended["exit"] = exit.json }
+        return .object(["name": .string(name), "ended": .object(ended)])
+    }
+
+    init(name: String, reason: String, exit: ExitStatus?) {
+        self.name = name
+        self.reason = reason
+        self.exit = exit
+    }
+
+    init?(json: JSON) {
+        guard let name = json["name"]?.stringValue, let ended = json["ended"],
+              let reason = ended["reason"]?.stringValue
+        else { return nil }
+        self.init(name: name, reason: reason, exit: ended["exit"].flatMap { try? ExitStatus(json: $0) })
+    }
+}
+
+/// One JSON file per vserver in the state directory, written atomically (tmp + rename): the record of its running
+/// PID 1, or how its last one ended by itself.
 struct StateStore: Sendable {
     let directory: String
 
@@ -78,29 +106,40 @@ struct StateStore: Sendable {
             path(record.name), contents: record.json.serialized() + "\n", durable: false)
     }
 
+    /// In place of its record: how the guest ended (a failure to write it is only logged by the caller).
+    func save(_ end: GuestEnd) throws {
+        try FileSystem.writeFileAtomically(path(end.name), contents: end.json.serialized() + "\n", durable: false)
+    }
+
     func remove(_ name: String) {
         unlink(path(name))
     }
 
-    /// Every record in the directory; unreadable or foreign files are reported, not fatal.
-    func loadAll() -> (records: [GuestRecord], problems: [String]) {
+    /// Every record and end in the directory; unreadable or foreign files are reported, not fatal.
+    func loadAll() -> (records: [GuestRecord], ends: [GuestEnd], problems: [String]) {
         var records: [GuestRecord] = []
+        var ends: [GuestEnd] = []
         var problems: [String] = []
         for entry in FileSystem.entries(directory) where entry.hasSuffix(".json") {
             let file = "\(directory)/\(entry)"
             do {
-                let text = try FileSystem.readText(file)
-                guard let record = GuestRecord(json: try JSON.parse(Array(text.utf8))),
-                      "\(record.name).json" == entry, VServerName.isValid(record.name)
-                else {
+                let json = try JSON.parse(Array(FileSystem.readText(file).utf8))
+                let name = json["name"]?.stringValue ?? ""
+                guard "\(name).json" == entry, VServerName.isValid(name) else {
                     problems.append("\(file): not a vserverd state file")
                     continue
                 }
-                records.append(record)
+                if let record = GuestRecord(json: json) {
+                    records.append(record)
+                } else if let end = GuestEnd(json: json) {
+                    ends.append(end)
+                } else {
+                    problems.append("\(file): not a vserverd state file")
+                }
             } catch {
                 problems.append("\(file): \(error)")
             }
         }
-        return (records, problems)
+        return (records, ends, problems)
     }
 }

@@ -120,6 +120,17 @@ extension Integration {
                     try host.ctl("status", "halting").status == 3
                 }
                 #expect(try String(contentsOfFile: hookLog, encoding: .utf8) == "post-stop halting\n")
+                // Its state file no longer names a PID, only how it ended, which a restarted vserverd still shows.
+                let state = try String(contentsOfFile: "\(host.stateDirectory)/halting.json", encoding: .utf8)
+                #expect(!state.contains("\"pid\"") && state.contains("\"ended\""), "\(state)")
+                host.killDaemon()
+                try host.startDaemon()
+                let list = try host.ctl("list", "--json")
+                #expect(list.stdout.contains(#""exit":{"how":"exited","status":0}"#), "\(list)")
+                #expect(list.stdout.contains("PID 1 exited with status 0"), "\(list)")
+                try FileManager.default.removeItem(atPath: "\(root)/tmp/halt")
+                #expect(try host.ctl("start", "halting").status == 0)
+                #expect(try host.ctl("stop", "halting").status == 0)
                 #expect(!FileManager.default.fileExists(atPath: "\(host.stateDirectory)/halting.json"))
             }
         }

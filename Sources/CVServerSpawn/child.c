@@ -5,7 +5,6 @@
 #include "child.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -119,13 +118,17 @@ int vs_child_drop_capabilities(uint64_t keep, int last_cap, struct vs_error *err
     return vs_child_deny_kexec(error);
 }
 
+/* Raw syscalls, not glibc's wrappers: those set the ids of every thread of the process, signalling each thread on
+ * glibc's list, and a child cloned from the multi-threaded daemon inherits that list but none of the threads. One
+ * that was being created at clone time made the child wait for it forever (a futex in __nptl_setxid), and the start
+ * with it. The child has one thread: setting its own ids is all it needs. */
 int vs_child_become_root(struct vs_error *error)
 {
-    if (setresgid(0, 0, 0) < 0)
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0)
         return vs_set_error(error, "setresgid 0", NULL, "", errno);
-    if (setgroups(0, NULL) < 0)
+    if (syscall(SYS_setgroups, 0, NULL) < 0)
         return vs_set_error(error, "setgroups", NULL, "", errno);
-    if (setresuid(0, 0, 0) < 0)
+    if (syscall(SYS_setresuid, 0, 0, 0) < 0)
         return vs_set_error(error, "setresuid 0", NULL, "", errno);
     return 0;
 }

@@ -272,8 +272,9 @@ extension Manager {
             VethNetwork.tearDown(VethNetwork.hostInterfaceName(context: guest.record.context))
         }
         if let cgroup = guest.cgroup, cgroup.isOwn {
-            do throws(SystemError) {
-                try cgroup.remove()
+            // The last processes of the namespace may take a moment to go: remove() waits for them, off the actor.
+            do {
+                try await onBlockingThread { try cgroup.remove() }
             } catch {
                 logger.warning("\(error)", metadata: logMetadata(name))
             }

@@ -32,7 +32,8 @@
 /* What open_in_root creates when the path is missing. */
 enum create_kind { CREATE_NONE, CREATE_DIR, CREATE_FILE };
 
-/* At most this many idmapped bind mounts (one SCM_RIGHTS message carries 253 fds, one is the root's). */
+/* At most this many bind sources are opened ahead, and idmapped (one SCM_RIGHTS message carries 253 fds, one is the
+ * root's); later ones are opened when they are mounted. */
 #define MAX_IDMAPPED_BINDS 250
 
 /* State of the child between clone and exec. */
@@ -49,7 +50,8 @@ struct child {
     int hold;           /* vs_spawn_hold: wait for a byte on the channel before exec */
     int cgroup_mount;   /* VS_CGROUP_*: config->cgroup_mount, or what the release said */
     int idmapped_root;  /* idmapped detached copy of the root from the parent, or -1: plain bind */
-    int idmapped_binds[MAX_IDMAPPED_BINDS]; /* the same for config->mounts[i] (bind mounts only), or -1 */
+    int bind_sources[MAX_IDMAPPED_BINDS];  /* the source of config->mounts[i] (a bind mount), or -1 */
+    char bind_is_tree[MAX_IDMAPPED_BINDS]; /* ... an idmapped detached copy from the parent, not an O_PATH fd */
 };
 
 /* Room for "/proc/self/fd/" and any int. */
@@ -274,11 +276,30 @@ static int attach_tree(int tree_fd, int target_fd)
     return vs_sys_move_mount(tree_fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 }
 
+/*
+ * The sources of the bind mounts, opened while this is still the host's root (with a user namespace, the vserver's
+ * root may not search their directories: a 0700 temp dir, util-vserver's 0700 /vservers barrier), in the child's
+ * mount namespace: bind mount refuses a source from another namespace (EINVAL). An idmapped copy from the parent is
+ * detached, and may be attached anywhere.
+ */
+static void open_bind_sources(struct child *c)
+{
+    for (size_t i = 0; i < c->config->mount_count && i < MAX_IDMAPPED_BINDS; i++) {
+        const struct vs_mount *m = &c->config->mounts[i];
+
+        if (!(m->flags & MS_BIND) || c->bind_sources[i] >= 0)
+            continue;
+        c->bind_sources[i] = open(m->source, O_PATH | O_CLOEXEC);
+        if (c->bind_sources[i] < 0)
+            fail_at(c, "open bind source", NULL, m->source, errno);
+    }
+}
+
 /* One [[mount]] or fstab entry; index is its place in config->mounts. */
 static void apply_mount(const struct child *c, size_t index)
 {
     const struct vs_mount *m = &c->config->mounts[index];
-    int idmapped = index < MAX_IDMAPPED_BINDS ? c->idmapped_binds[index] : -1;
+    int ahead = index < MAX_IDMAPPED_BINDS, idmapped = ahead && c->bind_is_tree[index];
     enum create_kind create = CREATE_DIR;
     char source[FD_PATH_SIZE], target[FD_PATH_SIZE];
     struct mount_attr attr;
@@ -288,10 +309,8 @@ static void apply_mount(const struct child *c, size_t index)
     if (m->flags & MS_BIND) {
         struct stat st;
 
-        /* Opened here, in the child's mount namespace: bind mount refuses a source from another namespace
-         * (EINVAL), and knowing its type tells whether the target must be a directory or a file. An idmapped
-         * copy made by the parent is detached, and may be attached anywhere. */
-        source_fd = idmapped >= 0 ? idmapped : open(m->source, O_PATH | O_CLOEXEC);
+        /* Knowing its type tells whether the target must be a directory or a file. */
+        source_fd = ahead ? c->bind_sources[index] : open(m->source, O_PATH | O_CLOEXEC);
         if (source_fd < 0 || fstat(source_fd, &st) < 0)
             fail_at(c, "open bind source", NULL, m->source, errno);
         if (!S_ISDIR(st.st_mode))
@@ -302,10 +321,10 @@ static void apply_mount(const struct child *c, size_t index)
         fail_in_root(c, "resolve mount target", NULL, m->target, errno);
     fd_path(target, target_fd);
 
-    if (idmapped >= 0) {
-        if (attach_tree(idmapped, target_fd) < 0)
+    if (idmapped) {
+        if (attach_tree(source_fd, target_fd) < 0)
             fail_in_root(c, "attach idmapped bind mount", NULL, m->target, errno);
-        close(idmapped);
+        close(source_fd);
         /* As for the root: the copy may be a shared peer of the host's mount; it must only receive. */
         if (attr.propagation == 0)
             attr.propagation = MS_SLAVE;
@@ -799,10 +818,12 @@ static void receive_id_maps(struct child *c)
 
         if (payload[i] && next < nfds)
             fd = fds[next++];
-        if (i == 0)
+        if (i == 0) {
             c->idmapped_root = fd;
-        else if (i - 1 < c->config->mount_count)
-            c->idmapped_binds[i - 1] = fd;
+        } else if (i - 1 < c->config->mount_count && fd >= 0) {
+            c->bind_sources[i - 1] = fd;
+            c->bind_is_tree[i - 1] = 1;
+        }
     }
 }
 
@@ -881,10 +902,6 @@ static _Noreturn void child_main(struct child *c)
      * daemon. Handlers and ignored signals go back to default; the mask is lifted right before exec. */
     if (vs_child_reset_signals() < 0)
         fail_at(c, "reset signals", NULL, NULL, errno);
-    /* Its own cgroup before anything else, so that everything it will fork starts there. The file was opened by the
-     * daemon: the kernel checks the opener's right to move processes, not this (perhaps unmapped) process's. */
-    if (config->cgroup_procs_fd >= 0 && write(config->cgroup_procs_fd, "0\n", 2) != 2)
-        fail_at(c, "join its cgroup", NULL, NULL, errno);
     /* Modes of the nodes and directories made below are exact; the daemon's umask is restored for init. */
     saved_umask = umask(0);
     if (setsid() < 0)
@@ -900,12 +917,14 @@ static _Noreturn void child_main(struct child *c)
      * namespace, the root of the vserver may not search their directories (a 0700 temp dir, util-vserver's 0700
      * /vservers barrier). */
     c->console_source = open_console_source(c);
-    for (size_t i = 0; i < config->mount_count; i++)
-        apply_mount(c, i);
-    /* Everything from here on is beneath rootfd, or in the world-readable /dev, /sys and zoneinfo of the host;
-     * a tmpfs mounted in the user namespace takes new files only from ids mapped into it. */
+    open_bind_sources(c);
+    /* Everything from here on is beneath rootfd, or in the world-readable /dev, /sys and zoneinfo of the host.
+     * Made as root inside: a tmpfs mounted in the user namespace takes new files only from ids mapped into it, and
+     * an idmapped root only from ids its mapping has (a missing mount target is made as the guest's root). */
     if (userns)
         become_root_inside(c);
+    for (size_t i = 0; i < config->mount_count; i++)
+        apply_mount(c, i);
     mount_proc(c);
     mount_sys(c);
     if (config->mount_run)
@@ -972,15 +991,20 @@ static int vfork_child_main(void *arg)
     child_main(arg);
 }
 
+/* clone3.S */
+long vs_clone3_call(struct vs_clone_args *args, size_t size, int (*fn)(void *), void *arg);
+
 /*
- * clone with CLONE_VM|CLONE_VFORK, as posix_spawn does: the child runs in our memory on its own stack and this
+ * clone3 with CLONE_VM|CLONE_VFORK, as posix_spawn does: the child runs in our memory on its own stack and this
  * thread sleeps until the child has exec'd or exited. A plain fork copies the page tables of the whole daemon
  * and exec then tears the copy down again; that was a third of a start (~0.3 ms, growing with the daemon's
- * memory). Safe for the same reason child_main is safe after a fork: it only makes syscalls and writes to its
- * own stack and to *c, which this sleeping thread owns. Its errno is our thread's (shared TLS): callers read
- * errno only when this returns -1.
+ * memory). clone3 rather than glibc's clone(): CLONE_INTO_CGROUP starts the child in its cgroup, where moving it
+ * there afterwards would wait for an RCU grace period (the cgroup's migration lock), milliseconds of every start.
+ * Safe for the same reason child_main is safe after a fork: it only makes syscalls and writes to its own stack and
+ * to *c, which this sleeping thread owns. Its errno is our thread's (shared TLS): callers read errno only when this
+ * returns -1.
  */
-static long clone_vfork(const struct vs_clone_args *args, struct child *c, int *pidfd)
+static long clone_vfork(struct vs_clone_args *args, struct child *c)
 {
     long page = sysconf(_SC_PAGESIZE);
     char *stack;
@@ -998,11 +1022,16 @@ static long clone_vfork(const struct vs_clone_args *args, struct child *c, int *
         errno = err;
         return -1;
     }
-    pid = clone(vfork_child_main, stack + page + VFORK_STACK_SIZE,
-                (int)args->flags | CLONE_VM | CLONE_VFORK | (int)args->exit_signal, c, pidfd);
-    err = errno;
+    args->flags |= CLONE_VM | CLONE_VFORK;
+    args->stack = (uint64_t)(uintptr_t)(stack + page);
+    args->stack_size = VFORK_STACK_SIZE;
+    pid = vs_clone3_call(args, sizeof *args, vfork_child_main, c);
+    err = pid < 0 ? (int)-pid : 0;
     munmap(stack, VFORK_STACK_SIZE + (size_t)page);
-    errno = err;
+    if (pid < 0) {
+        errno = err;
+        return -1;
+    }
     return pid;
 }
 
@@ -1157,18 +1186,18 @@ static int send_id_maps(const struct vs_spawn_config *config, struct vs_spawn_pe
  */
 static void close_all_but_needed(const struct child *c)
 {
-    int keep[5] = {c->error_fd, c->channel, c->config->cgroup_procs_fd, c->config->exec_fd, c->config->console_fd};
+    int keep[4] = {c->error_fd, c->channel, c->config->exec_fd, c->config->console_fd};
     unsigned int next = 3;
 
     /* Ascending order, so that the gaps between them can be closed as ranges. */
-    for (int i = 1; i < 5; i++)
+    for (int i = 1; i < 4; i++)
         for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
             int swap = keep[j];
 
             keep[j] = keep[j - 1];
             keep[j - 1] = swap;
         }
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 4; i++) {
         if (keep[i] < (int)next)
             continue;
         if ((unsigned int)keep[i] > next)
@@ -1227,13 +1256,18 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     child.cgroup_mount = config->cgroup_mount;
     child.idmapped_root = -1;
     for (size_t i = 0; i < MAX_IDMAPPED_BINDS; i++)
-        child.idmapped_binds[i] = -1;
+        child.bind_sources[i] = -1;
 
     memset(&args, 0, sizeof args);
     args.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
                  (uint64_t)(unsigned int)config->extra_clone_flags;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     args.exit_signal = SIGCHLD;
+    if (config->cgroup_fd >= 0) {
+        /* Born in its own cgroup: it and all it forks start there. */
+        args.flags |= VS_CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)config->cgroup_fd;
+    }
 
     /* The child starts with every signal blocked: a daemon handler (a copy of it) must never run there. */
     sigfillset(&all);
@@ -1248,7 +1282,7 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
             child_main(&child);
         }
     } else {
-        pid = clone_vfork(&args, &child, &pidfd);
+        pid = clone_vfork(&args, &child);
     }
     clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);

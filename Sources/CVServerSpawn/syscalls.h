@@ -19,6 +19,8 @@
 #define RESOLVE_IN_ROOT 0x10
 #endif
 
+#define VS_CLONE_INTO_CGROUP 0x200000000ULL
+
 /* The kernel's struct clone_args (linux/sched.h), spelled out because that header clashes with glibc's. */
 struct vs_clone_args {
     uint64_t flags;

@@ -163,24 +163,23 @@ extension GuestCgroup {
         }
     }
 
-    /// Its cgroup.procs, opened for PID 1 to move itself in (the kernel checks the opener's right to move it).
-    func openProcesses() throws(SystemError) -> Int32 {
-        let path = "\(directory)/cgroup.procs"
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemError("open", path: path) }
+    /// Its directory, for clone3's CLONE_INTO_CGROUP.
+    func openDirectory() throws(SystemError) -> Int32 {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("open", path: directory) }
         return fd
     }
 
     /// Removes the cgroup and every cgroup the guest made below it, deepest first. A cgroup stays busy for a moment
-    /// after its last process was reaped (the kernel frees it asynchronously): retried for up to a second.
-    func remove() throws(SystemError) {
+    /// after its last process was reaped (the kernel frees it asynchronously): retried for up to `patience`.
+    func remove(patience: Duration = .seconds(1)) throws(SystemError) {
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(1)
+        let deadline = clock.now + patience
         while true {
             do throws(SystemError) {
                 return try Self.removeTree(directory)
             } catch let error where error.errno == EBUSY && clock.now < deadline {
-                usleep(2_000)
+                usleep(200)
             }
         }
     }

@@ -12,22 +12,26 @@ final class RunningGuest: Sendable {
     /// Its own cgroup (systemd scope or vserverd's), nil without one. Read once: `list` must not read
     /// /proc/PID/cgroup of 1000 guests.
     let cgroup: GuestCgroup?
-    /// Its console pty, copied into its console log; nil for a guest re-adopted after a daemon restart.
+    /// Its console pty, copied into its console log; nil for a console log file (or one that could not be made
+    /// again for a re-adopted guest).
     let console: ConsoleRelay.Console?
+    /// Started by a previous vserverd: not our child, so another parent reaps it.
+    let adopted: Bool
 
     var pid: Int32 { record.pid }
 
     /// How it is asked to stop: chosen at its start, kept in its state file.
     var stopRequest: StopRequest { record.stop }
 
-    /// PID 1 is already in its cgroup here: it joins it first thing, or spawn holds it until it was placed.
+    /// PID 1 is already in its cgroup here: it is cloned into it, or spawn holds it until it was placed.
     init(record: GuestRecord, config: VServerConfig, pidfd: Int32, exit: OneShotEvent,
-         console: ConsoleRelay.Console? = nil) {
+         console: ConsoleRelay.Console? = nil, adopted: Bool = false) {
         self.record = record
         self.config = config
         self.pidfd = pidfd
         self.exit = exit
         self.console = console
+        self.adopted = adopted
         self.cgroup = GuestCgroup(pid: record.pid, name: record.name)
     }
 
@@ -43,7 +47,7 @@ final class RunningGuest: Sendable {
         var how: Int32 = 0
         var status: Int32 = 0
         if vs_pidfd_wait_status(pidfd, 1, &how, &status) == 0 { return Self.exitStatus(how: how, status: status) }
-        guard errno == ECHILD else { return nil }
+        guard errno == ECHILD, patience > .zero else { return nil }
         let clock = ContinuousClock()
         let deadline = clock.now + patience
         while true {

@@ -90,14 +90,14 @@ extension Manager {
         let ownCgroup = try makeOwnCgroup(config)
         if let ownCgroup {
             do throws(SystemError) {
-                plan.cgroupProcessesFD = try ownCgroup.openProcesses()
+                plan.cgroupFD = try ownCgroup.openDirectory()
             } catch {
                 try? ownCgroup.remove()
                 throw .startFailed(name: name, step: "cgroup", reason: "cgroup: \(error)")
             }
             plan.cgroupMount = cgroupMount
         }
-        defer { if plan.cgroupProcessesFD >= 0 { close(plan.cgroupProcessesFD) } }
+        defer { if plan.cgroupFD >= 0 { close(plan.cgroupFD) } }
         // systemd writes nothing to a /dev/console that is no terminal, and gettys need theirs: a pty, held and
         // read by vserverd. Other inits write to the log file itself, which needs no pty of the host's limited
         // number (kernel.pty.max).
@@ -263,7 +263,7 @@ extension Manager {
         let name = guest.record.name
         // Reap first: no zombie stays behind (PID 1 is our child unless it was re-adopted; then its parent reaps it,
         // which may take a moment: off the actor).
-        let exit = (try? await onBlockingThread { guest.reap() }) ?? nil
+        let exit = guest.adopted ? (try? await onBlockingThread { guest.reap() }) ?? nil : guest.reap(patience: .zero)
         if let console = guest.console { consoles.detach(console) }
         let reason = requested ? nil : Self.endDescription(exit, onReboot: guest.config.onReboot)
         setState(name, .stopping(guest))
@@ -272,9 +272,11 @@ extension Manager {
             VethNetwork.tearDown(VethNetwork.hostInterfaceName(context: guest.record.context))
         }
         if let cgroup = guest.cgroup, cgroup.isOwn {
-            // The last processes of the namespace may take a moment to go: remove() waits for them, off the actor.
+            // The last processes of the namespace may take a moment to go: then remove() waits for them, off the actor.
             do {
-                try await onBlockingThread { try cgroup.remove() }
+                if (try? cgroup.remove(patience: .zero)) == nil {
+                    try await onBlockingThread { try cgroup.remove() }
+                }
             } catch {
                 logger.warning("\(error)", metadata: logMetadata(name))
             }
@@ -429,7 +431,8 @@ extension Manager {
                 if let ttys = record.ptyConsoleTTYs {
                     console = await reattachConsole(record, pidfd: pidfd, ttys: ttys)
                 }
-                let guest = RunningGuest(record: record, config: config, pidfd: pidfd, exit: exit, console: console)
+                let guest = RunningGuest(record: record, config: config, pidfd: pidfd, exit: exit, console: console,
+                                         adopted: true)
                 setState(record.name, .running(guest))
                 watchForExit(guest)
                 logger.info("re-adopted, PID \(record.pid)", metadata: logMetadata(record.name))

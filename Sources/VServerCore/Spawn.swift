@@ -15,8 +15,8 @@ struct SpawnedGuest: Sendable {
 
 /// What a start decided beside the config, from the host and the guest's tree: how PID 1 is run and set up.
 struct SpawnPlan: Sendable {
-    /// cgroup.procs of the guest's own cgroup (vserverd's, outside systemd), or -1.
-    var cgroupProcessesFD: Int32 = -1
+    /// The directory of the guest's own cgroup (vserverd's, outside systemd), to clone PID 1 into; or -1.
+    var cgroupFD: Int32 = -1
     /// VS_CGROUP_*: what goes on its /sys/fs/cgroup (when held: what to use if it got a cgroup of its own).
     var cgroupMount: Int32 = Int32(VS_CGROUP_NONE)
     /// Show the root (and bind sources) through an idmapped mount of its user namespace.
@@ -112,7 +112,7 @@ enum Spawner {
                             mounts: mountBuffer.baseAddress,
                             mount_count: mountBuffer.count,
                             mount_run: plan.mountRun ? 1 : 0,
-                            cgroup_procs_fd: plan.cgroupProcessesFD,
+                            cgroup_fd: plan.cgroupFD,
                             cgroup_mount: plan.cgroupMount,
                             timezone_file: config.timezone.map { arena.copy("/usr/share/zoneinfo/\($0)") },
                             rlimits: limitBuffer.baseAddress,

@@ -50,6 +50,40 @@ extension Integration {
             }
         }
 
+        /// A tree of the host's root, untouched: the root and a bind source are idmapped, so the guest's root owns
+        /// them, and what it writes lands on disk with the tree's own ids, not the context's range.
+        @Test func anUntouchedTreeAndItsBindSourcesAreIdmapped() async throws {
+            try await withTestHost { host in
+                let shared = "\(host.rootsDirectory)/shared"
+                try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+                let root = try host.addVServer("web", config: busyboxInit + """
+                    context = \(Self.context)
+
+                    [namespaces]
+                    user = true
+
+                    [[mount]]
+                    source = "\(shared)"
+                    target = "/mnt/shared"
+                    options = ["bind"]
+
+                    """)
+                #expect(try owner(of: root) == 0, "the tree keeps the host's ids")
+                try host.startDaemon()
+                let start = try host.ctl("start", "web")
+                #expect(start.status == 0, "\(start)")
+                #expect(!host.daemonLogText.contains("idmapped mount of"), "\(host.daemonLogText)")
+                let owners = try host.ctl("exec", "web", "--", "stat", "-c", "%u", "/", "/bin/busybox", "/mnt/shared")
+                #expect(owners.stdout == "0\n0\n0\n", "\(owners)")
+                #expect(try host.ctl("exec", "web", "--", "touch", "/made-inside", "/mnt/shared/made-inside").status == 0)
+                #expect(try owner(of: "\(root)/made-inside") == 0)
+                #expect(try owner(of: "\(shared)/made-inside") == 0)
+                // The guest's pid namespace is still its own user namespace's: root inside, context*65536 outside.
+                #expect(try owner(of: "/proc/\(try host.guestPID("web"))") == Self.base)
+                #expect(try host.ctl("stop", "web").status == 0)
+            }
+        }
+
         @Test func withAPrivateNetworkSysfsIsItsOwn() async throws {
             try await withTestHost { host in
                 _ = try addShiftedVServer(host, "web")

@@ -53,8 +53,8 @@ struct vs_spawn_config {
     const struct vs_mount *mounts;
     size_t mount_count;
     int mount_run;                      /* tmpfs on /run and /run/lock (what systemd and sysvinit expect there) */
-    int cgroup_procs_fd;                /* >= 0: cgroup.procs of the guest's own cgroup, opened by the daemon: PID 1
-                                           writes "0" to it first, so it and all it forks start there */
+    int cgroup_fd;                      /* >= 0: the directory of the guest's own cgroup (cgroup2): PID 1 is cloned
+                                           into it (CLONE_INTO_CGROUP), so it and all it forks start there */
     int cgroup_mount;                   /* VS_CGROUP_*: mounted after the cgroup namespace was made, before exec */
     const char *timezone_file;          /* host zoneinfo file bound read-only on /etc/localtime, or NULL */
     const struct vs_rlimit *rlimits;

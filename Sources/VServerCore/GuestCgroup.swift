@@ -11,6 +11,9 @@ struct GuestCgroup: Sendable, Equatable {
     /// The cgroup PID 1 was in when this was read: the scope, or a cgroup below it when the guest manages its
     /// own (a systemd guest moves itself to init.scope, and cgroup v2 then refuses processes in the scope).
     let processDirectory: String
+    /// The memory controller is on for it (`memory.current`): then `usage()` is cheaper than a walk over /proc, which
+    /// it is not when it has to read the resident memory of each process (a hybrid host's v1 memory controller).
+    let accountsMemory: Bool
 
     /// Where cgroup hierarchies are mounted, as systemd mounts them.
     struct Mounts: Sendable {
@@ -35,11 +38,13 @@ struct GuestCgroup: Sendable, Equatable {
                                            mounts: mounts)
         else { return nil }
         (directory, processDirectory) = found
+        accountsMemory = FileSystem.exists("\(directory)/memory.current")
     }
 
     init(directory: String) {
         self.directory = directory
         self.processDirectory = directory
+        accountsMemory = FileSystem.exists("\(directory)/memory.current")
     }
 
     static func scopeName(_ name: String) -> String { "vserver-\(name).scope" }

@@ -36,14 +36,15 @@ extension Manager {
         return metadata
     }
 
-    /// Usage of every running guest by pid namespace inode: from the guest's own cgroup when it has one (a
-    /// systemd scope), else from one walk over /proc for all the others.
+    /// Usage of every running guest by pid namespace inode: from the guest's own cgroup when the memory controller
+    /// accounts it, else from one walk over /proc for all the others (per guest, a few reads of its cgroup plus one
+    /// of each of its processes cost more than its share of one walk: 94 against 38 ms for 1000 guests).
     func guestUsage() -> [UInt64: ProcessTable.Usage] {
         var usage: [UInt64: ProcessTable.Usage] = [:]
         var uncounted = Set<UInt64>()
         for state in states.values {
             guard let guest = state.guest, let pidNamespace = guest.record.namespaces["pid"] else { continue }
-            if let cgroup = guest.cgroup {
+            if let cgroup = guest.cgroup, cgroup.accountsMemory {
                 usage[pidNamespace] = cgroup.usage()
             } else {
                 uncounted.insert(pidNamespace)

@@ -11,6 +11,7 @@
 #include <linux/capability.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -157,4 +158,70 @@ void vs_tty_name(char name[16], int n)
 {
     memcpy(name, "tty", 4);
     format_uint(name + 3, (unsigned int)n);
+}
+
+int vs_send_fds(int channel, const void *payload, size_t size, const int *fds, size_t nfds)
+{
+    char control[CMSG_SPACE(sizeof(int) * VS_MAX_CHANNEL_FDS)];
+    struct iovec iov = {.iov_base = (void *)payload, .iov_len = size};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    struct cmsghdr *cmsg;
+
+    if (nfds > VS_MAX_CHANNEL_FDS) {
+        errno = E2BIG;
+        return -1;
+    }
+    if (nfds > 0) {
+        memset(control, 0, sizeof control);
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
+    }
+    return sendmsg(channel, &msg, MSG_NOSIGNAL) == (ssize_t)size ? 0 : -1;
+}
+
+ssize_t vs_receive_fds(int channel, void *payload, size_t size, int *fds, size_t max_fds, size_t *nfds, int flags)
+{
+    char control[CMSG_SPACE(sizeof(int) * VS_MAX_CHANNEL_FDS)];
+    struct iovec iov = {.iov_base = payload, .iov_len = size};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    int too_many = 0;
+    ssize_t n;
+
+    *nfds = 0;
+    do
+        n = recvmsg(channel, &msg, flags | MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -1;
+    for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+        size_t count;
+
+        if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+            continue;
+        count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+            int fd;
+
+            memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof fd);
+            if (*nfds < max_fds)
+                fds[(*nfds)++] = fd;
+            else {
+                close(fd);
+                too_many = 1;
+            }
+        }
+    }
+    if (too_many || (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+        for (size_t i = 0; i < *nfds; i++)
+            close(fds[i]);
+        *nfds = 0;
+        errno = EMSGSIZE;
+        return -1;
+    }
+    return n;
 }

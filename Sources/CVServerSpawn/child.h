@@ -73,6 +73,17 @@ int vs_child_become_root(struct vs_error *error);
  * O_CLOEXEC). 0 and *slave, or -1 with errno; master stays open either way. */
 int vs_child_pty_slave(int master, int *slave);
 
+/* Child or parent: one message over a SOCK_SEQPACKET channel, payload (at least one byte) with fds attached (at
+ * most VS_MAX_CHANNEL_FDS, none with nfds 0). 0, or -1 with errno. */
+enum { VS_MAX_CHANNEL_FDS = 253 };
+int vs_send_fds(int channel, const void *payload, size_t size, const int *fds, size_t nfds);
+
+/* Child or parent: one message from the channel into payload (at most size bytes) and the fds attached to it (at
+ * most max_fds, received CLOEXEC) into fds, their number in *nfds. flags are recvmsg's (MSG_DONTWAIT). The number of
+ * payload bytes (0: end of file), or -1 with errno: EMSGSIZE when payload or fds did not fit (fds that came are
+ * closed). */
+ssize_t vs_receive_fds(int channel, void *payload, size_t size, int *fds, size_t max_fds, size_t *nfds, int flags);
+
 /* Child: "tty" + n ("tty1") into name (16 bytes). */
 void vs_tty_name(char name[16], int n);
 

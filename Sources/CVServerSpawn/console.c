@@ -58,11 +58,6 @@ static _Noreturn void child_main(int pidfd, int userns, int tty_count, int chann
 {
     int masters[1 + VS_MAX_TTYS], devfd, count = tty_count < VS_MAX_TTYS ? tty_count : VS_MAX_TTYS;
     struct vs_error e;
-    char byte = 0, control[CMSG_SPACE(sizeof masters)];
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-                         .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)(count + 1))};
-    struct cmsghdr *cmsg;
 
     /* Its root, so that the ptys belong to the guest's root; then its mounts, with its root as "/". */
     if (vs_setns(pidfd, (userns ? CLONE_NEWUSER : 0) | CLONE_NEWNS) < 0) {
@@ -85,13 +80,7 @@ static _Noreturn void child_main(int pidfd, int userns, int tty_count, int chann
         if (masters[i] < 0)
             vs_child_report(error_fd, &e);
     }
-    memset(control, 0, sizeof control);
-    cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)(count + 1));
-    memcpy(CMSG_DATA(cmsg), masters, sizeof(int) * (size_t)(count + 1));
-    if (sendmsg(channel, &msg, MSG_NOSIGNAL) != 1) {
+    if (vs_send_fds(channel, "", 1, masters, (size_t)count + 1) < 0) {
         vs_set_error(&e, "send console to vserverd", NULL, NULL, errno);
         vs_child_report(error_fd, &e);
     }
@@ -100,13 +89,11 @@ static _Noreturn void child_main(int pidfd, int userns, int tty_count, int chann
 
 int vs_console_attach(int pidfd, int userns, int tty_count, int *masters, struct vs_error *error)
 {
-    char byte, control[CMSG_SPACE(sizeof(int) * (1 + VS_MAX_TTYS))];
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-    struct cmsghdr *cmsg;
     struct vs_error record;
     int channel[2], error_pipe[2], status, count = tty_count < VS_MAX_TTYS ? tty_count : VS_MAX_TTYS;
+    size_t nfds;
     ssize_t got;
+    char byte;
     pid_t pid;
 
     memset(error, 0, sizeof *error);
@@ -142,13 +129,12 @@ int vs_console_attach(int pidfd, int userns, int tty_count, int *masters, struct
         errno = error->err;
         return -1;
     }
-    if (recvmsg(channel[0], &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1 || (cmsg = CMSG_FIRSTHDR(&msg)) == NULL ||
-        cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len != CMSG_LEN(sizeof(int) * (size_t)(count + 1))) {
-        vs_set_error(error, "receive console", NULL, "", EBADMSG);
-        close(channel[0]);
-        return -1;
-    }
-    memcpy(masters, CMSG_DATA(cmsg), sizeof(int) * (size_t)(count + 1));
+    got = vs_receive_fds(channel[0], &byte, 1, masters, (size_t)count + 1, &nfds, MSG_DONTWAIT);
     close(channel[0]);
+    if (got != 1 || nfds != (size_t)count + 1) {
+        for (size_t i = 0; i < nfds; i++)
+            close(masters[i]);
+        return vs_set_error(error, "receive console", NULL, "", got < 0 ? errno : EBADMSG);
+    }
     return 0;
 }

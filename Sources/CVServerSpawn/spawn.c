@@ -509,24 +509,6 @@ static void mount_sys(const struct child *c)
     set_mount_attr(c, "/sys", &attr, 1, "make read-only /sys", NULL);
 }
 
-/* Sends one byte with fds attached over the channel (a SOCK_SEQPACKET socket: one message, kept whole). */
-static int send_fds(int channel, const int *fds, size_t count)
-{
-    char byte = 0, control[CMSG_SPACE(sizeof(int) * (1 + VS_MAX_TTYS))];
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-                         .msg_controllen = CMSG_SPACE(sizeof(int) * count)};
-    struct cmsghdr *cmsg;
-
-    memset(control, 0, sizeof control);
-    cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * count);
-    memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * count);
-    return sendmsg(channel, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
-}
-
 /* A new pty of the guest's devpts with its slave bound on /dev/NAME (an empty file made for it); returns the master,
  * and the slave in *slave. */
 static int bind_new_pty(const struct child *c, int devfd, const char *name, int *slave)
@@ -570,7 +552,7 @@ static void open_console_ptys(struct child *c, int devfd)
         /* The bind keeps the node; the parent's master keeps the pty. */
         close(slave);
     }
-    if (send_fds(c->channel, masters, (size_t)count + 1) < 0)
+    if (vs_send_fds(c->channel, "", 1, masters, (size_t)count + 1) < 0)
         fail_at(c, "send console to vserverd", NULL, NULL, errno);
     for (int i = 0; i <= count; i++)
         close(masters[i]);
@@ -762,14 +744,10 @@ static void drop_capabilities(const struct child *c)
 static size_t receive_from_parent(const struct child *c, const char *step, char *payload, size_t size, int *fds,
                                   size_t max_fds, size_t *nfds)
 {
-    char control[CMSG_SPACE(sizeof(int) * (MAX_IDMAPPED_BINDS + 1))];
     struct pollfd pfd = {.fd = c->channel, .events = POLLIN};
-    struct iovec iov = {.iov_base = payload, .iov_len = size};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
     ssize_t n;
     int ready;
 
-    *nfds = 0;
     do
         ready = poll(&pfd, 1, VS_SPAWN_HOLD_TIMEOUT_MS);
     while (ready < 0 && errno == EINTR);
@@ -777,26 +755,11 @@ static size_t receive_from_parent(const struct child *c, const char *step, char 
         fail_at(c, step, NULL, NULL, errno);
     if (ready == 0)
         fail_at(c, step, NULL, NULL, ETIMEDOUT);
-    do
-        n = recvmsg(c->channel, &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
+    n = vs_receive_fds(c->channel, payload, size, fds, max_fds, nfds, 0);
     if (n < 0)
         fail_at(c, step, NULL, NULL, errno);
     if (n == 0)
         fail_at(c, step, NULL, NULL, ECANCELED);
-    for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-        size_t count;
-
-        if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
-            continue;
-        count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        if (count > max_fds)
-            fail_at(c, step, NULL, NULL, E2BIG);
-        memcpy(fds, CMSG_DATA(cmsg), count * sizeof(int));
-        *nfds = count;
-    }
-    if (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC))
-        fail_at(c, step, NULL, NULL, EMSGSIZE);
     return (size_t)n;
 }
 
@@ -1108,28 +1071,6 @@ static int idmapped_tree(const char *path, int recursive, int userns_fd)
     return tree;
 }
 
-/* Sends payload with fds attached over the channel, as one message. */
-static int send_with_fds(int channel, const char *payload, size_t size, const int *fds, size_t nfds)
-{
-    char control[CMSG_SPACE(sizeof(int) * (MAX_IDMAPPED_BINDS + 1))];
-    struct iovec iov = {.iov_base = (void *)payload, .iov_len = size};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-
-    if (nfds > 0) {
-        struct cmsghdr *cmsg;
-
-        memset(control, 0, sizeof control);
-        msg.msg_control = control;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        cmsg = CMSG_FIRSTHDR(&msg);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
-    }
-    return sendmsg(channel, &msg, MSG_NOSIGNAL) == (ssize_t)size ? 0 : -1;
-}
-
 /*
  * With idmap: the root and each bind source idmapped with the child's user namespace (receive_id_maps says how they
  * travel). A root that cannot be idmapped is bound plainly, and pending->idmap_error says why; so is a bind source
@@ -1171,7 +1112,7 @@ static int send_id_maps(const struct vs_spawn_config *config, struct vs_spawn_pe
         }
         close(userns_fd);
     }
-    r = send_with_fds(pending->channel_fd, payload, size, fds, nfds);
+    r = vs_send_fds(pending->channel_fd, payload, size, fds, nfds);
     if (r < 0)
         set_error(error, "send id maps to the child", "", errno);
     for (size_t i = 0; i < nfds; i++)
@@ -1311,26 +1252,16 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
 /* The pty masters the child sent before its exec (queued on the channel by then): console, then ttys. */
 static int receive_ptys(int channel, struct vs_spawned *out, int tty_count)
 {
-    char byte, control[CMSG_SPACE(sizeof(int) * (1 + VS_MAX_TTYS))];
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-    struct cmsghdr *cmsg;
     int fds[1 + VS_MAX_TTYS];
-    size_t count = 0;
+    size_t nfds;
+    char byte;
 
     if (tty_count > VS_MAX_TTYS)
         tty_count = VS_MAX_TTYS;
-    if (recvmsg(channel, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
+    if (vs_receive_fds(channel, &byte, 1, fds, 1 + VS_MAX_TTYS, &nfds, MSG_DONTWAIT) != 1)
         return -1;
-    cmsg = CMSG_FIRSTHDR(&msg);
-    if (cmsg != NULL && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
-        count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        if (count > 1 + VS_MAX_TTYS)
-            count = 0;
-        memcpy(fds, CMSG_DATA(cmsg), count * sizeof(int));
-    }
-    if (count != (size_t)tty_count + 1) {
-        for (size_t i = 0; i < count; i++)
+    if (nfds != (size_t)tty_count + 1) {
+        for (size_t i = 0; i < nfds; i++)
             close(fds[i]);
         errno = EBADMSG;
         return -1;

@@ -50,7 +50,8 @@ enum GuestInit: String, Sendable, Equatable {
     static func gettyTerminals(root: String) -> Int {
         guard let rootFD = try? GuestFiles.openRoot(root) else { return 0 }
         defer { close(rootFD) }
-        return GuestFiles.text("/etc/inittab", rootFD: rootFD, display: "\(root)/etc/inittab").map { gettyTerminals(inittab: $0) } ?? 0
+        let inittab = GuestFiles.text("/etc/inittab", rootFD: rootFD, display: "\(root)/etc/inittab")
+        return inittab.map { gettyTerminals(inittab: $0) } ?? 0
     }
 
     static func gettyTerminals(inittab: String) -> Int {
@@ -82,7 +83,7 @@ extension VServerConfig {
         let guestInit = GuestInit.of(self)
         guard guestInit == .systemd, !userNamespace else { return [] }
         let where_ = "\(configFile): init: \(root) has systemd as init"
-        if capabilities & (1 << UInt64(Capabilities.sysAdmin)) == 0 {
+        if !mayMount {
             return ["\(where_), which mounts file systems: it needs [namespaces] user = true (recommended) or "
                 + "CAP_SYS_ADMIN in [capabilities] add; start refuses it as it is"]
         }

@@ -84,15 +84,15 @@ extension Manager {
         // A tree already shifted into the guest's id range (chown -R, as before idmapped mounts) is used as it is.
         plan.idmap = config.userNamespace && (try? FileSystem.status(config.root))??.owner != config.idMapBase
         // Writable for a guest whose root may manage cgroups (its own namespaces, or one trusted with mounts).
-        let cgroupMount = Int32(
-            config.userNamespace || config.capabilities & (1 << UInt64(Capabilities.sysAdmin)) != 0
-                ? VS_CGROUP_WRITABLE : VS_CGROUP_READ_ONLY)
+        let cgroupMount = Int32(config.mayMount ? VS_CGROUP_WRITABLE : VS_CGROUP_READ_ONLY)
         let ownCgroup = try makeOwnCgroup(config)
+        // Until PID 1 is recorded, a failure takes the cgroup back.
+        var recorded = false
+        defer { if !recorded { try? ownCgroup?.remove() } }
         if let ownCgroup {
             do throws(SystemError) {
                 plan.cgroupFD = try ownCgroup.openDirectory()
             } catch {
-                try? ownCgroup.remove()
                 throw .startFailed(name: name, step: "cgroup", reason: "cgroup: \(error)")
             }
             plan.cgroupMount = cgroupMount
@@ -104,26 +104,18 @@ extension Manager {
         if guestInit == .systemd || guestInit == .sysvinit {
             plan.ttyCount = guestInit == .sysvinit ? GuestInit.gettyTerminals(root: config.root) : 0
         } else {
-            do throws(VServerError) {
-                plan.consoleLogFD = try openConsoleLog(config)
-            } catch {
-                try? ownCgroup?.remove()
-                throw error
-            }
+            plan.consoleLogFD = try openConsoleLog(config)
         }
         defer { if plan.consoleLogFD >= 0 { close(plan.consoleLogFD) } }
 
         let stubInit = self.stubInit
-        let whileHeld = Self.whileHeld(
-            config, placing: options.placement?.placing(config),
-            cgroupMount: ownCgroup == nil ? cgroupMount : plan.cgroupMount)
+        let whileHeld = Self.whileHeld(config, placing: options.placement?.placing(config), cgroupMount: cgroupMount)
         let spawned: SpawnedGuest
         do {
             spawned = try await onBlockingThread { [plan] () throws -> SpawnedGuest in
                 try Spawner.spawn(config, plan: plan, stubInit: stubInit, whileHeld: whileHeld)
             }
         } catch {
-            try? ownCgroup?.remove()
             throw error as? VServerError ?? .internalError("\(error)")
         }
         if let idmapError = spawned.idmapError {
@@ -153,9 +145,9 @@ extension Manager {
             vs_pidfd_wait(spawned.pidfd, 0, &exited, &code)
             close(spawned.pidfd)
             stateStore.remove(name)
-            try? ownCgroup?.remove()
             throw .startFailed(name: name, step: "record state", reason: "\(error)")
         }
+        recorded = true
         logger.info("started, PID \(guest.pid) (\(guestInit.rawValue) init)", metadata: logMetadata(name))
         setState(name, .running(guest))
         watchForExit(guest)
@@ -179,7 +171,7 @@ extension Manager {
                 reason: "systemd as init needs a cgroup2 hierarchy, and this host has none mounted (on "
                     + "/sys/fs/cgroup or /sys/fs/cgroup/unified)")
         }
-        if !config.userNamespace && config.capabilities & (1 << UInt64(Capabilities.sysAdmin)) == 0 {
+        if !config.mayMount {
             throw .startFailed(
                 name: config.name, step: "check init",
                 reason: "systemd as init mounts file systems: set [namespaces] user = true (recommended), or add "
@@ -283,16 +275,10 @@ extension Manager {
         }
         await hooks.runLoggingFailures(.postStop, for: guest.config)
         if let reason {
-            do { try stateStore.save(GuestEnd(name: name, reason: reason, exit: exit)) } catch {
-                logger.warning("\(error)", metadata: logMetadata(name))
-                stateStore.remove(name)
-            }
-        } else {
-            stateStore.remove(name)
-        }
-        if let reason {
+            keepEnd(GuestEnd(name: name, reason: reason, exit: exit))
             logger.notice("\(reason)", metadata: logMetadata(name))
         } else {
+            stateStore.remove(name)
             logger.info("stopped", metadata: logMetadata(name))
         }
         setState(name, .stopped(reason: reason, exit: requested ? nil : exit))
@@ -356,6 +342,16 @@ extension Manager {
                 setState(name, .failed(reason: "start after a reboot from inside: \(error)"))
                 logger.error("start after a reboot from inside failed: \(error)", metadata: logMetadata(name))
             }
+        }
+    }
+
+    /// How a guest ended by itself, in place of its record; when that cannot be written, no record stays behind.
+    private func keepEnd(_ end: GuestEnd) {
+        do {
+            try stateStore.save(end)
+        } catch {
+            logger.warning("\(error)", metadata: logMetadata(end.name))
+            stateStore.remove(end.name)
         }
     }
 
@@ -438,12 +434,10 @@ extension Manager {
                 logger.info("re-adopted, PID \(record.pid)", metadata: logMetadata(record.name))
             } else {
                 if pidfd >= 0 { close(pidfd) }
-                logger.notice("ended while vserverd was not running", metadata: logMetadata(record.name))
-                await hooks.runLoggingFailures(.postStop, for: config)
                 let reason = "ended while vserverd was not running"
-                do { try stateStore.save(GuestEnd(name: record.name, reason: reason, exit: nil)) } catch {
-                    stateStore.remove(record.name)
-                }
+                logger.notice("\(reason)", metadata: logMetadata(record.name))
+                await hooks.runLoggingFailures(.postStop, for: config)
+                keepEnd(GuestEnd(name: record.name, reason: reason, exit: nil))
                 setState(record.name, .stopped(reason: reason))
             }
         }

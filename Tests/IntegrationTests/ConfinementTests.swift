@@ -59,13 +59,8 @@ extension Integration {
                 #expect(inside.stdout == "kexec_load EPERM\nkexec_file_load EPERM\n", "\(inside)")
 
                 // The same capability reboots the guest's own pid namespace, and nothing more.
-                let firstPID = guest
                 _ = try host.ctl("exec", "web", "--", "reboot", "-f")
-                try waitUntil("web to start again after its reboot") {
-                    let pid = try? host.guestPID("web")
-                    let running = try host.ctl("status", "web").status == 0
-                    return pid != nil && pid != firstPID && running
-                }
+                try host.waitForNewPID1("web", otherThan: guest)
                 _ = try host.ctl("exec", "web", "--", "poweroff", "-f")
                 try waitUntil("web to stay stopped after its poweroff") {
                     try host.ctl("status", "web").status == 3

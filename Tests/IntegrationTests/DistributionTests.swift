@@ -71,11 +71,7 @@ extension Integration {
                 // systemctl reboot inside: a new PID 1, booted again.
                 let firstPID = try host.guestPID("deb")
                 _ = try host.ctl("exec", "deb", "--", "systemctl", "reboot")
-                try waitUntil("deb to come back with a new PID 1", timeout: .seconds(60)) {
-                    let pid = try? host.guestPID("deb")
-                    let state = try entry(host, "deb")["state"] as? String
-                    return pid != nil && pid != firstPID && state == "running"
-                }
+                try host.waitForNewPID1("deb", otherThan: firstPID, timeout: .seconds(60))
                 #expect(try bootVerdict(host, "deb") == "running")
 
                 // systemctl poweroff inside: stopped, and why.
@@ -91,12 +87,10 @@ extension Integration {
                 // vserverctl stop: systemd's own shutdown, well within stop-timeout, never SIGKILL.
                 #expect(try host.ctl("start", "deb").status == 0)
                 _ = try bootVerdict(host, "deb")
-                let clock = ContinuousClock()
-                let began = clock.now
-                #expect(try host.ctl("stop", "deb").status == 0)
-                #expect(clock.now - began < .seconds(30))
-                let console = try String(contentsOfFile: "\(host.logDirectory)/deb.log", encoding: .utf8)
-                #expect(console.contains("Reached target shutdown.target"), "the console log shows the shutdown")
+                let stop = try host.timedStop("deb")
+                #expect(stop.result.status == 0 && stop.took < .seconds(30), "\(stop)")
+                #expect(try host.consoleLog("deb").contains("Reached target shutdown.target"),
+                        "the console log shows the shutdown")
                 #expect(!host.daemonLogText.contains("sending SIGKILL"), "\(host.daemonLogText)")
                 #expect(Set(try hostMountInfo()) == mountsBefore)
             }
@@ -118,13 +112,10 @@ extension Integration {
                 let console = try host.ctl("exec", "deb", "--", "sh", "-c", "echo from-inside >/dev/console")
                 #expect(console.status == 0, "\(console)")
                 try waitUntil("the new console to reach the log") {
-                    (try String(contentsOfFile: "\(host.logDirectory)/deb.log", encoding: .utf8))
-                        .contains("from-inside\n")
+                    try host.consoleLog("deb").contains("from-inside\n")
                 }
-                let clock = ContinuousClock()
-                let began = clock.now
-                #expect(try host.ctl("stop", "deb").status == 0)
-                #expect(clock.now - began < .seconds(10))
+                let stop = try host.timedStop("deb")
+                #expect(stop.result.status == 0 && stop.took < .seconds(10), "\(stop)")
                 #expect(!host.daemonLogText.contains("sending SIGKILL"), "\(host.daemonLogText)")
             }
         }
@@ -141,11 +132,7 @@ extension Integration {
                 host.killDaemon()
                 try host.startDaemon()
                 _ = try host.ctl("exec", "deb", "--", "systemctl", "reboot")
-                try waitUntil("deb to come back with a new PID 1", timeout: .seconds(60)) {
-                    let pid = try? host.guestPID("deb")
-                    let state = try entry(host, "deb")["state"] as? String
-                    return pid != nil && pid != firstPID && state == "running"
-                }
+                try host.waitForNewPID1("deb", otherThan: firstPID, timeout: .seconds(60))
                 #expect(host.daemonLogText.contains("rebooted from inside"), "\(host.daemonLogText)")
             }
         }
@@ -180,11 +167,9 @@ extension Integration {
                 #expect(gettys.stdout.split(separator: "\n").count == 6, "\(gettys)")
                 #expect(gettys.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix("pts/") }, "\(gettys)")
 
-                let clock = ContinuousClock()
-                let began = clock.now
-                #expect(try host.ctl("stop", "sysv").status == 0)
-                #expect(clock.now - began < .seconds(30))
-                let console = try String(contentsOfFile: "\(host.logDirectory)/sysv.log", encoding: .utf8)
+                let stop = try host.timedStop("sysv")
+                #expect(stop.result.status == 0 && stop.took < .seconds(30), "\(stop)")
+                let console = try host.consoleLog("sysv")
                 #expect(console.contains("INIT: Entering runlevel: 2"), "\(console)")
                 #expect(!console.contains("respawning too fast"), "\(console)")
                 #expect(console.contains("Will now halt"), "\(console)")
@@ -212,7 +197,7 @@ extension Integration {
                 let pidOne = try host.ctl("exec", "sysv", "--", "cat", "/proc/1/cmdline")
                 #expect(pidOne.stdout.split(separator: "\0") == ["vserverd-init", "--runlevels", "3", "6"], "\(pidOne)")
                 #expect(try host.ctl("stop", "sysv").status == 0)
-                let console = try String(contentsOfFile: "\(host.logDirectory)/sysv.log", encoding: .utf8)
+                let console = try host.consoleLog("sysv")
                 #expect(console.contains("Starting periodic command scheduler: cron"), "\(console)")
                 #expect(console.contains("concurrent boot in runlevel 6") && console.contains("Will now restart"),
                         "rc 6 ran to its end: \(console)")

@@ -148,11 +148,9 @@ extension Integration {
                 #expect(cmdline.hasPrefix("vserverd-init\0--\0sh\0"), "\(cmdline)")
                 let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
                 #expect(exe.hasPrefix("/memfd:vserverd-init"), "runs from the sealed memfd, not a host path: \(exe)")
-                let clock = ContinuousClock()
-                let began = clock.now
-                #expect(try host.ctl("stop", "app").status == 0)
-                #expect(clock.now - began < .seconds(5))
-                let console = try String(contentsOfFile: "\(host.logDirectory)/app.log", encoding: .utf8)
+                let stop = try host.timedStop("app")
+                #expect(stop.result.status == 0 && stop.took < .seconds(5), "\(stop)")
+                let console = try host.consoleLog("app")
                 #expect(console.contains("started\n"), "console log: \(console)")
                 #expect(console.contains("got TERM"), "the command got the forwarded SIGTERM: \(console)")
             }

@@ -157,6 +157,10 @@ public struct VServerConfig: Sendable, Equatable {
     /// Whether the vserver gets its own network namespace.
     public var hasPrivateNetwork: Bool { network != .host }
 
+    /// Whether its root may mount file systems: over its own namespaces (a user namespace), or with CAP_SYS_ADMIN.
+    /// systemd needs it; its cgroup mount is writable only then.
+    public var mayMount: Bool { userNamespace || capabilities & (1 << UInt64(Capabilities.sysAdmin)) != 0 }
+
     /// The bounding set before `[capabilities]`: the default allowlist (with a user namespace the wider one its
     /// capabilities are safe with), plus CAP_NET_ADMIN with a private network namespace.
     var baseCapabilities: UInt64 {

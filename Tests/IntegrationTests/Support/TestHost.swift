@@ -208,6 +208,28 @@ final class TestHost: @unchecked Sendable {
         return Int32(pid)
     }
 
+    /// `vserverctl stop NAME`, and how long it took.
+    func timedStop(_ name: String) throws -> (result: CommandResult, took: Duration) {
+        let clock = ContinuousClock()
+        let began = clock.now
+        let result = try ctl("stop", name)
+        return (result, clock.now - began)
+    }
+
+    /// What NAME's PID 1 wrote to its console log.
+    func consoleLog(_ name: String) throws -> String {
+        try String(contentsOfFile: "\(logDirectory)/\(name).log", encoding: .utf8)
+    }
+
+    /// Polls until NAME runs again with a PID 1 other than `old` (started again after a reboot inside).
+    func waitForNewPID1(_ name: String, otherThan old: Int32, timeout: Duration = .seconds(10)) throws {
+        try waitUntil("\(name) to run again with a new PID 1", timeout: timeout) {
+            let pid = try? guestPID(name)
+            let running = try ctl("status", name).status == 0
+            return pid != nil && pid != old && running
+        }
+    }
+
     func cleanup() {
         if let daemon, daemon.isRunning { _ = try? ctl("stop", "--all") }
         // Whatever survived (a test that killed the daemon mid-way): kill the guests it recorded, by PID.

@@ -98,6 +98,19 @@ static _Noreturn void fail_at(const struct child *c, const char *step_a, const c
     fail(c, step_a, step_b, NULL, 0, path, err);
 }
 
+/* ---- Host paths ---- */
+
+/*
+ * A host path the config names (the root, a bind source), opened O_PATH without following any symlink on the way
+ * (docs/ARCHITECTURE.md §7). It is resolved again at every start, and a directory on the way may be writable by a
+ * guest (a source inside another vserver's tree): a symlink planted there would mount whatever it points to, the
+ * host's "/" included. ELOOP names such a path; the admin writes the real one.
+ */
+static int open_host_path(const char *path, int flags)
+{
+    return vs_sys_openat2(AT_FDCWD, path, (uint64_t)(flags | O_PATH | O_CLOEXEC), RESOLVE_NO_SYMLINKS);
+}
+
 /* ---- Resolving inside the root ---- */
 
 static int open_beneath(int rootfd, const char *path, uint64_t flags)
@@ -289,7 +302,7 @@ static void open_bind_sources(struct child *c)
 
         if (!(m->flags & MS_BIND) || c->bind_sources[i] >= 0)
             continue;
-        c->bind_sources[i] = open(m->source, O_PATH | O_CLOEXEC);
+        c->bind_sources[i] = open_host_path(m->source, 0);
         if (c->bind_sources[i] < 0)
             fail_at(c, "open bind source", NULL, m->source, errno);
     }
@@ -310,7 +323,7 @@ static void apply_mount(const struct child *c, size_t index)
         struct stat st;
 
         /* Knowing its type tells whether the target must be a directory or a file. */
-        source_fd = ahead ? c->bind_sources[index] : open(m->source, O_PATH | O_CLOEXEC);
+        source_fd = ahead ? c->bind_sources[index] : open_host_path(m->source, 0);
         if (source_fd < 0 || fstat(source_fd, &st) < 0)
             fail_at(c, "open bind source", NULL, m->source, errno);
         if (!S_ISDIR(st.st_mode))
@@ -811,26 +824,37 @@ static void become_root_inside(const struct child *c)
         vs_child_report(c->error_fd, &e);
 }
 
-/* The guest's root as a mount point (pivot_root needs one): a recursive bind of it, or its idmapped copy. */
+/*
+ * The guest's root as a mount point (pivot_root needs one): a recursive copy of it (or its idmapped copy from the
+ * parent) attached onto the directory, which is opened once, without symlinks; everything after goes through the
+ * copy's fd, never the path again.
+ */
 static void mount_root(struct child *c)
 {
     const char *root = c->config->root;
+    struct mount_attr attr;
+    int dir, tree = c->idmapped_root;
 
-    if (c->idmapped_root >= 0) {
-        if (vs_sys_move_mount(c->idmapped_root, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-            fail_at(c, "attach idmapped root", NULL, root, errno);
-        close(c->idmapped_root);
-        /* The copy kept the propagation of the host's mount: shared on a host whose mounts systemd made shared.
-         * Like the rest of this namespace it must only receive: no mount below it may reach the host, and
-         * pivot_root refuses a shared root. */
-        if (mount(NULL, root, NULL, MS_REC | MS_SLAVE, NULL) < 0)
-            fail_at(c, "make idmapped root rslave", NULL, root, errno);
-    } else if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0) {
-        fail_at(c, "bind root", NULL, root, errno);
-    }
-    c->rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (c->rootfd < 0)
+    dir = open_host_path(root, O_DIRECTORY);
+    if (dir < 0)
         fail_at(c, "open root", NULL, root, errno);
+    if (tree < 0) {
+        tree = vs_sys_open_tree(dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+        if (tree < 0)
+            fail_at(c, "bind root", NULL, root, errno);
+    }
+    if (attach_tree(tree, dir) < 0)
+        fail_at(c, c->idmapped_root >= 0 ? "attach idmapped root" : "bind root", NULL, root, errno);
+    close(dir);
+    /* An idmapped copy kept the propagation of the host's mount: shared on a host whose mounts systemd made shared.
+     * Like the rest of this namespace it must only receive: no mount below it may reach the host, and pivot_root
+     * refuses a shared root. */
+    memset(&attr, 0, sizeof attr);
+    attr.propagation = MS_SLAVE;
+    if (vs_sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr) < 0)
+        fail_at(c, "make root rslave", NULL, root, errno);
+    /* The fd of the copy is the root of the mount now attached: every target is resolved beneath it. */
+    c->rootfd = tree;
     if (fchdir(c->rootfd) < 0)
         fail_at(c, "chdir root", NULL, root, errno);
 }
@@ -876,10 +900,9 @@ static _Noreturn void child_main(struct child *c)
     if (userns)
         receive_id_maps(c);
     mount_root(c);
-    /* Host paths (bind sources, the console log) are opened while this is still the host's root: with a user
+    /* Host paths (bind sources) are opened while this is still the host's root: with a user
      * namespace, the root of the vserver may not search their directories (a 0700 temp dir, util-vserver's 0700
      * /vservers barrier). */
-    c->console_source = open_console_source(c);
     open_bind_sources(c);
     /* Everything from here on is beneath rootfd, or in the world-readable /dev, /sys and zoneinfo of the host.
      * Made as root inside: a tmpfs mounted in the user namespace takes new files only from ids mapped into it, and
@@ -1048,15 +1071,21 @@ static int write_id_maps(const struct vs_spawn_pending *pending, uint32_t base, 
 /*
  * A detached copy of the mount tree at path, idmapped with the user namespace behind userns_fd: a file the tree
  * gives to uid N shows as the namespace's N, and what the namespace's N creates lands on disk as N. Only a process
- * with CAP_SYS_ADMIN over the file system may make one: this one, not the child. -1 with errno (EINVAL: the file
- * system cannot be idmapped).
+ * with CAP_SYS_ADMIN over the file system may make one: this one, not the child. path is opened without symlinks, as
+ * the child would. -1 with errno (EINVAL: the file system cannot be idmapped; ELOOP: a symlink on the way).
  */
 static int idmapped_tree(const char *path, int recursive, int userns_fd)
 {
     struct mount_attr attr;
-    int tree, err;
+    int tree, err, dir = open_host_path(path, 0);
 
-    tree = vs_sys_open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+    if (dir < 0)
+        return -1;
+    tree = vs_sys_open_tree(dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+                                         (recursive ? AT_RECURSIVE : 0));
+    err = errno;
+    close(dir);
+    errno = err;
     if (tree < 0)
         return -1;
     memset(&attr, 0, sizeof attr);
@@ -1190,7 +1219,6 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
         child.root_len--;
     child.rootfd = -1;
     child.devnull_fd = -1;
-    child.console_source = -1;
     child.console_slave = -1;
     child.channel = channel_fds[1];
     child.hold = hold;

@@ -332,8 +332,9 @@ static int read_start_time(int procfd, uint64_t *start_time)
 
 /*
  * A new pty from the vserver's own devpts (docs/ARCHITECTURE.md §6): the guest never gets a host terminal fd
- * (TIOCSTI). ptmx is resolved inside its root (a guest symlink cannot lead out), must be a character device (not a FIFO
- * planted to block us: O_NONBLOCK), and the slave is opened from the master (TIOCGPTPEER), not by path.
+ * (TIOCSTI). ptmx is resolved inside its root (a guest symlink cannot lead out) and must be devpts' ptmx before it is
+ * opened (vs_child_open_ptmx: not a FIFO, file or other device planted there), and the slave is opened from the master
+ * (TIOCGPTPEER), not by path.
  */
 static int open_pty(const struct vs_join_config *config, int rootfd, const char *proc_path, int *master_out,
                     int *slave_out, char pts_path[32], struct vs_error *error)
@@ -346,10 +347,9 @@ static int open_pty(const struct vs_join_config *config, int rootfd, const char 
 
     append_str(ptmx_path, sizeof ptmx_path, proc_path);
     append_str(ptmx_path, sizeof ptmx_path, "/root/dev/pts/ptmx");
-    master = vs_sys_openat2(rootfd, "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
-                            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    master = vs_child_open_ptmx(rootfd, "/dev/pts/ptmx", RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, -1, O_NONBLOCK);
     if (master < 0)
-        return vs_set_error(error, "open", NULL, ptmx_path, errno);
+        return vs_set_error(error, errno == ENOTTY ? "check pty master" : "open", NULL, ptmx_path, errno);
     if (vs_child_pty_slave(master, &slave) < 0) {
         int err = errno;
 

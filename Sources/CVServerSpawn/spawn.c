@@ -44,7 +44,6 @@ struct child {
     size_t root_len;    /* config->root without trailing slashes, for host paths in errors */
     int rootfd;         /* O_PATH fd of the bind-mounted root: every target is resolved beneath it */
     int devnull_fd;     /* O_PATH fd of the new /dev/null, bound over masked files */
-    int console_source; /* O_PATH fd of the console log to bind on /dev/console, or -1: /dev/null (console_fd mode) */
     int console_slave;  /* the slave of the console pty: /dev/console, stdout and stderr of PID 1 (pty mode) */
     int channel;        /* socket to the parent: id maps (+ idmapped mounts), release in; console master out */
     int hold;           /* vs_spawn_hold: wait for a byte on the channel before exec */
@@ -522,13 +521,17 @@ static void mount_sys(const struct child *c)
     set_mount_attr(c, "/sys", &attr, 1, "make read-only /sys", NULL);
 }
 
-/* A new pty of the guest's devpts with its slave bound on /dev/NAME (an empty file made for it); returns the master,
- * and the slave in *slave. */
-static int bind_new_pty(const struct child *c, int devfd, const char *name, int *slave)
+static int open_ptmx(int devfd)
 {
-    int master, fd;
+    return vs_child_open_ptmx(devfd, "pts/ptmx", RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, -1, 0);
+}
 
-    master = openat(devfd, "pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+/* A new pty of the guest's devpts (master, from open_ptmx) with its slave bound on /dev/NAME (an empty file made for
+ * it); returns the master, and the slave in *slave. */
+static int bind_pty(const struct child *c, int devfd, int master, const char *name, int *slave)
+{
+    int fd;
+
     if (master < 0)
         fail_in_root(c, "open ", "/dev/pts/ptmx", "/dev/pts/ptmx", errno);
     if (vs_child_pty_slave(master, slave) < 0)
@@ -544,6 +547,33 @@ static int bind_new_pty(const struct child *c, int devfd, const char *name, int 
 }
 
 /*
+ * /dev/console as /dev/null: with console_fd (PID 1's stdout and stderr), or when no pty could be had. Never a host
+ * file: bound there, the guest's root (CAP_FOWNER) could chmod 4755 the host's inode through it.
+ */
+static void bind_null_console(struct child *c, int devfd)
+{
+    int fd = openat(devfd, "console", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+    if (fd < 0)
+        fail_in_root(c, "create /dev/console", NULL, "/dev/console", errno);
+    close(fd);
+    fd = open_in_dev(c, devfd, "console", 0);
+    bind_fds(c, c->devnull_fd, fd, "bind /dev/console", "/dev/console");
+    close(fd);
+}
+
+/* The console's pty, or -1 when the host has none left (ENOSPC: kernel.pty.max; devpts instances of containers get
+ * that minus kernel.pty.reserve); any other failure fails the start. */
+static int new_console_pty(struct child *c, int devfd)
+{
+    int master = open_ptmx(devfd);
+
+    if (master < 0 && errno == ENOSPC)
+        return -1;
+    return bind_pty(c, devfd, master, "console", &c->console_slave);
+}
+
+/*
  * The console and ttys as ptys of the guest's own devpts: their masters go to the parent, which copies the console
  * into the console log, and PID 1's stdout and stderr are the console's slave. A tty, because systemd writes nothing
  * to a /dev/console that is not one and console-getty needs one, and gettys need their ttys; from the guest's
@@ -555,13 +585,21 @@ static void open_console_ptys(struct child *c, int devfd)
 
     if (count > VS_MAX_TTYS)
         count = VS_MAX_TTYS;
-    masters[0] = bind_new_pty(c, devfd, "console", &c->console_slave);
+    masters[0] = new_console_pty(c, devfd);
+    if (masters[0] < 0) {
+        /* No pty left on the host (kernel.pty.max): the guest runs with /dev/null as console and stdout; the empty
+         * message tells the parent, which logs it. */
+        bind_null_console(c, devfd);
+        if (vs_send_fds(c->channel, "", 1, NULL, 0) < 0)
+            fail_at(c, "send console to vserverd", NULL, NULL, errno);
+        return;
+    }
     for (int i = 1; i <= count; i++) {
         char name[16];
         int slave;
 
         vs_tty_name(name, i);
-        masters[i] = bind_new_pty(c, devfd, name, &slave);
+        masters[i] = bind_pty(c, devfd, open_ptmx(devfd), name, &slave);
         /* The bind keeps the node; the parent's master keeps the pty. */
         close(slave);
     }
@@ -569,55 +607,6 @@ static void open_console_ptys(struct child *c, int devfd)
         fail_at(c, "send console to vserverd", NULL, NULL, errno);
     for (int i = 0; i <= count; i++)
         close(masters[i]);
-}
-
-/*
- * The source to bind on /dev/console when it is the log file. console_fd was opened in the daemon's mount namespace,
- * and bind mount refuses a source from another namespace (EINVAL), so /proc/self/fd/console_fd cannot be the source:
- * reopen its path here (in our copy of that namespace) and check it is the same file. Pipes and sockets have no
- * path and cannot be bound: the guest gets /dev/null as /dev/console then.
- */
-static int open_console_source(struct child *c)
-{
-    char self[FD_PATH_SIZE];
-    char link[PATH_MAX];
-    struct stat want, got;
-    ssize_t n;
-    int fd;
-
-    if (c->config->console_fd < 0)
-        return -1;
-    fd_path(self, c->config->console_fd);
-    n = readlink(self, link, sizeof link - 1);
-    if (n < 0)
-        fail_at(c, "read console path", NULL, self, errno);
-    link[n] = '\0';
-    if (link[0] != '/')
-        return -1;
-    fd = open(link, O_PATH | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &got) < 0)
-        fail_at(c, "reopen console", NULL, link, errno);
-    if (fstat(c->config->console_fd, &want) < 0)
-        fail_at(c, "reopen console", NULL, link, errno);
-    if (got.st_dev != want.st_dev || got.st_ino != want.st_ino)
-        fail_at(c, "reopen console", NULL, link, ESTALE);
-    return fd;
-}
-
-/* /dev/console as the log file (or /dev/null). */
-static void bind_console_log(struct child *c, int devfd)
-{
-    int source = c->console_source >= 0 ? c->console_source : c->devnull_fd;
-    int fd = openat(devfd, "console", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-
-    if (fd < 0)
-        fail_in_root(c, "create /dev/console", NULL, "/dev/console", errno);
-    close(fd);
-    fd = open_in_dev(c, devfd, "console", 0);
-    bind_fds(c, source, fd, "bind /dev/console", "/dev/console");
-    close(fd);
-    if (source != c->devnull_fd)
-        close(source);
 }
 
 static void mount_dev(struct child *c)
@@ -649,7 +638,7 @@ static void mount_dev(struct child *c)
     mount_fresh(c, "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k", "mount /dev/shm");
 
     if (c->config->console_fd >= 0)
-        bind_console_log(c, devfd);
+        bind_null_console(c, devfd);
     else
         open_console_ptys(c, devfd);
     close(devfd);
@@ -698,6 +687,8 @@ static void setup_stdio(const struct child *c)
         null_fd = fcntl(null_fd, F_DUPFD_CLOEXEC, 3);
     if (null_fd < 0)
         fail_in_root(c, "open /dev/null", NULL, "/dev/null", errno);
+    if (out_fd < 0)
+        out_fd = null_fd;  /* no pty was left for the console */
     if (out_fd < 3)
         out_fd = fcntl(out_fd, F_DUPFD_CLOEXEC, 3);
     if (out_fd < 0)
@@ -1288,6 +1279,11 @@ static int receive_ptys(int channel, struct vs_spawned *out, int tty_count)
         tty_count = VS_MAX_TTYS;
     if (vs_receive_fds(channel, &byte, 1, fds, 1 + VS_MAX_TTYS, &nfds, MSG_DONTWAIT) != 1)
         return -1;
+    if (nfds == 0) {
+        /* The host had no pty left: the guest's console is /dev/null. */
+        out->console_error = ENOSPC;
+        return 0;
+    }
     if (nfds != (size_t)tty_count + 1) {
         for (size_t i = 0; i < nfds; i++)
             close(fds[i]);
@@ -1330,6 +1326,7 @@ static int spawn_finish(struct vs_spawn_pending *pending, struct vs_spawned *out
 
         out->console_fd = -1;
         out->tty_count = 0;
+        out->console_error = 0;
         if (config->console_fd < 0)
             received = receive_ptys(pending->channel_fd, out, config->tty_count);
         close(pending->channel_fd);

@@ -64,9 +64,9 @@ struct vs_spawn_config {
                                            every signal still blocked (it waits for them with sigwaitinfo) */
     const char *const *argv;            /* NULL-terminated; argv[0] is the path inside when exec_fd < 0 */
     const char *const *envp;            /* NULL-terminated */
-    int console_fd;                     /* >= 0: the console log, bound on /dev/console and PID 1's stdout and stderr
-                                           (a file; a pipe or socket cannot be bound: /dev/null is then). -1: a pty of
-                                           the guest's own devpts instead, whose master vs_spawned.console_fd returns */
+    int console_fd;                     /* >= 0: PID 1's stdout and stderr, with /dev/null on /dev/console (never
+                                           bound there: the guest's root could chmod a host file through it). -1: a pty
+                                           of the guest's own devpts, whose master vs_spawned.console_fd returns */
     int tty_count;                      /* with a pty console: /dev/tty1..N (at most VS_MAX_TTYS) are ptys of its
                                            devpts too, for gettys; their masters come back in vs_spawned.tty_fds */
 };
@@ -93,6 +93,8 @@ struct vs_spawned {
     int tty_count;
     int idmap_error;  /* 0, or the errno of the idmapped mount of the root that failed (config->idmap): the plain
                          bind was used instead */
+    int console_error; /* 0, or ENOSPC: the host had no pty left for a pty console (kernel.pty.max), and the guest's
+                          console and PID 1's stdout and stderr are /dev/null (console_fd is -1) */
 };
 
 /*

@@ -32,5 +32,28 @@ extension Integration {
                 #expect(try host.ctl("stop", "web").status == 0)
             }
         }
+
+        /// The pty's master dies with a killed vserverd; the next one gives a plain guest a new console too (the
+        /// re-attachment joins its mount, and with `user = true` its user, namespace: the ptmx check reopens through
+        /// the host's /proc).
+        @Test(arguments: [false, true])
+        func aPlainGuestGetsANewConsoleWhenVserverdIsKilled(userNamespace: Bool) async throws {
+            try await withTestHost { host in
+                let config = busyboxInit + "context = 1000\n[namespaces]\nuser = \(userNamespace)\n"
+                try host.addVServer("web", config: config)
+                try host.startDaemon()
+                #expect(try host.ctl("start", "web").status == 0)
+                host.killDaemon()
+                try host.startDaemon()
+                #expect(try host.ctl("status", "web").status == 0)
+                #expect(!host.daemonLogText.contains("no console"), "\(host.daemonLogText)")
+                let write = try host.ctl("exec", "web", "--", "sh", "-c", "echo after-restart >/dev/console")
+                #expect(write.status == 0, "\(write)")
+                try waitUntil("the new console to reach the log") {
+                    try host.consoleLog("web").contains("after-restart\n")
+                }
+                #expect(try host.ctl("stop", "web").status == 0)
+            }
+        }
     }
 }

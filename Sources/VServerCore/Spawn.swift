@@ -146,7 +146,7 @@ enum Spawner {
             var reason = path.isEmpty ? "\(step): \(text)"
                 : step == "exec" ? "exec \(path): \(text)" : "\(step) on \(path): \(text)"
             if failure.err == ELOOP, step == "open bind source" || step == "open root",
-               let link = firstSymlink(in: path)
+               let link = FileSystem.firstSymlink(in: path)
             {
                 reason = "\(step) \(path): \(link) is a symbolic link; roots and bind sources are opened without "
                     + "following symlinks (docs/ARCHITECTURE.md §7): give the real path"
@@ -161,25 +161,6 @@ enum Spawner {
         return SpawnedGuest(pid: spawned.pid, pidfd: spawned.pidfd, console: spawned.console_fd, ttys: ttys,
                             idmapError: idmapError)
     }
-}
-
-/// The first component of an absolute path that is a symlink ("/vservers/db/srv/share" when that one is), with where
-/// it points; nil when none is (any more).
-func firstSymlink(in path: String) -> String? {
-    var prefix = ""
-    for component in path.split(separator: "/") {
-        prefix += "/\(component)"
-        var status = stat()
-        guard lstat(prefix, &status) == 0 else { return nil }
-        if status.st_mode & S_IFMT == S_IFLNK {
-            var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let count = readlink(prefix, &target, target.count - 1)
-            guard count >= 0 else { return prefix }
-            let pointsTo = String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            return "\(prefix) (-> \(pointsTo))"
-        }
-    }
-    return nil
 }
 
 /// Reads a fixed-size C char array (a struct field imported as a tuple) as a String.

@@ -3,17 +3,24 @@
  */
 #define _GNU_SOURCE
 #include "child.h"
+#include "syscalls.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <linux/capability.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/* Room for "/proc/self/fd/" and any int. */
+#define FD_LINK_SIZE 32
 
 int vs_set_error(struct vs_error *error, const char *step_a, const char *step_b, const char *path, int err)
 {
@@ -137,17 +144,40 @@ int vs_child_become_root(struct vs_error *error)
     return 0;
 }
 
-int vs_child_pty_slave(int master, int *slave)
+int vs_child_open_ptmx(int dirfd, const char *path, uint64_t resolve, int proc_dirfd, int flags)
 {
+    char self[FD_LINK_SIZE] = "";
     struct stat st;
-    int unlock = 0;
+    struct statfs fs;
+    int pathfd, master, err;
 
-    if (fstat(master, &st) < 0)
+    pathfd = vs_sys_openat2(dirfd, path, O_PATH | O_CLOEXEC, resolve);
+    if (pathfd < 0)
         return -1;
-    if (!S_ISCHR(st.st_mode)) {
+    if (fstat(pathfd, &st) < 0 || fstatfs(pathfd, &fs) < 0) {
+        err = errno;
+        close(pathfd);
+        errno = err;
+        return -1;
+    }
+    if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(5, 2) || fs.f_type != DEVPTS_SUPER_MAGIC) {
+        close(pathfd);
         errno = ENOTTY;
         return -1;
     }
+    append_str(self, sizeof self, proc_dirfd < 0 ? "/proc/self/fd/" : "self/fd/");
+    format_uint(self + strlen(self), (unsigned int)pathfd);
+    master = openat(proc_dirfd < 0 ? AT_FDCWD : proc_dirfd, self, flags | O_RDWR | O_NOCTTY | O_CLOEXEC);
+    err = errno;
+    close(pathfd);
+    errno = err;
+    return master;
+}
+
+int vs_child_pty_slave(int master, int *slave)
+{
+    int unlock = 0;
+
     if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
         return -1;
     *slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);

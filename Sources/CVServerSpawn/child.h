@@ -68,9 +68,18 @@ int vs_child_drop_capabilities(uint64_t keep, int last_cap, struct vs_error *err
  * groups. The host's root is nobody there until then. Returns -1 with *error on failure. */
 int vs_child_become_root(struct vs_error *error);
 
-/* Child: the pty of master, an open ptmx: checks that it is a character device (not a FIFO or file planted where
- * ptmx was), unlocks it and opens its slave from the master (TIOCGPTPEER, never by path; O_RDWR | O_NOCTTY |
- * O_CLOEXEC). 0 and *slave, or -1 with errno; master stays open either way. */
+/*
+ * Child or parent: a new pty master from the ptmx at path beneath dirfd (resolve: RESOLVE_* flags), opened with
+ * flags | O_RDWR | O_NOCTTY | O_CLOEXEC. Before anything opens it, an O_PATH fd of it must show devpts' ptmx: the
+ * character device 5:2 on a devpts file system. A guest that controls its /dev could plant a FIFO there (whose open
+ * wakes a writer, or hangs), a file, or another device whose open does something. That very inode is then opened
+ * through "self/fd/N" of proc_dirfd, a host /proc (-1: "/proc/self/fd/N"). The master, or -1 with errno (ENOTTY: not
+ * a ptmx).
+ */
+int vs_child_open_ptmx(int dirfd, const char *path, uint64_t resolve, int proc_dirfd, int flags);
+
+/* Child: the pty of master (from vs_child_open_ptmx): unlocks it and opens its slave from the master (TIOCGPTPEER,
+ * never by path; O_RDWR | O_NOCTTY | O_CLOEXEC). 0 and *slave, or -1 with errno; master stays open either way. */
 int vs_child_pty_slave(int master, int *slave);
 
 /* Child or parent: one message over a SOCK_SEQPACKET channel, payload (at least one byte) with fds attached (at

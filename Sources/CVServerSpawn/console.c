@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 /* Child: a new pty over /dev/NAME of the mount namespace it is in, in place of the old one; returns the master. */
-static int remount_pty(int devfd, const char *name, struct vs_error *error)
+static int remount_pty(int devfd, int procfd, const char *name, struct vs_error *error)
 {
     char path[32] = "/dev/";
     int master, slave, tree, target;
@@ -33,8 +33,8 @@ static int remount_pty(int devfd, const char *name, struct vs_error *error)
     if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL)
         return vs_set_error(error, "unmount the old pty on ", path, path, errno);
 
-    /* The guest's own /dev: O_NONBLOCK, so that a FIFO planted at ptmx cannot block us. */
-    master = openat(devfd, "pts/ptmx", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    /* The guest's own /dev, which its root may have changed: checked to be devpts' ptmx before it is opened. */
+    master = vs_child_open_ptmx(devfd, "pts/ptmx", RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, procfd, O_NONBLOCK);
     if (master < 0)
         return vs_set_error(error, "open", NULL, "/dev/pts/ptmx", errno);
     if (vs_child_pty_slave(master, &slave) < 0)
@@ -56,9 +56,15 @@ static int remount_pty(int devfd, const char *name, struct vs_error *error)
 
 static _Noreturn void child_main(int pidfd, int userns, int tty_count, int channel, int error_fd)
 {
-    int masters[1 + VS_MAX_TTYS], devfd, count = tty_count < VS_MAX_TTYS ? tty_count : VS_MAX_TTYS;
+    int masters[1 + VS_MAX_TTYS], devfd, procfd, count = tty_count < VS_MAX_TTYS ? tty_count : VS_MAX_TTYS;
     struct vs_error e;
 
+    /* The host's /proc, for reopening the checked ptmx: the guest's /proc does not know this process. */
+    procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (procfd < 0) {
+        vs_set_error(&e, "open", NULL, "/proc", errno);
+        vs_child_report(error_fd, &e);
+    }
     /* Its root, so that the ptys belong to the guest's root; then its mounts, with its root as "/". */
     if (vs_setns(pidfd, (userns ? CLONE_NEWUSER : 0) | CLONE_NEWNS) < 0) {
         vs_set_error(&e, "join the guest's namespaces", NULL, NULL, errno);
@@ -76,7 +82,7 @@ static _Noreturn void child_main(int pidfd, int userns, int tty_count, int chann
 
         if (i > 0)
             vs_tty_name(name, i);
-        masters[i] = remount_pty(devfd, name, &e);
+        masters[i] = remount_pty(devfd, procfd, name, &e);
         if (masters[i] < 0)
             vs_child_report(error_fd, &e);
     }

@@ -174,7 +174,8 @@ static void setup_stdio(const struct join_child *c)
         if (ioctl(c->slave_fd, TIOCSCTTY, 0) < 0)
             child_fail(c, "make controlling terminal", c->pts_path, NULL, errno);
         for (int i = 0; i < 3; i++)
-            fds[i] = c->slave_fd;
+            if (c->config->terminal_stdio & (1 << i))
+                fds[i] = c->slave_fd;
     }
     for (int i = 0; i < 3; i++) {
         if (fds[i] >= 0 && fds[i] < 3) {
@@ -332,8 +333,9 @@ static int read_start_time(int procfd, uint64_t *start_time)
 
 /*
  * A new pty from the vserver's own devpts (docs/ARCHITECTURE.md §6): the guest never gets a host terminal fd
- * (TIOCSTI). ptmx is resolved inside its root (a guest symlink cannot lead out), must be a character device (not a FIFO
- * planted to block us: O_NONBLOCK), and the slave is opened from the master (TIOCGPTPEER), not by path.
+ * (TIOCSTI). ptmx is resolved inside its root (a guest symlink cannot lead out) and must be devpts' ptmx before it is
+ * opened (vs_child_open_ptmx: not a FIFO, file or other device planted there), and the slave is opened from the master
+ * (TIOCGPTPEER), not by path.
  */
 static int open_pty(const struct vs_join_config *config, int rootfd, const char *proc_path, int *master_out,
                     int *slave_out, char pts_path[32], struct vs_error *error)
@@ -346,10 +348,9 @@ static int open_pty(const struct vs_join_config *config, int rootfd, const char 
 
     append_str(ptmx_path, sizeof ptmx_path, proc_path);
     append_str(ptmx_path, sizeof ptmx_path, "/root/dev/pts/ptmx");
-    master = vs_sys_openat2(rootfd, "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
-                            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    master = vs_child_open_ptmx(rootfd, "/dev/pts/ptmx", RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, -1, O_NONBLOCK);
     if (master < 0)
-        return vs_set_error(error, "open", NULL, ptmx_path, errno);
+        return vs_set_error(error, errno == ENOTTY ? "check pty master" : "open", NULL, ptmx_path, errno);
     if (vs_child_pty_slave(master, &slave) < 0) {
         int err = errno;
 
@@ -414,6 +415,7 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
     memset(out, 0, sizeof *out);
     out->pidfd = out->master_fd = -1;
     out->terminal_fd = config->terminal_fd;
+    out->terminal_input = config->terminal_fd >= 0 && config->terminal_input;
     memset(error, 0, sizeof *error);
     memset(&child, 0, sizeof child);
     child.config = config;
@@ -638,7 +640,8 @@ int vs_join_relay(struct vs_joined *joined, int out_fd)
     const int term = joined->terminal_fd, master = joined->master_fd;
     char input[4096], output[16384];
     size_t input_len = 0, output_len = 0;
-    int reading_term = 1, master_open = 1, output_ok = 1, exited = 0;
+    /* Keystrokes only from the caller's stdin; output nowhere (but drained) without a terminal to show it. */
+    int reading_term = joined->terminal_input, master_open = 1, output_ok = out_fd >= 0, exited = 0;
     long long exited_at = 0;
     struct termios saved, raw;
     struct sigaction ignore, saved_pipe;
@@ -652,7 +655,7 @@ int vs_join_relay(struct vs_joined *joined, int out_fd)
     if (pipe2(winch, O_CLOEXEC | O_NONBLOCK) == 0)
         winch_fd = winch[1];
     relay_master = master;
-    have_saved = tcgetattr(term, &saved) == 0;
+    have_saved = reading_term && tcgetattr(term, &saved) == 0;
     if (have_saved) {
         raw = saved;
         cfmakeraw(&raw);

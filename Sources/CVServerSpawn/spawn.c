@@ -44,7 +44,6 @@ struct child {
     size_t root_len;    /* config->root without trailing slashes, for host paths in errors */
     int rootfd;         /* O_PATH fd of the bind-mounted root: every target is resolved beneath it */
     int devnull_fd;     /* O_PATH fd of the new /dev/null, bound over masked files */
-    int console_source; /* O_PATH fd of the console log to bind on /dev/console, or -1: /dev/null (console_fd mode) */
     int console_slave;  /* the slave of the console pty: /dev/console, stdout and stderr of PID 1 (pty mode) */
     int channel;        /* socket to the parent: id maps (+ idmapped mounts), release in; console master out */
     int hold;           /* vs_spawn_hold: wait for a byte on the channel before exec */
@@ -96,6 +95,19 @@ static _Noreturn void fail_at(const struct child *c, const char *step_a, const c
                               int err)
 {
     fail(c, step_a, step_b, NULL, 0, path, err);
+}
+
+/* ---- Host paths ---- */
+
+/*
+ * A host path the config names (the root, a bind source), opened O_PATH without following any symlink on the way
+ * (docs/ARCHITECTURE.md §7). It is resolved again at every start, and a directory on the way may be writable by a
+ * guest (a source inside another vserver's tree): a symlink planted there would mount whatever it points to, the
+ * host's "/" included. ELOOP names such a path; the admin writes the real one.
+ */
+static int open_host_path(const char *path, int flags)
+{
+    return vs_sys_openat2(AT_FDCWD, path, (uint64_t)(flags | O_PATH | O_CLOEXEC), RESOLVE_NO_SYMLINKS);
 }
 
 /* ---- Resolving inside the root ---- */
@@ -289,7 +301,7 @@ static void open_bind_sources(struct child *c)
 
         if (!(m->flags & MS_BIND) || c->bind_sources[i] >= 0)
             continue;
-        c->bind_sources[i] = open(m->source, O_PATH | O_CLOEXEC);
+        c->bind_sources[i] = open_host_path(m->source, 0);
         if (c->bind_sources[i] < 0)
             fail_at(c, "open bind source", NULL, m->source, errno);
     }
@@ -310,7 +322,7 @@ static void apply_mount(const struct child *c, size_t index)
         struct stat st;
 
         /* Knowing its type tells whether the target must be a directory or a file. */
-        source_fd = ahead ? c->bind_sources[index] : open(m->source, O_PATH | O_CLOEXEC);
+        source_fd = ahead ? c->bind_sources[index] : open_host_path(m->source, 0);
         if (source_fd < 0 || fstat(source_fd, &st) < 0)
             fail_at(c, "open bind source", NULL, m->source, errno);
         if (!S_ISDIR(st.st_mode))
@@ -509,13 +521,17 @@ static void mount_sys(const struct child *c)
     set_mount_attr(c, "/sys", &attr, 1, "make read-only /sys", NULL);
 }
 
-/* A new pty of the guest's devpts with its slave bound on /dev/NAME (an empty file made for it); returns the master,
- * and the slave in *slave. */
-static int bind_new_pty(const struct child *c, int devfd, const char *name, int *slave)
+static int open_ptmx(int devfd)
 {
-    int master, fd;
+    return vs_child_open_ptmx(devfd, "pts/ptmx", RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, -1, 0);
+}
 
-    master = openat(devfd, "pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+/* A new pty of the guest's devpts (master, from open_ptmx) with its slave bound on /dev/NAME (an empty file made for
+ * it); returns the master, and the slave in *slave. */
+static int bind_pty(const struct child *c, int devfd, int master, const char *name, int *slave)
+{
+    int fd;
+
     if (master < 0)
         fail_in_root(c, "open ", "/dev/pts/ptmx", "/dev/pts/ptmx", errno);
     if (vs_child_pty_slave(master, slave) < 0)
@@ -531,6 +547,33 @@ static int bind_new_pty(const struct child *c, int devfd, const char *name, int 
 }
 
 /*
+ * /dev/console as /dev/null: with console_fd (PID 1's stdout and stderr), or when no pty could be had. Never a host
+ * file: bound there, the guest's root (CAP_FOWNER) could chmod 4755 the host's inode through it.
+ */
+static void bind_null_console(struct child *c, int devfd)
+{
+    int fd = openat(devfd, "console", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+    if (fd < 0)
+        fail_in_root(c, "create /dev/console", NULL, "/dev/console", errno);
+    close(fd);
+    fd = open_in_dev(c, devfd, "console", 0);
+    bind_fds(c, c->devnull_fd, fd, "bind /dev/console", "/dev/console");
+    close(fd);
+}
+
+/* The console's pty, or -1 when the host has none left (ENOSPC: kernel.pty.max; devpts instances of containers get
+ * that minus kernel.pty.reserve); any other failure fails the start. */
+static int new_console_pty(struct child *c, int devfd)
+{
+    int master = open_ptmx(devfd);
+
+    if (master < 0 && errno == ENOSPC)
+        return -1;
+    return bind_pty(c, devfd, master, "console", &c->console_slave);
+}
+
+/*
  * The console and ttys as ptys of the guest's own devpts: their masters go to the parent, which copies the console
  * into the console log, and PID 1's stdout and stderr are the console's slave. A tty, because systemd writes nothing
  * to a /dev/console that is not one and console-getty needs one, and gettys need their ttys; from the guest's
@@ -542,13 +585,21 @@ static void open_console_ptys(struct child *c, int devfd)
 
     if (count > VS_MAX_TTYS)
         count = VS_MAX_TTYS;
-    masters[0] = bind_new_pty(c, devfd, "console", &c->console_slave);
+    masters[0] = new_console_pty(c, devfd);
+    if (masters[0] < 0) {
+        /* No pty left on the host (kernel.pty.max): the guest runs with /dev/null as console and stdout; the empty
+         * message tells the parent, which logs it. */
+        bind_null_console(c, devfd);
+        if (vs_send_fds(c->channel, "", 1, NULL, 0) < 0)
+            fail_at(c, "send console to vserverd", NULL, NULL, errno);
+        return;
+    }
     for (int i = 1; i <= count; i++) {
         char name[16];
         int slave;
 
         vs_tty_name(name, i);
-        masters[i] = bind_new_pty(c, devfd, name, &slave);
+        masters[i] = bind_pty(c, devfd, open_ptmx(devfd), name, &slave);
         /* The bind keeps the node; the parent's master keeps the pty. */
         close(slave);
     }
@@ -556,55 +607,6 @@ static void open_console_ptys(struct child *c, int devfd)
         fail_at(c, "send console to vserverd", NULL, NULL, errno);
     for (int i = 0; i <= count; i++)
         close(masters[i]);
-}
-
-/*
- * The source to bind on /dev/console when it is the log file. console_fd was opened in the daemon's mount namespace,
- * and bind mount refuses a source from another namespace (EINVAL), so /proc/self/fd/console_fd cannot be the source:
- * reopen its path here (in our copy of that namespace) and check it is the same file. Pipes and sockets have no
- * path and cannot be bound: the guest gets /dev/null as /dev/console then.
- */
-static int open_console_source(struct child *c)
-{
-    char self[FD_PATH_SIZE];
-    char link[PATH_MAX];
-    struct stat want, got;
-    ssize_t n;
-    int fd;
-
-    if (c->config->console_fd < 0)
-        return -1;
-    fd_path(self, c->config->console_fd);
-    n = readlink(self, link, sizeof link - 1);
-    if (n < 0)
-        fail_at(c, "read console path", NULL, self, errno);
-    link[n] = '\0';
-    if (link[0] != '/')
-        return -1;
-    fd = open(link, O_PATH | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &got) < 0)
-        fail_at(c, "reopen console", NULL, link, errno);
-    if (fstat(c->config->console_fd, &want) < 0)
-        fail_at(c, "reopen console", NULL, link, errno);
-    if (got.st_dev != want.st_dev || got.st_ino != want.st_ino)
-        fail_at(c, "reopen console", NULL, link, ESTALE);
-    return fd;
-}
-
-/* /dev/console as the log file (or /dev/null). */
-static void bind_console_log(struct child *c, int devfd)
-{
-    int source = c->console_source >= 0 ? c->console_source : c->devnull_fd;
-    int fd = openat(devfd, "console", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-
-    if (fd < 0)
-        fail_in_root(c, "create /dev/console", NULL, "/dev/console", errno);
-    close(fd);
-    fd = open_in_dev(c, devfd, "console", 0);
-    bind_fds(c, source, fd, "bind /dev/console", "/dev/console");
-    close(fd);
-    if (source != c->devnull_fd)
-        close(source);
 }
 
 static void mount_dev(struct child *c)
@@ -636,7 +638,7 @@ static void mount_dev(struct child *c)
     mount_fresh(c, "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k", "mount /dev/shm");
 
     if (c->config->console_fd >= 0)
-        bind_console_log(c, devfd);
+        bind_null_console(c, devfd);
     else
         open_console_ptys(c, devfd);
     close(devfd);
@@ -685,6 +687,8 @@ static void setup_stdio(const struct child *c)
         null_fd = fcntl(null_fd, F_DUPFD_CLOEXEC, 3);
     if (null_fd < 0)
         fail_in_root(c, "open /dev/null", NULL, "/dev/null", errno);
+    if (out_fd < 0)
+        out_fd = null_fd;  /* no pty was left for the console */
     if (out_fd < 3)
         out_fd = fcntl(out_fd, F_DUPFD_CLOEXEC, 3);
     if (out_fd < 0)
@@ -811,26 +815,37 @@ static void become_root_inside(const struct child *c)
         vs_child_report(c->error_fd, &e);
 }
 
-/* The guest's root as a mount point (pivot_root needs one): a recursive bind of it, or its idmapped copy. */
+/*
+ * The guest's root as a mount point (pivot_root needs one): a recursive copy of it (or its idmapped copy from the
+ * parent) attached onto the directory, which is opened once, without symlinks; everything after goes through the
+ * copy's fd, never the path again.
+ */
 static void mount_root(struct child *c)
 {
     const char *root = c->config->root;
+    struct mount_attr attr;
+    int dir, tree = c->idmapped_root;
 
-    if (c->idmapped_root >= 0) {
-        if (vs_sys_move_mount(c->idmapped_root, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-            fail_at(c, "attach idmapped root", NULL, root, errno);
-        close(c->idmapped_root);
-        /* The copy kept the propagation of the host's mount: shared on a host whose mounts systemd made shared.
-         * Like the rest of this namespace it must only receive: no mount below it may reach the host, and
-         * pivot_root refuses a shared root. */
-        if (mount(NULL, root, NULL, MS_REC | MS_SLAVE, NULL) < 0)
-            fail_at(c, "make idmapped root rslave", NULL, root, errno);
-    } else if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0) {
-        fail_at(c, "bind root", NULL, root, errno);
-    }
-    c->rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (c->rootfd < 0)
+    dir = open_host_path(root, O_DIRECTORY);
+    if (dir < 0)
         fail_at(c, "open root", NULL, root, errno);
+    if (tree < 0) {
+        tree = vs_sys_open_tree(dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+        if (tree < 0)
+            fail_at(c, "bind root", NULL, root, errno);
+    }
+    if (attach_tree(tree, dir) < 0)
+        fail_at(c, c->idmapped_root >= 0 ? "attach idmapped root" : "bind root", NULL, root, errno);
+    close(dir);
+    /* An idmapped copy kept the propagation of the host's mount: shared on a host whose mounts systemd made shared.
+     * Like the rest of this namespace it must only receive: no mount below it may reach the host, and pivot_root
+     * refuses a shared root. */
+    memset(&attr, 0, sizeof attr);
+    attr.propagation = MS_SLAVE;
+    if (vs_sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr) < 0)
+        fail_at(c, "make root rslave", NULL, root, errno);
+    /* The fd of the copy is the root of the mount now attached: every target is resolved beneath it. */
+    c->rootfd = tree;
     if (fchdir(c->rootfd) < 0)
         fail_at(c, "chdir root", NULL, root, errno);
 }
@@ -876,10 +891,9 @@ static _Noreturn void child_main(struct child *c)
     if (userns)
         receive_id_maps(c);
     mount_root(c);
-    /* Host paths (bind sources, the console log) are opened while this is still the host's root: with a user
+    /* Host paths (bind sources) are opened while this is still the host's root: with a user
      * namespace, the root of the vserver may not search their directories (a 0700 temp dir, util-vserver's 0700
      * /vservers barrier). */
-    c->console_source = open_console_source(c);
     open_bind_sources(c);
     /* Everything from here on is beneath rootfd, or in the world-readable /dev, /sys and zoneinfo of the host.
      * Made as root inside: a tmpfs mounted in the user namespace takes new files only from ids mapped into it, and
@@ -1048,15 +1062,21 @@ static int write_id_maps(const struct vs_spawn_pending *pending, uint32_t base, 
 /*
  * A detached copy of the mount tree at path, idmapped with the user namespace behind userns_fd: a file the tree
  * gives to uid N shows as the namespace's N, and what the namespace's N creates lands on disk as N. Only a process
- * with CAP_SYS_ADMIN over the file system may make one: this one, not the child. -1 with errno (EINVAL: the file
- * system cannot be idmapped).
+ * with CAP_SYS_ADMIN over the file system may make one: this one, not the child. path is opened without symlinks, as
+ * the child would. -1 with errno (EINVAL: the file system cannot be idmapped; ELOOP: a symlink on the way).
  */
 static int idmapped_tree(const char *path, int recursive, int userns_fd)
 {
     struct mount_attr attr;
-    int tree, err;
+    int tree, err, dir = open_host_path(path, 0);
 
-    tree = vs_sys_open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+    if (dir < 0)
+        return -1;
+    tree = vs_sys_open_tree(dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+                                         (recursive ? AT_RECURSIVE : 0));
+    err = errno;
+    close(dir);
+    errno = err;
     if (tree < 0)
         return -1;
     memset(&attr, 0, sizeof attr);
@@ -1190,7 +1210,6 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
         child.root_len--;
     child.rootfd = -1;
     child.devnull_fd = -1;
-    child.console_source = -1;
     child.console_slave = -1;
     child.channel = channel_fds[1];
     child.hold = hold;
@@ -1260,6 +1279,11 @@ static int receive_ptys(int channel, struct vs_spawned *out, int tty_count)
         tty_count = VS_MAX_TTYS;
     if (vs_receive_fds(channel, &byte, 1, fds, 1 + VS_MAX_TTYS, &nfds, MSG_DONTWAIT) != 1)
         return -1;
+    if (nfds == 0) {
+        /* The host had no pty left: the guest's console is /dev/null. */
+        out->console_error = ENOSPC;
+        return 0;
+    }
     if (nfds != (size_t)tty_count + 1) {
         for (size_t i = 0; i < nfds; i++)
             close(fds[i]);
@@ -1302,6 +1326,7 @@ static int spawn_finish(struct vs_spawn_pending *pending, struct vs_spawned *out
 
         out->console_fd = -1;
         out->tty_count = 0;
+        out->console_error = 0;
         if (config->console_fd < 0)
             received = receive_ptys(pending->channel_fd, out, config->tty_count);
         close(pending->channel_fd);

@@ -94,6 +94,20 @@ enum FileSystem {
         return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The first component of an absolute path that is a symbolic link, with where it points
+    /// ("/vservers/db/srv/share (-> /)"); nil when none is.
+    static func firstSymlink(in path: String) -> String? {
+        var prefix = ""
+        for component in Path.components(path) {
+            prefix += "/\(component)"
+            var st = stat()
+            guard lstat(prefix, &st) == 0 else { return nil }
+            guard st.st_mode & S_IFMT == S_IFLNK else { continue }
+            return (try? readLink(prefix)).map { "\(prefix) (-> \($0))" } ?? prefix
+        }
+        return nil
+    }
+
     /// Names in a directory, or none when it cannot be listed (a missing `scripts/FLAVOUR.d`).
     static func entries(_ path: String) -> [String] {
         (try? listDirectory(path)) ?? []

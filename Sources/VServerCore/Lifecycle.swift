@@ -98,15 +98,10 @@ extension Manager {
             plan.cgroupMount = cgroupMount
         }
         defer { if plan.cgroupFD >= 0 { close(plan.cgroupFD) } }
-        // systemd writes nothing to a /dev/console that is no terminal, and gettys need theirs: a pty, held and
-        // read by vserverd. Other inits write to the log file itself, which needs no pty of the host's limited
-        // number (kernel.pty.max).
-        if guestInit == .systemd || guestInit == .sysvinit {
-            plan.ttyCount = guestInit == .sysvinit ? GuestInit.gettyTerminals(root: config.root) : 0
-        } else {
-            plan.consoleLogFD = try openConsoleLog(config)
-        }
-        defer { if plan.consoleLogFD >= 0 { close(plan.consoleLogFD) } }
+        // Every console is a pty of the guest's devpts that vserverd reads into the log (docs/ARCHITECTURE.md §4):
+        // systemd writes nothing to a /dev/console that is no terminal, gettys need their ttys, and a host file bound
+        // there could be made setuid by the guest's root.
+        plan.ttyCount = guestInit == .sysvinit ? GuestInit.gettyTerminals(root: config.root) : 0
 
         let stubInit = self.stubInit
         let whileHeld = Self.whileHeld(config, placing: options.placement?.placing(config), cgroupMount: cgroupMount)
@@ -117,6 +112,9 @@ extension Manager {
             }
         } catch {
             throw error as? VServerError ?? .internalError("\(error)")
+        }
+        if spawned.console < 0 {
+            logger.warning("\(Self.noConsolePty)", metadata: logMetadata(name))
         }
         if let idmapError = spawned.idmapError {
             let advice = "its files show with the ids they have on disk; shift them into its range (chown -R "
@@ -193,23 +191,9 @@ extension Manager {
 
     func consoleLogPath(_ name: String) -> String { "\(options.logDirectory)/\(name).log" }
 
-    private func openConsoleLog(_ config: VServerConfig) throws(VServerError) -> Int32 {
-        let path = consoleLogPath(config.name)
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
-        guard fd >= 0 else {
-            throw .startFailed(name: config.name, step: "open console log",
-                               reason: SystemError("open", path: path).description)
-        }
-        // A guest reopens /dev/console (this file) as its own root, which is not the host's with user = true.
-        let owner = config.userNamespace ? config.idMapBase : getuid()
-        var status = stat()
-        guard fstat(fd, &status) == 0, status.st_uid == owner || fchown(fd, owner, owner) == 0 else {
-            let error = SystemError("chown", path: path)
-            close(fd)
-            throw .startFailed(name: config.name, step: "open console log", reason: error.description)
-        }
-        return fd
-    }
+    static let noConsolePty = "no pty was left on the host for its console (kernel.pty.max, less kernel.pty.reserve "
+        + "for containers): its console and PID 1's output go to /dev/null"
+
 
     /// The stop sequence: pre-stop hooks, stop-signal, wait up to `timeout`, SIGKILL, then `finish`.
     func stopGuest(_ guest: RunningGuest, timeout: Int) async {

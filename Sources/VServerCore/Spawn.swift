@@ -5,7 +5,7 @@ import Glibc
 struct SpawnedGuest: Sendable {
     var pid: Int32
     var pidfd: Int32
-    /// The master of its console pty, or -1 (a console log file).
+    /// The master of its console pty, or -1: the host had no pty left (its console is /dev/null).
     var console: Int32
     /// The masters of its /dev/tty1..N.
     var ttys: [Int32]
@@ -23,9 +23,7 @@ struct SpawnPlan: Sendable {
     var idmap = false
     /// tmpfs on /run and /run/lock.
     var mountRun = false
-    /// The console log, bound on /dev/console; -1: a pty console (for an init that needs a terminal there).
-    var consoleLogFD: Int32 = -1
-    /// With a pty console: how many /dev/ttyN ptys (for the gettys of a sysvinit guest).
+    /// How many /dev/ttyN ptys besides the console (for the gettys of a sysvinit guest).
     var ttyCount = 0
 }
 
@@ -121,7 +119,7 @@ enum Spawner {
                             exec_fd: execFD,
                             argv: argvBuffer.baseAddress,
                             envp: envBuffer.baseAddress,
-                            console_fd: plan.consoleLogFD,
+                            console_fd: -1,
                             tty_count: Int32(plan.ttyCount))
                         guard let whileHeld else { return vs_spawn(&spawnConfig, &spawned, &failure) }
                         var pending = vs_spawn_pending()
@@ -145,8 +143,14 @@ enum Spawner {
             let path = cString(of: &failure.path)
             let text = String(cString: strerror(failure.err))
             // "mount proc on /vservers/web/proc: ...", but "exec /sbin/init: ..." and "setrlimit nofile: ...".
-            let reason = path.isEmpty ? "\(step): \(text)"
+            var reason = path.isEmpty ? "\(step): \(text)"
                 : step == "exec" ? "exec \(path): \(text)" : "\(step) on \(path): \(text)"
+            if failure.err == ELOOP, step == "open bind source" || step == "open root",
+               let link = FileSystem.firstSymlink(in: path)
+            {
+                reason = "\(step) \(path): \(link) is a symbolic link; roots and bind sources are opened without "
+                    + "following symlinks (docs/ARCHITECTURE.md §7): give the real path"
+            }
             throw .startFailed(name: config.name, step: step, reason: reason)
         }
         let idmapError = spawned.idmap_error == 0 ? nil

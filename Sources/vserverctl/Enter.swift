@@ -7,7 +7,8 @@ struct Enter: ParsableCommand {
         discussion: """
             Runs the vserver's configured shell (default /bin/sh -l), or COMMAND when given, like exec. When \
             stdin is a terminal, the command gets a new pty from the vserver's own devpts (/dev/pts/ptmx inside) \
-            as its controlling terminal, never a host terminal fd: your terminal is put in raw mode and relayed, \
+            as its controlling terminal, never a host terminal fd (so does any of stdout and stderr that is a \
+            terminal): your terminal is put in raw mode and relayed, \
             window size changes follow, and its settings are restored however vserverctl ends (except by SIGKILL). \
             SIGHUP or SIGTERM sent to vserverctl then hang the session up. Without a terminal it is exec. \
             Needs root. Exit status as exec: the command's, 127 not found, 126 cannot run, 125 vserverctl failed.
@@ -24,7 +25,7 @@ struct Enter: ParsableCommand {
 
     func run() throws {
         let command = self.command
-        throw ExitCode(Join.run(name, connection.daemon, verb: "enter", onTerminal: isatty(0) != 0) { info in
+        throw ExitCode(Join.run(name, connection.daemon, verb: "enter") { info in
             command.isEmpty ? info.shell : command
         })
     }

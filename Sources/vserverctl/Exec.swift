@@ -10,8 +10,10 @@ struct Exec: ParsableCommand {
         discussion: """
             COMMAND runs with its arguments exactly as given (no shell in between), in the vserver's namespaces \
             and root, cwd /, with the vserver's environment plus TERM (not the caller's), its bounding set and \
-            cgroup, in a session of its own; stdin, stdout and stderr are passed through, and SIGINT, SIGTERM, SIGHUP, \
-            SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH sent to vserverctl go to it. Needs root.
+            cgroup, in a session of its own; stdin, stdout and stderr are passed through, except those that are a \
+            terminal: the command gets a pty of the vserver's own devpts there instead (never a host terminal, \
+            which any process inside could read or type into), relayed to yours as enter does. SIGINT, SIGTERM, \
+            SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH sent to vserverctl go to it. Needs root.
 
             Exit status: the command's (128+N when signal N killed it); 127 when it is not found, 126 when it \
             cannot run; 125 when vserverctl failed (not running, no daemon, not root).

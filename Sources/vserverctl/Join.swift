@@ -33,12 +33,29 @@ enum Join {
         return variables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
     }
 
-    /// Where fds 0-2 of the command come from: -1 keeps the caller's; `terminal` >= 0 gives it a pty instead.
+    /// Where fds 0-2 of the command come from: -1 keeps the caller's; with `terminal` >= 0 those in
+    /// `terminalStdio` (bit n: fd n) are a pty of the guest's devpts instead, relayed to the caller's terminal.
     struct Streams {
         var stdin: Int32 = -1
         var stdout: Int32 = -1
         var stderr: Int32 = -1
         var terminal: Int32 = -1
+        var terminalStdio: Int32 = 0
+        /// Where the pty's output goes: the caller's fd 1 or 2, whichever is a terminal; -1 none.
+        var terminalOutput: Int32 = -1
+
+        /// The caller's fds 0-2, with each one that is a terminal replaced by the pty: a guest process that opens the
+        /// command's /proc/PID/fd/N never reaches the caller's terminal (its keystrokes, TIOCSTI), as LXC's attach
+        /// does since CVE-2022-47952. Files and pipes pass through as they are.
+        static func caller() -> Streams {
+            var streams = Streams()
+            for fd: Int32 in 0...2 where isatty(fd) != 0 {
+                if streams.terminal < 0 { streams.terminal = fd }
+                if fd > 0 && streams.terminalOutput < 0 { streams.terminalOutput = fd }
+                streams.terminalStdio |= 1 << fd
+            }
+            return streams
+        }
     }
 
     /// Starts `command` inside; returns once it was exec'd.
@@ -54,7 +71,8 @@ enum Join {
                 var config = vs_join_config(
                     pid: info.pid, start_time: info.startTime, keep_capabilities: info.capabilities, argv: argv,
                     envp: envp, cgroup: cgroup.map { UnsafePointer($0) }, terminal_fd: streams.terminal,
-                    stdin_fd: streams.stdin, stdout_fd: streams.stdout, stderr_fd: streams.stderr)
+                    stdin_fd: streams.stdin, stdout_fd: streams.stdout, stderr_fd: streams.stderr,
+                    terminal_stdio: streams.terminalStdio, terminal_input: streams.terminal == 0 ? 1 : 0)
                 return vs_join(&config, &joined, &failure)
             }
         }
@@ -62,10 +80,10 @@ enum Join {
         return joined
     }
 
-    /// Waits for a started command (relaying its pty to the caller's terminal, fd 0, when it has one): its exit
-    /// status, or 128 + the signal that killed it.
-    static func wait(_ joined: inout vs_joined) throws(CommandFailure) -> Int32 {
-        let status = joined.master_fd >= 0 ? vs_join_relay(&joined, 1) : vs_join_wait(&joined)
+    /// Waits for a started command (relaying its pty to the caller's terminal when it has one, its output to
+    /// `terminalOutput`): its exit status, or 128 + the signal that killed it.
+    static func wait(_ joined: inout vs_joined, terminalOutput: Int32 = 1) throws(CommandFailure) -> Int32 {
+        let status = joined.master_fd >= 0 ? vs_join_relay(&joined, terminalOutput) : vs_join_wait(&joined)
         guard status >= 0 else {
             throw CommandFailure("waitid: \(String(cString: strerror(errno)))", exitStatus: failureStatus)
         }
@@ -73,13 +91,16 @@ enum Join {
     }
 
     /// `exec NAME -- COMMAND` and `enter`: runs the command (given what the daemon said about the vserver) with
-    /// fds 0-2 passed through, or on a pty relayed to the caller's terminal, and returns its status.
-    static func run(_ name: String, _ daemon: Daemon, verb: String, onTerminal: Bool = false,
-                    _ command: (VServerJoinInfo) -> [String]) -> Int32 {
+    /// fds 0-2 passed through, but those that are terminals on a pty relayed to the caller's terminal, and returns
+    /// its status.
+    static func run(_ name: String, _ daemon: Daemon, verb: String, _ command: (VServerJoinInfo) -> [String])
+        -> Int32
+    {
         do throws(CommandFailure) {
             let info = try info(name, daemon)
-            var joined = try start(command(info), info, Streams(terminal: onTerminal ? 0 : -1))
-            return try wait(&joined)
+            let streams = Streams.caller()
+            var joined = try start(command(info), info, streams)
+            return try wait(&joined, terminalOutput: streams.terminalOutput)
         } catch {
             printError("\(verb) \(name)", error)
             return error.exitStatus

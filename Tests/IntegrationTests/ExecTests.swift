@@ -36,7 +36,7 @@ private func session(of pid: Int32) throws -> Int32? {
 
 /// Runs argv[1:] on a new pty (its controlling terminal and fds 0-2) and prints what it wrote there; exits
 /// with its status. Nothing is typed (script(1) would type a byte on end of file of its stdin).
-private let onATerminalScript = #"""
+let onATerminalScript = #"""
     import os, pty, sys
     pid, fd = pty.fork()
     if pid == 0:

@@ -777,3 +777,21 @@ func asRootAVServerOwnedByAUserIsInvalid() {
     #expect(FileSystem.absolutePath("etc/vservers") == String(cString: cwd) + "/etc/vservers")
     #expect(FileSystem.absolutePath("/etc/vservers") == "/etc/vservers")
 }
+
+/// A bind source is opened without following symlinks at every start (a guest that can write a directory on the way
+/// could point it at "/"): one with a symlink is refused at load already, naming it, with the file and line.
+@Test func aBindSourceWithASymlinkOnTheWayIsRefusedNamingIt() throws {
+    let fixture = ConfigFixture()
+    fixture.tree.directory("shared/real")
+    let link = fixture.tree.absolute("shared/link")
+    #expect(symlink(fixture.tree.absolute("shared/real"), link) == 0)
+    fixture.vserver("web", "[[mount]]\nsource = \"\(link)/\"\ntarget = \"/mnt\"\noptions = [\"bind\"]\n")
+    let real = fixture.tree.absolute("shared/real")
+    #expect(
+        fixture.error("web")
+            == "\(fixture.etc)/web/vserver.toml:2: mount[1].source: \(link) (-> \(real)) is a symbolic link; bind "
+            + "sources are opened without following symlinks (one on the way could be swapped to point anywhere): "
+            + "give the real path")
+    fixture.vserver("web", "[[mount]]\nsource = \"\(real)\"\ntarget = \"/mnt\"\noptions = [\"bind\"]\n")
+    #expect(fixture.error("web") == nil)
+}

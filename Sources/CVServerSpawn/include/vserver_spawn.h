@@ -64,9 +64,9 @@ struct vs_spawn_config {
                                            every signal still blocked (it waits for them with sigwaitinfo) */
     const char *const *argv;            /* NULL-terminated; argv[0] is the path inside when exec_fd < 0 */
     const char *const *envp;            /* NULL-terminated */
-    int console_fd;                     /* >= 0: the console log, bound on /dev/console and PID 1's stdout and stderr
-                                           (a file; a pipe or socket cannot be bound: /dev/null is then). -1: a pty of
-                                           the guest's own devpts instead, whose master vs_spawned.console_fd returns */
+    int console_fd;                     /* >= 0: PID 1's stdout and stderr, with /dev/null on /dev/console (never
+                                           bound there: the guest's root could chmod a host file through it). -1: a pty
+                                           of the guest's own devpts, whose master vs_spawned.console_fd returns */
     int tty_count;                      /* with a pty console: /dev/tty1..N (at most VS_MAX_TTYS) are ptys of its
                                            devpts too, for gettys; their masters come back in vs_spawned.tty_fds */
 };
@@ -93,6 +93,8 @@ struct vs_spawned {
     int tty_count;
     int idmap_error;  /* 0, or the errno of the idmapped mount of the root that failed (config->idmap): the plain
                          bind was used instead */
+    int console_error; /* 0, or ENOSPC: the host had no pty left for a pty console (kernel.pty.max), and the guest's
+                          console and PID 1's stdout and stderr are /dev/null (console_fd is -1) */
 };
 
 /*
@@ -155,9 +157,15 @@ struct vs_join_config {
     const char *cgroup;                 /* a cgroup directory (v1 or v2) the command joins before anything else,
                                            or NULL */
     int terminal_fd;                    /* >= 0: a terminal of the caller. The command gets a new pty of the
-                                           vserver's own devpts as controlling terminal and fds 0-2, with this
-                                           terminal's settings and size; vs_join_relay connects the two */
-    int stdin_fd, stdout_fd, stderr_fd; /* without terminal_fd: fds 0, 1, 2 of the command; -1 keeps the caller's */
+                                           vserver's own devpts as controlling terminal, with this terminal's settings
+                                           and size, on the fds terminal_stdio names; vs_join_relay connects the two.
+                                           No guest process ever holds the caller's terminal (its /proc/PID/fd would
+                                           give it the admin's keystrokes, TIOCSTI) */
+    int stdin_fd, stdout_fd, stderr_fd; /* fds 0, 1, 2 of the command unless they are the pty's; -1 keeps the
+                                           caller's */
+    int terminal_stdio;                 /* with terminal_fd: bit n set, fd n of the command is the pty's slave */
+    int terminal_input;                 /* with terminal_fd: it is the caller's stdin; vs_join_relay puts it in raw
+                                           mode and sends what is typed to the pty */
 };
 
 struct vs_joined {
@@ -165,6 +173,7 @@ struct vs_joined {
     int pidfd;        /* CLOEXEC pidfd of it */
     int master_fd;    /* with terminal_fd: the pty master (non-blocking), else -1 */
     int terminal_fd;  /* config->terminal_fd */
+    int terminal_input; /* config->terminal_input (with a terminal_fd) */
 };
 
 /*
@@ -185,12 +194,12 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
 int vs_join_wait(struct vs_joined *joined);
 
 /*
- * With a terminal: puts the caller's terminal in raw mode and relays it <-> the pty master until the command
- * has exited and its output is drained (a leftover process holding the pty gets 100 ms), resizing the pty on
- * SIGWINCH. Meanwhile SIGHUP and SIGTERM hang the session up (SIGHUP to the command and the pty's foreground
- * job, as a closed ssh connection would) and the other forwarded signals go to that job. Restores the terminal
- * settings, ends the signal forwarding and closes the fds on every path, then returns like vs_join_wait.
- * Terminal output goes to out_fd (normally 1).
+ * With a terminal: puts the caller's terminal in raw mode and relays it <-> the pty master (only pty -> out_fd without
+ * terminal_input; out_fd -1: drained, not shown) until the command has exited and its output is drained (a leftover
+ * process holding the pty gets 100 ms), resizing the pty on SIGWINCH. Meanwhile SIGHUP and SIGTERM hang the session
+ * up (SIGHUP to the command and the pty's foreground job, as a closed ssh connection would) and the other forwarded
+ * signals go to that job. Restores the terminal settings, ends the signal forwarding and closes the fds on every
+ * path, then returns like vs_join_wait. Terminal output goes to out_fd (the caller's fd 1 or 2).
  */
 int vs_join_relay(struct vs_joined *joined, int out_fd);
 

@@ -48,6 +48,11 @@ struct MountSpec {
                 throw fail(.source, error.description)
             }
             guard status != nil else { throw fail(.source, "\(source) does not exist on the host") }
+            // The start opens it without following symlinks (docs/ARCHITECTURE.md §7): say so now, with the line.
+            if let link = FileSystem.firstSymlink(in: source) {
+                throw fail(.source, "\(link) is a symbolic link; bind sources are opened without following "
+                               + "symlinks (one on the way could be swapped to point anywhere): give the real path")
+            }
         } else {
             guard let type, !type.isEmpty else {
                 throw fail(.type, "a filesystem type is required unless the options contain bind or rbind")

@@ -176,12 +176,13 @@ enum FileSystem {
         }
     }
 
-    /// `cp -a` without owners: directories, regular files and symlinks with their modes; `destination` must not
-    /// exist. Other file types (devices, sockets) are skipped: config directories hold none.
-    static func copyTree(_ source: String, to destination: String) throws(SystemError) {
+    /// `cp -a` without owners: directories, regular files and symlinks with their modes cut to `modeMask`;
+    /// `destination` must not exist. Other file types (devices, sockets) are skipped: config directories hold none.
+    /// The copies belong to whoever copies (root for `vserverctl import`), never to the source's owners.
+    static func copyTree(_ source: String, to destination: String, modeMask: mode_t = 0o7777) throws(SystemError) {
         var status = stat()
         guard lstat(source, &status) == 0 else { throw SystemError(call: "lstat", path: source, errno: errno) }
-        let permissions = status.st_mode & 0o7777
+        let permissions = status.st_mode & 0o7777 & modeMask
         switch status.st_mode & S_IFMT {
         case S_IFDIR:
             guard mkdir(destination, permissions) == 0 else {
@@ -191,7 +192,7 @@ enum FileSystem {
                 throw SystemError(call: "chmod", path: destination, errno: errno)
             }
             for name in try listDirectory(source) {
-                try copyTree(Path.join(source, name), to: Path.join(destination, name))
+                try copyTree(Path.join(source, name), to: Path.join(destination, name), modeMask: modeMask)
             }
         case S_IFREG:
             let (bytes, _) = try readBytes(source)

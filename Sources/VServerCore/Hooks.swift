@@ -18,35 +18,38 @@ struct HookRunner: Sendable {
     /// The config root (`/etc/vservers`): global hooks live in `.defaults/scripts/`.
     let configRoot: String
     let logger: Logger
+    /// Who may own the scripts and the directories above them (root when vserverd runs as root).
+    var trust = TrustedTree(owner: geteuid() == 0 ? 0 : nil)
     /// How many of a failed script's last output lines go into the error.
     static let outputLinesKept = 10
 
-    struct Script: Equatable {
-        var path: String
-        /// How the error names it: relative to the vserver's config dir, absolute for global hooks.
-        var display: String
+    typealias Script = HookScripts.Script
+
+    init(configRoot: String, logger: Logger) {
+        self.configRoot = FileSystem.absolutePath(configRoot)
+        self.logger = logger
     }
 
-    /// The scripts to run for a flavour, in order: executables only, `.d` entries sorted by name.
-    func scripts(_ flavour: HookFlavour, for config: VServerConfig) -> [Script] {
-        let global = "\(configRoot)/.defaults/scripts"
-        let own = "\(config.configDirectory)/scripts"
-        var scripts: [Script] = []
-        for (directory, relative) in [(global, false), (own, true)] {
-            let single = "\(directory)/\(flavour.rawValue)"
-            let display = { (path: String) in
-                relative ? String(path.dropFirst(config.configDirectory.count + 1)) : path
-            }
-            if isExecutableFile(single) { scripts.append(Script(path: single, display: display(single))) }
-            let partsDirectory = single + ".d"
-            for entry in FileSystem.entries(partsDirectory) {
-                // Skip hidden files and editor/dpkg leftovers, as run-parts does.
-                if entry.hasPrefix(".") || entry.hasSuffix("~") || entry.contains(".dpkg-") { continue }
-                let path = "\(partsDirectory)/\(entry)"
-                if isExecutableFile(path) { scripts.append(Script(path: path, display: display(path))) }
-            }
+    /// The scripts to run for a flavour, in order, each checked to be root's alone (docs/ARCHITECTURE.md §5).
+    func scripts(_ flavour: HookFlavour, for config: VServerConfig) throws(VServerError) -> [Script] {
+        try scripts([flavour], for: config)[flavour] ?? []
+    }
+
+    /// Refuses a start before anything of it happens when any hook it may run, of any flavour, could have been
+    /// changed by someone other than root (finding 1 of issue 10): a post-start script must not run either.
+    func check(_ config: VServerConfig) throws(VServerError) {
+        _ = try scripts(HookFlavour.allCases, for: config)
+    }
+
+    private func scripts(_ flavours: [HookFlavour], for config: VServerConfig) throws(VServerError)
+        -> [HookFlavour: [Script]]
+    {
+        do throws(ConfigError) {
+            return try HookScripts.find(flavours, configRoot: configRoot, vserverDirectory: config.configDirectory,
+                                        trust: trust)
+        } catch {
+            throw VServerError(error, name: config.name)
         }
-        return scripts
     }
 
     func environment(_ flavour: HookFlavour, for config: VServerConfig, pid: Int32?) -> [String] {
@@ -64,7 +67,7 @@ struct HookRunner: Sendable {
 
     /// Runs every script of the flavour in order and stops at the first that fails.
     func run(_ flavour: HookFlavour, for config: VServerConfig, pid: Int32? = nil) async throws(VServerError) {
-        for script in scripts(flavour, for: config) {
+        for script in try scripts(flavour, for: config) {
             var logger = self.logger
             logger[metadataKey: "vserver"] = "\(config.name)"
             logger[metadataKey: "vserver_context"] = "\(config.context)"

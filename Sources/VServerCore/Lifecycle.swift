@@ -77,6 +77,11 @@ extension Manager {
         let name = config.name
         let guestInit = GuestInit.of(config)
         try checkManagerFor(guestInit, config)
+        // The tree may have changed since the configs were loaded: checked again before anything runs.
+        try hooks.check(config)
+        if let problem = RootBarrier.problem(root: config.root, owner: hooks.trust.owner) {
+            throw .startFailed(name: name, step: "check root", reason: "root \(config.root): \(problem)")
+        }
         try await hooks.run(.preStart, for: config)
 
         var plan = SpawnPlan()

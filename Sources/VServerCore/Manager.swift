@@ -23,6 +23,9 @@ public actor Manager {
         /// Outside systemd: the cgroup2 path (as in /proc/self/cgroup, "/vservers") below which each guest gets its
         /// cgroup `vserver-NAME`; nil: vserverd's own cgroup. Made when missing.
         public var cgroupParent: String?
+        /// vserverd's persistent state (`/var/lib/vserverd`): the record of assigned contexts (`ContextRecord`).
+        /// nil: none is kept, and a context not written in a config may move when vservers are added.
+        public var libDirectory: String?
 
         public init(configDirectory: String = "/etc/vservers", stateDirectory: String = "/run/vserverd/vservers",
                     logDirectory: String = "/var/log/vserverd", stubInitPath: String = StubInit.defaultPath()) {
@@ -68,7 +71,7 @@ public actor Manager {
         try FileSystem.makeDirectories(options.logDirectory, mode: 0o750)
         self.consoles = try ConsoleRelay()
         self.cgroupParent = try Self.cgroupParent(options)
-        self.configs = ConfigLoader.load(directory: options.configDirectory)
+        self.configs = Self.loadConfigs(options)
         Self.logProblems(of: configs, logger: logger)
     }
 
@@ -78,6 +81,12 @@ public actor Manager {
         let path = Path.join(unified, String(configured.drop { $0 == "/" }))
         try FileSystem.makeDirectories(path)
         return path
+    }
+
+    /// The configs, with newly assigned contexts recorded for good.
+    private static func loadConfigs(_ options: Options) -> ConfigSet {
+        ConfigLoader.load(directory: options.configDirectory,
+                          contextRecord: options.libDirectory.map(ContextRecord.file(in:)), recording: true)
     }
 
     private static func logProblems(of configs: ConfigSet, logger: Logger) {
@@ -217,7 +226,7 @@ public actor Manager {
     /// the new one applies at their next start.
     public func reload() -> ReloadResult {
         let old = configs
-        let new = ConfigLoader.load(directory: options.configDirectory)
+        let new = Self.loadConfigs(options)
         configs = new
         Self.logProblems(of: new, logger: logger)
         let oldNames = Set(old.configs.keys).union(old.invalid.keys)

@@ -93,6 +93,7 @@ struct Build: ParsableCommand {
         request.root = root
         request.autostart = settings.autostart
         request.configDirectory = configDirectory.path
+        request.contextRecord = configDirectory.contextRecord
 
         // A reader of the progress that goes away (`| head -1`) must not kill vserverctl in the middle, leaving
         // the builder and its tree behind.

@@ -15,7 +15,8 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let configDir = configDirectory.path
-        let configs = ConfigLoader.load(directory: configDir)
+        // Read only: vserverd alone records the contexts it assigns.
+        let configs = ConfigLoader.load(directory: configDir, contextRecord: configDirectory.contextRecord)
         var names = Set(configs.configs.keys).union(configs.invalid.keys).sorted()
         if let name {
             guard let resolved = configs.invalid[name] != nil ? name : configs.resolve(name) else {
@@ -33,7 +34,8 @@ struct Check: ParsableCommand {
                 invalid = true
             } else if let config = configs.configs[name] {
                 for warning in config.warnings + config.initWarnings { print("\(name): warning: \(warning)") }
-                print("\(name): ok (context \(config.context), root \(config.root))")
+                let origin = configs.contextOrigins[name]?.description ?? ""
+                print("\(name): ok (context \(config.context)\(origin), root \(config.root))")
             }
         }
         if invalid { throw ExitCode.failure }
@@ -44,4 +46,12 @@ struct Check: ParsableCommand {
 struct ConfigDirectoryOption: ParsableArguments {
     @Option(name: .customLong("config-dir"), help: "Directory with one subdirectory per vserver.")
     var path = "/etc/vservers"
+
+    @Option(name: .customLong("lib-dir"), help: ArgumentHelp(
+        "vserverd's persistent state, where it records the contexts it gave (default: $VSERVERD_LIB_DIR or "
+            + "\(ContextRecord.defaultLibDirectory)); only read.", valueName: "path"))
+    var libDirectory: String?
+
+    /// vserverd's record of assigned contexts.
+    var contextRecord: String { ContextRecord.file(in: ContextRecord.libDirectory(libDirectory)) }
 }

@@ -7,8 +7,9 @@ struct Create: ParsableCommand {
         discussion: """
             Writes CONFIG-DIR/NAME/vserver.toml with the context (default: the lowest free one from 1000 up), \
             the root and, when given, hostname and autostart; every other key keeps its default. The root must \
-            exist (scripts/make-rootfs DIR makes a busybox one). Refused when NAME exists, the context is taken or \
-            the result would not pass `vserverctl check`; nothing is left behind then.
+            exist (scripts/make-rootfs DIR makes a busybox one) in a directory that is root's with mode 0700 \
+            (util-vserver's barrier, as /vservers: `chmod 0700 PARENT`). Refused when NAME exists, the context is \
+            taken or the result would not pass `vserverctl check`; nothing is left behind then.
             """)
 
     @Argument(help: "The new vserver's name.")
@@ -27,7 +28,8 @@ struct Create: ParsableCommand {
         let new = ConfigWriter.NewVServer(name: name, root: root, context: settings.context,
                                           hostname: settings.hostname, autostart: settings.autostart)
         let written: ConfigWriter.Written
-        do { written = try ConfigWriter.create(new, configDirectory: configDirectory.path) } catch {
+        do { written = try ConfigWriter.create(
+            new, configDirectory: configDirectory.path, contextRecord: configDirectory.contextRecord) } catch {
             printToStandardError("vserverctl: create \(name): \(error)")
             throw ExitCode.failure
         }

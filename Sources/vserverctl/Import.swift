@@ -31,7 +31,8 @@ struct Import: ParsableCommand {
         let written: ConfigWriter.Written
         do {
             written = try ConfigWriter.importUtilVServer(
-                from: directory, name: name, configDirectory: configDirectory.path, dryRun: dryRun)
+                from: directory, name: name, configDirectory: configDirectory.path, dryRun: dryRun,
+                contextRecord: configDirectory.contextRecord)
         } catch {
             printToStandardError("vserverctl: import \(directory): \(error)")
             throw ExitCode.failure

@@ -26,6 +26,11 @@ struct VServerDaemon: AsyncParsableCommand {
     @Option(help: "Control socket (default: $VSERVERD_SOCKET or \(defaultManagerSocketPath)).")
     var socket: String?
 
+    @Option(help: ArgumentHelp(
+        "Persistent state: the contexts given to vservers whose config names none (default: $VSERVERD_LIB_DIR or "
+            + "\(ContextRecord.defaultLibDirectory)).", valueName: "path"))
+    var libDir: String?
+
     @Option(help: "Directory of the console logs (NAME.log: output of each vserver's PID 1).")
     var logDir = "/var/log/vserverd"
 
@@ -74,6 +79,7 @@ struct VServerDaemon: AsyncParsableCommand {
                 stubInitPath: initBinary ?? StubInit.defaultPath())
             options.placement = SystemdScopes.ifSystemdBooted(logger: logger)
             options.cgroupParent = cgroupParent
+            options.libDirectory = ContextRecord.libDirectory(libDir)
             manager = try Manager(options: options, logger: logger)
         } catch {
             logger.critical("\(error)")

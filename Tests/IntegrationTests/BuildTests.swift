@@ -101,7 +101,7 @@ extension Integration {
                 // The test runner's children may inherit SIGINT ignored, which vserverctl would keep (as for nohup).
                 let build = try StreamingCommand("/usr/bin/env", [
                     "--default-signal=INT", Products.vserverctl, "build", "web", "--method", "mmdebstrap",
-                    "--root", "\(guests)/web", "--config-dir", host.configDirectory,
+                    "--root", "\(guests)/web", "--config-dir", host.configDirectory, "--lib-dir", host.libDirectory,
                 ])
                 defer {
                     build.stop()

@@ -210,6 +210,7 @@ private let namespaces = ["/usr/bin/unshare", "--mount", "--propagation", "priva
     let fixture = ConfigFixture()
     fixture.vserver("db", "context = 1042\n")
     let roots = fixture.tree.directory("roots")
+    chmod(roots, 0o700)
     let archive = fixture.tree.file("root.tar", "")
     func plan(_ name: String, context: Int? = nil, root: String? = nil) throws(BuildError) -> VServerBuild.Plan {
         var request = BuildRequest(name: name, method: .tarball(archive))

@@ -82,6 +82,8 @@ final class ConfigFixture {
 
     init() {
         tree.directory("etc")
+        // util-vserver's barrier, which the loader requires of a root's parent.
+        chmod(tree.directory("vservers"), 0o700)
         tree.file("zoneinfo/Europe/Berlin", "TZif")
         tree.file("zoneinfo/UTC", "TZif")
     }

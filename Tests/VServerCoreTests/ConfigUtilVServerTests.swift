@@ -6,6 +6,7 @@ import Testing
 /// util-vserver's one-value-per-file configuration, read unchanged.
 @Test func aUtilVServerDirectoryIsReadWithoutVServerToml() throws {
     let fixture = ConfigFixture()
+    chmod(fixture.tree.directory("var/lib/vservers"), 0o700)
     let root = fixture.tree.directory("var/lib/vservers/old")
     fixture.vserver("db", "")
     let dir = "etc/old"

@@ -151,6 +151,7 @@ private final class RecordingPlacement: GuestPlacement {
 func placementRunsWhilePidOneWaitsBeforeItsExec() async throws {
     let tree = TemporaryTree()
     let root = tree.absolute("vservers/web")
+    chmod(tree.directory("vservers"), 0o700)
     let repository = "/" + "\(#filePath)".split(separator: "/").dropLast(3).joined(separator: "/")
     try #require(Glibc.system("/bin/sh \(repository)/scripts/make-rootfs \(root) >/dev/null") == 0, "make-rootfs")
     tree.file("etc/web/vserver.toml", """

@@ -45,6 +45,8 @@ public struct BuildRequest: Sendable {
     public var root: String?
     public var autostart = false
     public var configDirectory = "/etc/vservers"
+    /// vserverd's record of assigned contexts: a new vserver gets none recorded for another name.
+    public var contextRecord: String?
     /// Where the host's apt configuration is (tests point it elsewhere).
     public var aptDirectory = "/etc/apt"
 

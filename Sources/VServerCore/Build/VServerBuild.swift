@@ -67,7 +67,10 @@ public enum VServerBuild {
         let configDirectory = Path.join(FileSystem.absolutePath(request.configDirectory), request.name)
         progress("writing \(Path.join(configDirectory, TOMLConfig.fileName))")
         let written: ConfigWriter.Written
-        do { written = try ConfigWriter.create(new, configDirectory: request.configDirectory) } catch {
+        do {
+            written = try ConfigWriter.create(new, configDirectory: request.configDirectory,
+                                              contextRecord: request.contextRecord)
+        } catch {
             throw BuildError("\(error)")
         }
         work.root = nil
@@ -92,6 +95,8 @@ public enum VServerBuild {
              environment: LoaderEnvironment = LoaderEnvironment()) throws(BuildError)
         {
             do {
+                var environment = environment
+                environment.contextRecord = environment.contextRecord ?? request.contextRecord
                 try ConfigWriter.checkNew(request.newVServer, configDirectory: request.configDirectory,
                                           environment: environment)
             } catch {
@@ -109,6 +114,9 @@ public enum VServerBuild {
             makesParent = parentStatus == nil && parent == VServerConfig.defaultRootDirectory
             if !makesParent && parentStatus?.isDirectory != true {
                 throw BuildError("\(parent) " + (parentStatus == nil ? "does not exist" : "is not a directory"))
+            }
+            if !makesParent, let problem = RootBarrier.problem(root: root, owner: environment.requiredOwner) {
+                throw BuildError("--root \(root): \(problem)")
             }
             let sources = request.method.installsPackages && request.mirror == nil
                 ? AptSources.load(from: request.aptDirectory) : AptSources(entries: [])

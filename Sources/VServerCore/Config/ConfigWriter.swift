@@ -38,14 +38,26 @@ public enum ConfigWriter {
 
     /// A new vserver in `configDirectory`: NAME/vserver.toml with context (given, or the lowest free from 1000
     /// up), root, and hostname, autostart and user namespace when given.
-    public static func create(_ new: NewVServer, configDirectory: String) throws(ConfigError) -> Written {
-        try create(new, configDirectory: configDirectory, environment: LoaderEnvironment())
+    /// `contextRecord`: vserverd's record of assigned contexts, whose contexts a new vserver does not get.
+    public static func create(_ new: NewVServer, configDirectory: String, contextRecord: String? = nil)
+        throws(ConfigError) -> Written
+    {
+        try create(new, configDirectory: configDirectory, environment: environment(contextRecord))
+    }
+
+    /// The loader's settings with vserverd's record of assigned contexts read (never written).
+    static func environment(_ contextRecord: String?) -> LoaderEnvironment {
+        var environment = LoaderEnvironment()
+        environment.contextRecord = contextRecord
+        return environment
     }
 
     /// What `create` would refuse whatever the root: a bad or taken name, a bad or taken context, a bad hostname.
     /// `vserverctl build` asks before it makes the root (which must not exist yet), `create` before it writes.
-    public static func checkNew(_ new: NewVServer, configDirectory: String) throws(ConfigError) {
-        try checkNew(new, configDirectory: configDirectory, environment: LoaderEnvironment())
+    public static func checkNew(_ new: NewVServer, configDirectory: String, contextRecord: String? = nil)
+        throws(ConfigError)
+    {
+        try checkNew(new, configDirectory: configDirectory, environment: environment(contextRecord))
     }
 
     static func checkNew(_ new: NewVServer, configDirectory: String, environment: LoaderEnvironment)
@@ -61,7 +73,7 @@ public enum ConfigWriter {
         var (config, before) = try draft(new, in: directory, environment: environment)
         let root = FileSystem.absolutePath(new.root)
         do throws(Problem) {
-            config.root = try Settings.resolveRoot(root)
+            config.root = try Settings.resolveRoot(root, barrierOwner: environment.requiredOwner)
         } catch {
             throw ConfigError(file: "", key: "--root", message: error.message)
         }
@@ -120,10 +132,11 @@ public enum ConfigWriter {
     /// `scripts/` are read as before); otherwise into a new directory there, with `fstab` and `scripts/` copied.
     /// The context is kept: the one in `context`, or the one vserverd assigned to it. `dryRun` writes nothing.
     public static func importUtilVServer(from source: String, name: String? = nil, configDirectory: String,
-                                         dryRun: Bool = false) throws(ConfigError) -> Written
+                                         dryRun: Bool = false, contextRecord: String? = nil)
+        throws(ConfigError) -> Written
     {
         try importUtilVServer(from: source, name: name, configDirectory: configDirectory, dryRun: dryRun,
-                              environment: LoaderEnvironment())
+                              environment: environment(contextRecord))
     }
 
     static func importUtilVServer(from source: String, name: String?, configDirectory: String, dryRun: Bool,
@@ -236,7 +249,8 @@ public enum ConfigWriter {
             try FileSystem.writeFileAtomically(Path.join(staging, TOMLConfig.fileName), contents: text, mode: 0o644)
             for extra in extras {
                 let name = Path.components(extra).last.map(String.init) ?? ""
-                try FileSystem.copyTree(extra, to: Path.join(staging, name))
+                // Hooks run as root: no setuid, setgid or sticky bit and no write for group or others comes along.
+                try FileSystem.copyTree(extra, to: Path.join(staging, name), modeMask: 0o755)
             }
         } catch {
             throw ConfigError(file: error.path ?? staging, message: "\(error.call): \(error.message)")
@@ -319,9 +333,9 @@ public enum ConfigWriter {
                           message: "context \(config.context) is used by vserver \(quoted(owner.name))")
     }
 
-    /// The lowest context from 1000 up that no vserver has, as the loader would assign it.
+    /// The lowest context from 1000 up that no vserver has or has recorded, as the loader would assign it.
     private static func freeContext(_ configs: ConfigSet) -> Int {
-        let used = Set(configs.configs.values.map(\.context))
+        let used = Set(configs.configs.values.map(\.context)).union(configs.reservedContexts)
         var context = VServerConfig.firstDefaultContext
         while used.contains(context) { context += 1 }
         return context

@@ -410,7 +410,7 @@ private struct TOMLConfigParser {
 
         let rootPath = rootSetting?.path ?? Path.join(environment.defaultRootDirectory, config.name)
         do throws(Problem) {
-            config.root = try Settings.resolveRoot(rootPath)
+            config.root = try Settings.resolveRoot(rootPath, barrierOwner: environment.requiredOwner)
         } catch {
             throw rootSetting.map { reader.error($0.line, "root", error.message) }
                 ?? ConfigError(file: reader.file, key: "root", message: error.message + " (the default root; set root)")

@@ -140,7 +140,7 @@ private struct UtilVServerReader {
         let vdir = path("vdir")
         let root = FileSystem.exists(vdir) ? vdir : Path.join(environment.defaultRootDirectory, config.name)
         do throws(Problem) {
-            config.root = try Settings.resolveRoot(root)
+            config.root = try Settings.resolveRoot(root, barrierOwner: environment.requiredOwner)
         } catch {
             throw ConfigError(
                 file: vdir, message: root == vdir ? error.message : "missing, and the default root \(error.message)")

@@ -39,13 +39,19 @@ struct LoaderEnvironment: Sendable {
     /// Owner every config directory and file must have; nil turns the check off. Root when running as root.
     var requiredOwner: uid_t? = geteuid() == 0 ? 0 : nil
     var defaultRootDirectory = VServerConfig.defaultRootDirectory
+    /// vserverd's record of assigned contexts (`LIB-DIR/contexts`, `ContextRecord`); nil: none is kept.
+    var contextRecord: String? = nil
+    /// Whether loading records new assignments there (vserverd), or only reads it (`vserverctl`).
+    var writesContextRecord = false
 
     var files: ConfigFiles { ConfigFiles(requiredOwner: requiredOwner) }
+    var trust: TrustedTree { TrustedTree(owner: requiredOwner) }
 }
 
 enum Settings {
-    /// `root`: absolute, existing, a directory, and not the host's "/" however it is spelled.
-    static func resolveRoot(_ path: String) throws(Problem) -> String {
+    /// `root`: absolute, existing, a directory, not the host's "/" however it is spelled, and behind the barrier
+    /// of `RootBarrier` (checked when `barrierOwner` is given: as root).
+    static func resolveRoot(_ path: String, barrierOwner: uid_t?) throws(Problem) -> String {
         guard path.hasPrefix("/") else { throw Problem("must be an absolute path, not \(quoted(path))") }
         let resolved: String
         do throws(SystemError) {
@@ -62,6 +68,9 @@ enum Settings {
         }
         guard (try? FileSystem.status(resolved))?.isDirectory == true else {
             throw Problem("\(path) is not a directory")
+        }
+        if let problem = RootBarrier.problem(root: resolved, owner: barrierOwner) {
+            throw Problem("\(resolved): \(problem)")
         }
         return resolved
     }

@@ -114,6 +114,8 @@ final class TestHost: @unchecked Sendable {
     var socket: String { "\(directory)/run/vserverd.sock" }
     var logDirectory: String { "\(directory)/log" }
     var rootsDirectory: String { "\(directory)/vservers" }
+    /// --lib-dir of its daemon and vserverctl: the record of assigned contexts, never /var/lib/vserverd's.
+    var libDirectory: String { "\(directory)/lib" }
     var daemonLog: String { "\(directory)/vserverd.log" }
     /// --cgroup-parent of its daemon: "/vserverd-test.XXXXXX".
     var cgroupParent: String { "/" + URL(fileURLWithPath: directory).lastPathComponent }
@@ -127,6 +129,8 @@ final class TestHost: @unchecked Sendable {
         for path in [configDirectory, stateDirectory, logDirectory, rootsDirectory] {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         }
+        // util-vserver's barrier, which check and start require of the roots' parent, as of /vservers.
+        chmod(rootsDirectory, 0o700)
     }
 
     /// A vserver named `name` with a fresh busybox root (with a marker file) and `config` as its
@@ -162,6 +166,7 @@ final class TestHost: @unchecked Sendable {
         let arguments = [
             "--config-dir", configDirectory, "--state-dir", stateDirectory, "--socket", socket,
             "--log-dir", logDirectory, "--log-level", "debug", "--cgroup-parent", cgroupParent,
+            "--lib-dir", libDirectory,
         ] + extraArguments
         process.executableURL = URL(fileURLWithPath: wrapper.first ?? Products.vserverd)
         process.arguments = wrapper.isEmpty ? arguments : Array(wrapper.dropFirst()) + [Products.vserverd] + arguments
@@ -197,6 +202,7 @@ final class TestHost: @unchecked Sendable {
     func ctl(_ arguments: [String], input: String? = nil) throws -> CommandResult {
         var environment = ProcessInfo.processInfo.environment
         environment["VSERVERD_SOCKET"] = socket
+        environment["VSERVERD_LIB_DIR"] = libDirectory
         return try run(Products.vserverctl, arguments, input: input, environment: environment)
     }
 

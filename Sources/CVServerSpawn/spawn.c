@@ -52,6 +52,7 @@ struct child {
     int idmapped_root;  /* idmapped detached copy of the root from the parent, or -1: plain bind */
     int bind_sources[MAX_IDMAPPED_BINDS];  /* the source of config->mounts[i] (a bind mount), or -1 */
     char bind_is_tree[MAX_IDMAPPED_BINDS]; /* ... an idmapped detached copy from the parent, not an O_PATH fd */
+    struct vs_filter filter; /* the seccomp program, assembled by the parent */
 };
 
 /* Room for "/proc/self/fd/" and any int. */
@@ -737,6 +738,15 @@ static void drop_capabilities(const struct child *c)
 /* ---- The child ---- */
 
 /*
+/* A session keyring of its own and the seccomp filter (seccomp.c), last: nothing of the setup may meet the filter. */
+static void confine(const struct child *c)
+{
+    struct vs_error e;
+
+    if (vs_child_confine(&c->filter, &e) < 0)
+        vs_child_report(c->error_fd, &e);
+}
+
  * Waits for one message from the parent on the channel (a byte, or more with fds attached). End of file means the
  * daemon is gone (or aborted the start), and nobody would manage this guest: give up quietly. Returns the number
  * of payload bytes; *nfds the fds received (CLOEXEC) into fds.
@@ -918,6 +928,7 @@ static _Noreturn void child_main(struct child *c)
     umask(saved_umask);
     /*
      * The stub init keeps every signal blocked across its exec: it blocks them all first thing anyway, and a
+    confine(c);
      * blocked signal is queued even for a namespace's PID 1, while one that arrives unblocked before its main()
      * meets SIG_DFL and is dropped. A stop right after a start then lost its SIGTERM and waited stop-timeout.
      */
@@ -1201,6 +1212,7 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
 
     memset(&args, 0, sizeof args);
     args.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
+    vs_filter_build(&child.filter, config->seccomp, userns);
                  (uint64_t)(unsigned int)config->extra_clone_flags;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     args.exit_signal = SIGCHLD;

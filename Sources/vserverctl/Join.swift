@@ -54,7 +54,8 @@ enum Join {
                 var config = vs_join_config(
                     pid: info.pid, start_time: info.startTime, keep_capabilities: info.capabilities, argv: argv,
                     envp: envp, cgroup: cgroup.map { UnsafePointer($0) }, terminal_fd: streams.terminal,
-                    stdin_fd: streams.stdin, stdout_fd: streams.stdout, stderr_fd: streams.stderr)
+                    stdin_fd: streams.stdin, stdout_fd: streams.stdout, stderr_fd: streams.stderr,
+                    seccomp: info.seccomp == "unconfined" ? Int32(VS_SECCOMP_UNCONFINED) : Int32(VS_SECCOMP_DEFAULT))
                 return vs_join(&config, &joined, &failure)
             }
         }

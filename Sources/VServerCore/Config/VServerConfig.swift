@@ -38,6 +38,16 @@ public struct VServerConfig: Sendable, Equatable {
         case stop
     }
 
+    /// `[security] seccomp`: the syscall filter every process of the guest gets (docs/ARCHITECTURE.md §7,
+    /// CVServerSpawn/seccomp.c).
+    public enum SeccompPolicy: String, Sendable, Equatable, CaseIterable {
+        /// A deny list like Docker's and LXC's defaults: bpf, perf_event_open, kernel modules, kexec, ...; without a
+        /// user namespace also the keyring syscalls and new user namespaces.
+        case `default`
+        /// Only kexec is denied, since every guest keeps CAP_SYS_BOOT.
+        case unconfined
+    }
+
     /// A signal by number and canonical name ("SIGRTMIN+3").
     public struct Signal: Sendable, Equatable {
         public var number: Int32
@@ -130,6 +140,7 @@ public struct VServerConfig: Sendable, Equatable {
     public var environment: [String: String] = [:]
     public var network: Network = .host
     public var userNamespace: Bool = false
+    public var seccomp: SeccompPolicy = .default
     /// The bounding set: bit n = capability n.
     public var capabilities: UInt64
     public var limits: [Limit] = []

@@ -509,7 +509,9 @@ private struct TOMLConfigParser {
         var mask = config.baseCapabilities
         for (number, line) in added {
             mask |= 1 << UInt64(number)
-            if let warning = Capabilities.warning(adding: number, userNamespace: config.userNamespace) {
+            if let warning = Capabilities.warning(
+                adding: number, userNamespace: config.userNamespace, hostNetwork: !config.hasPrivateNetwork)
+            {
                 config.warnings.append(reader.warning(line, "capabilities.add", warning))
             }
         }

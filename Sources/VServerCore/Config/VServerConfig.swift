@@ -157,7 +157,8 @@ public struct VServerConfig: Sendable, Equatable {
         self.configDirectory = configDirectory
         self.configFile = configFile
         hostname = name
-        capabilities = Capabilities.mask(Capabilities.defaultAllowlist)
+        capabilities = 0
+        capabilities = baseCapabilities
     }
 
     /// With `user = true`: the host uid and gid of root inside. Ids 0..65535 inside are this.. outside
@@ -173,9 +174,10 @@ public struct VServerConfig: Sendable, Equatable {
     public var mayMount: Bool { userNamespace || capabilities & (1 << UInt64(Capabilities.sysAdmin)) != 0 }
 
     /// The bounding set before `[capabilities]`: the default allowlist (with a user namespace the wider one its
-    /// capabilities are safe with), plus CAP_NET_ADMIN with a private network namespace.
+    /// capabilities are safe with), with CAP_NET_ADMIN and CAP_NET_RAW only for a network namespace of its own.
     var baseCapabilities: UInt64 {
-        Capabilities.mask(userNamespace ? Capabilities.userNamespaceAllowlist : Capabilities.defaultAllowlist)
-            | (hasPrivateNetwork ? 1 << UInt64(Capabilities.netAdmin) : 0)
+        let allowlist = userNamespace ? Capabilities.userNamespaceAllowlist : Capabilities.defaultAllowlist
+        let network = Capabilities.mask(Capabilities.privateNetworkOnly)
+        return Capabilities.mask(allowlist) & ~network | (hasPrivateNetwork ? network : 0)
     }
 }

@@ -363,12 +363,15 @@ static void mount_fresh(const struct child *c, const char *inside, const char *f
 }
 
 /* Paths inside /proc a guest may read but not write: runc's readonlyPaths. */
-static const char *const proc_readonly_paths[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"};
+static const char *const proc_readonly_paths[] = {
+    "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs",
+};
 
-/* Paths hidden from the guest: runc's maskedPaths (files get /dev/null, directories an empty tmpfs). */
+/* Paths hidden from the guest: runc's maskedPaths (files get /dev/null, directories an empty tmpfs); what this
+ * kernel does not have is skipped. */
 static const char *const masked_paths[] = {
-    "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/acpi", "/proc/scsi",
-    "/sys/firmware",
+    "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/latency_stats",
+    "/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
 };
 
 static void mount_proc(const struct child *c)
@@ -735,9 +738,6 @@ static void drop_capabilities(const struct child *c)
         vs_child_report(c->error_fd, &e);
 }
 
-/* ---- The child ---- */
-
-/*
 /* A session keyring of its own and the seccomp filter (seccomp.c), last: nothing of the setup may meet the filter. */
 static void confine(const struct child *c)
 {
@@ -747,6 +747,9 @@ static void confine(const struct child *c)
         vs_child_report(c->error_fd, &e);
 }
 
+/* ---- The child ---- */
+
+/*
  * Waits for one message from the parent on the channel (a byte, or more with fds attached). End of file means the
  * daemon is gone (or aborted the start), and nobody would manage this guest: give up quietly. Returns the number
  * of payload bytes; *nfds the fds received (CLOEXEC) into fds.
@@ -925,10 +928,10 @@ static _Noreturn void child_main(struct child *c)
     if (c->hold)
         wait_for_release(c);
     enter_cgroup_namespace(c);
+    confine(c);
     umask(saved_umask);
     /*
      * The stub init keeps every signal blocked across its exec: it blocks them all first thing anyway, and a
-    confine(c);
      * blocked signal is queued even for a namespace's PID 1, while one that arrives unblocked before its main()
      * meets SIG_DFL and is dropped. A stop right after a start then lost its SIGTERM and waited stop-timeout.
      */
@@ -1209,10 +1212,10 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     child.idmapped_root = -1;
     for (size_t i = 0; i < MAX_IDMAPPED_BINDS; i++)
         child.bind_sources[i] = -1;
+    vs_filter_build(&child.filter, config->seccomp, userns);
 
     memset(&args, 0, sizeof args);
     args.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
-    vs_filter_build(&child.filter, config->seccomp, userns);
                  (uint64_t)(unsigned int)config->extra_clone_flags;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     args.exit_signal = SIGCHLD;

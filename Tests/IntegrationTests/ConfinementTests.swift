@@ -144,5 +144,25 @@ extension Integration {
                 #expect(check.stdout.contains("CAP_NET_RAW on the host's network"), "\(check)")
             }
         }
+
+        /// Finding 7: runc's read-only and masked paths.
+        @Test func procFsIsReadOnlyAndMaskedFilesReadEmpty() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit + "context = 1218\n")
+                try host.startDaemon()
+                #expect(try host.ctl("start", "web").status == 0)
+                let mounts = try host.ctl("exec", "web", "--", "cat", "/proc/self/mountinfo").stdout
+                let procFS = mounts.split(separator: "\n").first { $0.split(separator: " ")[4] == "/proc/fs" }
+                #expect(procFS?.split(separator: " ")[5].hasPrefix("ro,") == true, "\(mounts)")
+                let write = try host.ctl("exec", "web", "--", "sh", "-c", "echo x > /proc/fs/probe")
+                #expect(write.status != 0, "\(write)")
+                let masked = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+                              "/proc/latency_stats", "/proc/asound", "/sys/devices/virtual/powercap"]
+                let sizes = try host.ctl("exec", "web", "--", "sh", "-c",
+                                         "for p in \(masked.joined(separator: " ")); do [ -e $p ] || continue; "
+                                         + "if [ -d $p ]; then ls -A $p; else cat $p; fi; done | wc -c")
+                #expect(sizes.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(sizes)")
+            }
+        }
     }
 }

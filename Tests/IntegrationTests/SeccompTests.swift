@@ -36,6 +36,21 @@ extension Integration {
                     snprintf(other, sizeof other, "errno %d", errno);
                     return other;
                 }
+                /* A syscall of the i386 ABI from this x86-64 program (int $0x80): negative errno on failure. */
+                static long i386_syscall(long nr, long a, long b, long c) {
+                #if defined(__x86_64__)
+                    long r;
+                    __asm__ volatile("int $0x80" : "=a"(r) : "a"(nr), "b"(a), "c"(b), "d"(c)
+                                     : "memory", "r8", "r9", "r10", "r11");
+                    return r;
+                #else
+                    return -ENOSYS;
+                #endif
+                }
+                static const char *i386_outcome(long r) {
+                    if (r < 0) { errno = (int)-r; r = -1; }
+                    return outcome(r);
+                }
                 int main(int argc, char **argv) {
                     const char *mode = argc > 1 ? argv[1] : "";
                     if (!strcmp(mode, "session")) {
@@ -49,6 +64,13 @@ extension Integration {
                         if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0) return 126;
                         execv(argv[2], argv + 2);
                         return 127;
+                    }
+                    if (!strcmp(mode, "i386")) {
+                        long join = i386_syscall(288, KEYCTL_JOIN_SESSION_KEYRING, 0, 0);
+                        printf("i386 keyctl-join %s\\n", i386_outcome(join));
+                        printf("i386 bpf %s\\n", i386_outcome(i386_syscall(357, 0x7fff, 0, 0)));
+                        printf("i386 unshare-user %s\\n", i386_outcome(i386_syscall(310, CLONE_NEWUSER, 0, 0)));
+                        return 0;
                     }
                     if (!strcmp(mode, "add") && argc > 2) {
                         long id = syscall(SYS_add_key, "user", argv[2], "secret", 6, KEY_SPEC_USER_KEYRING);
@@ -130,6 +152,14 @@ extension Integration {
                     unshare-user EPERM
 
                     """, "\(denied)")
+                // The same calls through the i386 ABI, where the host runs i386 programs at all.
+                let unconfinedI386 = "i386 keyctl-join ok\ni386 bpf EINVAL\ni386 unshare-user ok\n"
+                if try run(probe, ["i386"]).stdout == unconfinedI386 {
+                    let i386 = try host.ctl("exec", "web", "--", "/probe", "i386")
+                    let denied = "i386 keyctl-join EPERM\ni386 bpf EPERM\ni386 unshare-user EPERM\n"
+                    #expect(i386.stdout == denied, "\(i386)")
+                    #expect(try host.ctl("exec", "open", "--", "/probe", "i386").stdout == unconfinedI386)
+                }
                 // What an admin would try: busybox's unshare.
                 let unshare = try host.ctl("exec", "web", "--", "unshare", "-U", "true")
                 #expect(unshare.status != 0 && unshare.stderr.contains("Operation not permitted"), "\(unshare)")

@@ -98,7 +98,7 @@ int vs_child_reset_signals(void)
 }
 
 /*
- * The bounding set is an allowlist (docs/ARCHITECTURE.md §7), and kexec is denied (seccomp.c). Root's exec also keeps
+ * The bounding set is an allowlist (docs/ARCHITECTURE.md §7). Root's exec also keeps
  * (inheritable & file inheritable), so the inheritable set is cut to the same caps, and ambient caps are cleared.
  * no_new_privs stays off: guests need their setuid binaries.
  */
@@ -125,8 +125,7 @@ int vs_child_drop_capabilities(uint64_t keep, int last_cap, struct vs_error *err
     data[1].inheritable &= (uint32_t)(keep >> 32);
     if (syscall(SYS_capset, &header, data) < 0)
         return vs_set_error(error, "clear inheritable capabilities", NULL, NULL, errno);
-    /* With the bounding set goes the filter that keeps CAP_SYS_BOOT to the guest's own pid namespace. */
-    return vs_child_deny_kexec(error);
+    return 0;
 }
 
 /* Raw syscalls, not glibc's wrappers: those set the ids of every thread of the process, signalling each thread on

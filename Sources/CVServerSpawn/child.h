@@ -8,6 +8,7 @@
 
 #include "vserver_spawn.h"
 
+#include <linux/filter.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
@@ -58,9 +59,8 @@ ssize_t vs_read_error(int fd, struct vs_error *record);
 int vs_child_reset_signals(void);
 
 /*
- * Child: cuts the bounding set to keep (bit n = capability n, up to last_cap), clears the ambient set, cuts
- * the inheritable set to keep and installs the kexec filter (vs_child_deny_kexec). -1 with *error ("drop capability
- * 21", errno) on failure.
+ * Child: cuts the bounding set to keep (bit n = capability n, up to last_cap), clears the ambient set and cuts
+ * the inheritable set to keep. -1 with *error ("drop capability 21", errno) on failure.
  */
 int vs_child_drop_capabilities(uint64_t keep, int last_cap, struct vs_error *error);
 
@@ -96,7 +96,19 @@ ssize_t vs_receive_fds(int channel, void *payload, size_t size, int *fds, size_t
 /* Child: "tty" + n ("tty1") into name (16 bytes). */
 void vs_tty_name(char name[16], int n);
 
-/* Child: a seccomp filter that makes kexec_load and kexec_file_load fail with EPERM (seccomp.c says why). */
-int vs_child_deny_kexec(struct vs_error *error);
+/* A guest's seccomp program (seccomp.c says what it denies and why), assembled before clone: the child only loads
+ * it. */
+enum { VS_FILTER_MAX = 192 };
+struct vs_filter {
+    unsigned short len;
+    struct sock_filter insns[VS_FILTER_MAX];
+};
+
+/* Parent: the program for policy (VS_SECCOMP_*) of a guest with (userns != 0) or without a user namespace of its
+ * own. */
+void vs_filter_build(struct vs_filter *filter, int policy, int userns);
+
+/* Child, right before exec: joins a new anonymous session keyring and installs filter. -1 with *error. */
+int vs_child_confine(const struct vs_filter *filter, struct vs_error *error);
 
 #endif

@@ -150,6 +150,7 @@ struct join_child {
     int last_cap;
     int own_user_namespace; /* the vserver has a user namespace (user = true): join it, become its root */
     struct rlimit limits[RLIM_NLIMITS]; /* PID 1's: the vserver's [limits], not the caller's */
+    struct vs_filter filter;   /* the vserver's seccomp program, assembled before the clone */
     char proc_path[32];    /* "/proc/PID" of PID 1, for errors */
     char pts_path[32];     /* "/dev/pts/N" as the command sees it */
 };
@@ -287,6 +288,9 @@ static int child_main(void *arg)
     /* Every fd but 0-2 closes at exec (CVE-2024-21626): the pidfd, the root, the pty master, the caller's. */
     if (vs_sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         child_fail(c, "close fds", NULL, NULL, errno);
+    /* As PID 1 got them: a session keyring of its own (not the caller's) and the vserver's seccomp filter. */
+    if (vs_child_confine(&c->filter, &e) < 0)
+        vs_child_report(c->error_fd, &e);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     exec_command(c);
@@ -466,6 +470,7 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
         }
         child.own_user_namespace = theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino;
     }
+    vs_filter_build(&child.filter, config->seccomp, child.own_user_namespace);
     child.rootfd = openat(procfd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (child.rootfd < 0) {
         proc_file_error(error, "open", child.proc_path, "/root", errno);

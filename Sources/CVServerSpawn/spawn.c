@@ -51,6 +51,7 @@ struct child {
     int idmapped_root;  /* idmapped detached copy of the root from the parent, or -1: plain bind */
     int bind_sources[MAX_IDMAPPED_BINDS];  /* the source of config->mounts[i] (a bind mount), or -1 */
     char bind_is_tree[MAX_IDMAPPED_BINDS]; /* ... an idmapped detached copy from the parent, not an O_PATH fd */
+    struct vs_filter filter; /* the seccomp program, assembled by the parent */
 };
 
 /* Room for "/proc/self/fd/" and any int. */
@@ -374,12 +375,15 @@ static void mount_fresh(const struct child *c, const char *inside, const char *f
 }
 
 /* Paths inside /proc a guest may read but not write: runc's readonlyPaths. */
-static const char *const proc_readonly_paths[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"};
+static const char *const proc_readonly_paths[] = {
+    "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs",
+};
 
-/* Paths hidden from the guest: runc's maskedPaths (files get /dev/null, directories an empty tmpfs). */
+/* Paths hidden from the guest: runc's maskedPaths (files get /dev/null, directories an empty tmpfs); what this
+ * kernel does not have is skipped. */
 static const char *const masked_paths[] = {
-    "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/acpi", "/proc/scsi",
-    "/sys/firmware",
+    "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/latency_stats",
+    "/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
 };
 
 static void mount_proc(const struct child *c)
@@ -738,6 +742,15 @@ static void drop_capabilities(const struct child *c)
         vs_child_report(c->error_fd, &e);
 }
 
+/* A session keyring of its own and the seccomp filter (seccomp.c), last: nothing of the setup may meet the filter. */
+static void confine(const struct child *c)
+{
+    struct vs_error e;
+
+    if (vs_child_confine(&c->filter, &e) < 0)
+        vs_child_report(c->error_fd, &e);
+}
+
 /* ---- The child ---- */
 
 /*
@@ -929,6 +942,7 @@ static _Noreturn void child_main(struct child *c)
     if (c->hold)
         wait_for_release(c);
     enter_cgroup_namespace(c);
+    confine(c);
     umask(saved_umask);
     /*
      * The stub init keeps every signal blocked across its exec: it blocks them all first thing anyway, and a
@@ -1217,6 +1231,7 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     child.idmapped_root = -1;
     for (size_t i = 0; i < MAX_IDMAPPED_BINDS; i++)
         child.bind_sources[i] = -1;
+    vs_filter_build(&child.filter, config->seccomp, userns);
 
     memset(&args, 0, sizeof args);
     args.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |

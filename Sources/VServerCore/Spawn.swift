@@ -67,6 +67,14 @@ enum Spawner {
         }
     }
 
+    /// VS_SECCOMP_* for the C side.
+    static func seccompPolicy(_ policy: VServerConfig.SeccompPolicy) -> Int32 {
+        switch policy {
+        case .default: Int32(VS_SECCOMP_DEFAULT)
+        case .unconfined: Int32(VS_SECCOMP_UNCONFINED)
+        }
+    }
+
     /// Clones the guest and waits until its init was exec'd; blocks, so call it from a blocking thread.
     /// With `whileHeld`, PID 1 waits before its exec until `whileHeld(pid)` has returned (vs_spawn_hold) what to
     /// mount on its /sys/fs/cgroup (VS_CGROUP_*). A failing `whileHeld` aborts the start: PID 1 exits without
@@ -120,7 +128,8 @@ enum Spawner {
                             argv: argvBuffer.baseAddress,
                             envp: envBuffer.baseAddress,
                             console_fd: -1,
-                            tty_count: Int32(plan.ttyCount))
+                            tty_count: Int32(plan.ttyCount),
+                            seccomp: seccompPolicy(config.seccomp))
                         guard let whileHeld else { return vs_spawn(&spawnConfig, &spawned, &failure) }
                         var pending = vs_spawn_pending()
                         guard vs_spawn_hold(&spawnConfig, &pending, &failure) == 0 else { return -1 }

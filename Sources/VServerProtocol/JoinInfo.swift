@@ -12,15 +12,18 @@ public struct VServerJoinInfo: Sendable, Equatable {
     public var shell: [String]
     /// The directory of the vserver's own cgroup (its systemd scope), which the command joins; nil without one.
     public var cgroup: String?
+    /// `[security] seccomp` of the vserver: "default" or "unconfined" (nil from an older daemon: the default).
+    public var seccomp: String?
 
     public init(pid: Int32, startTime: UInt64, environment: [String: String], capabilities: UInt64,
-                shell: [String], cgroup: String? = nil) {
+                shell: [String], cgroup: String? = nil, seccomp: String? = nil) {
         self.pid = pid
         self.startTime = startTime
         self.environment = environment
         self.capabilities = capabilities
         self.shell = shell
         self.cgroup = cgroup
+        self.seccomp = seccomp
     }
 
     public init(parameters: [String: JSON]) throws(VarlinkError) {
@@ -46,6 +49,7 @@ public struct VServerJoinInfo: Sendable, Equatable {
         self.environment = variables
         shell = try parameters.requiredStringArray("shell")
         cgroup = try parameters.optionalString("cgroup")
+        seccomp = try parameters.optionalString("seccomp")
     }
 
     public var parameters: [String: JSON] {
@@ -55,6 +59,7 @@ public struct VServerJoinInfo: Sendable, Equatable {
             "shell": .array(shell.map { .string($0) }),
         ]
         if let cgroup { parameters["cgroup"] = .string(cgroup) }
+        if let seccomp { parameters["seccomp"] = .string(seccomp) }
         return parameters
     }
 }

@@ -72,7 +72,8 @@ enum Join {
                     pid: info.pid, start_time: info.startTime, keep_capabilities: info.capabilities, argv: argv,
                     envp: envp, cgroup: cgroup.map { UnsafePointer($0) }, terminal_fd: streams.terminal,
                     stdin_fd: streams.stdin, stdout_fd: streams.stdout, stderr_fd: streams.stderr,
-                    terminal_stdio: streams.terminalStdio, terminal_input: streams.terminal == 0 ? 1 : 0)
+                    terminal_stdio: streams.terminalStdio, terminal_input: streams.terminal == 0 ? 1 : 0,
+                    seccomp: info.seccomp == "unconfined" ? Int32(VS_SECCOMP_UNCONFINED) : Int32(VS_SECCOMP_DEFAULT))
                 return vs_join(&config, &joined, &failure)
             }
         }

@@ -118,5 +118,51 @@ extension Integration {
                 #expect(write.status != 0 && write.stderr.contains("Read-only file system"), "\(write)")
             }
         }
+
+        /// Finding 6: on the host's network CAP_NET_RAW would sniff and forge on every host interface: out of the
+        /// default bounding set, back only when added.
+        @Test func aGuestOnTheHostsNetworkHasNoCapNetRawUnlessAdded() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit + "context = 1216\n")
+                try host.addVServer("ping", config: busyboxInit + """
+                    context = 1217
+                    [capabilities]
+                    add = ["CAP_NET_RAW"]
+
+                    """)
+                try host.startDaemon()
+                func bounding(_ name: String) throws -> UInt64 {
+                    let status = try String(contentsOfFile: "/proc/\(try host.guestPID(name))/status", encoding: .utf8)
+                    let line = status.split(separator: "\n").first { $0.hasPrefix("CapBnd:") }
+                    return line.flatMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) } ?? 0
+                }
+                #expect(try host.ctl("start", "web").status == 0)
+                #expect(try host.ctl("start", "ping").status == 0)
+                #expect(try bounding("web") & 1 << 13 == 0, "web: no CAP_NET_RAW")
+                #expect(try bounding("ping") & 1 << 13 != 0, "ping: CAP_NET_RAW added")
+                let check = try host.ctl("check", "--config-dir", host.configDirectory, "ping")
+                #expect(check.stdout.contains("CAP_NET_RAW on the host's network"), "\(check)")
+            }
+        }
+
+        /// Finding 7: runc's read-only and masked paths.
+        @Test func procFsIsReadOnlyAndMaskedFilesReadEmpty() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit + "context = 1218\n")
+                try host.startDaemon()
+                #expect(try host.ctl("start", "web").status == 0)
+                let mounts = try host.ctl("exec", "web", "--", "cat", "/proc/self/mountinfo").stdout
+                let procFS = mounts.split(separator: "\n").first { $0.split(separator: " ")[4] == "/proc/fs" }
+                #expect(procFS?.split(separator: " ")[5].hasPrefix("ro,") == true, "\(mounts)")
+                let write = try host.ctl("exec", "web", "--", "sh", "-c", "echo x > /proc/fs/probe")
+                #expect(write.status != 0, "\(write)")
+                let masked = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+                              "/proc/latency_stats", "/proc/asound", "/sys/devices/virtual/powercap"]
+                let sizes = try host.ctl("exec", "web", "--", "sh", "-c",
+                                         "for p in \(masked.joined(separator: " ")); do [ -e $p ] || continue; "
+                                         + "if [ -d $p ]; then ls -A $p; else cat $p; fi; done | wc -c")
+                #expect(sizes.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(sizes)")
+            }
+        }
     }
 }

@@ -116,10 +116,11 @@ private func realPath(_ path: String) -> String { (try? FileSystem.realPath(path
     #expect(config.shell == nil)
     #expect((config.stopTimeout, config.hookTimeout) == (10, 30))
     #expect(config.network == .host && !config.userNamespace && config.hostname == "web")
+    #expect(config.seccomp == .default)
     #expect(
         Capabilities.names(in: config.capabilities) == [
             "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
-            "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SYS_CHROOT", "CAP_SYS_BOOT", "CAP_AUDIT_WRITE",
+            "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_SYS_BOOT", "CAP_AUDIT_WRITE",
             "CAP_SETFCAP",
         ])
     #expect(config.warnings.isEmpty)

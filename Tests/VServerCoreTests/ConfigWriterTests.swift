@@ -146,7 +146,6 @@ private func sameSettings(_ a: VServerConfig?, _ b: VServerConfig?) -> Bool {
 
         [capabilities]
         add = ["CAP_SYS_NICE"]
-        drop = ["CAP_NET_RAW"]
 
         [limits]
         stack = { soft = 1048576, hard = 2097152 }

@@ -39,6 +39,9 @@ struct vs_rlimit {
     uint64_t hard;
 };
 
+/* [security] seccomp (seccomp.c): the default filter, or only its kexec denial. */
+enum { VS_SECCOMP_DEFAULT = 0, VS_SECCOMP_UNCONFINED = 1 };
+
 /* What the guest gets on /sys/fs/cgroup: nothing, or cgroup2 of its own cgroup namespace (its cgroup is "/"). */
 enum { VS_CGROUP_NONE = 0, VS_CGROUP_READ_ONLY = 1, VS_CGROUP_WRITABLE = 2 };
 
@@ -69,6 +72,7 @@ struct vs_spawn_config {
                                            of the guest's own devpts, whose master vs_spawned.console_fd returns */
     int tty_count;                      /* with a pty console: /dev/tty1..N (at most VS_MAX_TTYS) are ptys of its
                                            devpts too, for gettys; their masters come back in vs_spawned.tty_fds */
+    int seccomp;                        /* VS_SECCOMP_*: the filter PID 1 gets (with a new session keyring) */
 };
 
 enum { VS_MAX_TTYS = 12 };
@@ -166,6 +170,7 @@ struct vs_join_config {
     int terminal_stdio;                 /* with terminal_fd: bit n set, fd n of the command is the pty's slave */
     int terminal_input;                 /* with terminal_fd: it is the caller's stdin; vs_join_relay puts it in raw
                                            mode and sends what is typed to the pty */
+    int seccomp;                        /* VS_SECCOMP_*: the vserver's (with a new session keyring) */
 };
 
 struct vs_joined {
@@ -181,7 +186,8 @@ struct vs_joined {
  * time check (a recycled PID is never joined), PR_SET_DUMPABLE 0 (nothing inside may ptrace or read this process,
  * runc CVE-2016-9962), clone into its pid namespace; the child takes PID 1's rlimits, moves into config->cgroup,
  * joins the vserver's other namespaces with setns(pidfd), checks that / is the vserver's root, setsid, drops the
- * bounding set to keep_capabilities, closes every fd but 0-2 and execs. Returns 0 once the exec succeeded; then
+ * bounding set to keep_capabilities, closes every fd but 0-2, joins a new session keyring, installs the vserver's
+ * seccomp filter and execs. Returns 0 once the exec succeeded; then
  * the caller's SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 (and SIGWINCH without a terminal) go to the
  * command's process group until vs_join_wait/vs_join_relay; signals the caller ignores stay ignored by it.
  * Returns -1 with *error when any step failed (an exec failure has step "exec" and path argv[0]), after reaping

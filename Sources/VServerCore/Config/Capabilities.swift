@@ -15,13 +15,19 @@ public enum Capabilities {
     ]
 
     public static let netAdmin = 12
+    public static let netRaw = 13
     public static let sysAdmin = 21
+
+    /// Only with a network namespace of the guest's own: on the host's, CAP_NET_ADMIN would configure the host's
+    /// interfaces and CAP_NET_RAW sniff and forge packets on all of them (a guest that needs ping adds it).
+    public static let privateNetworkOnly = [netAdmin, netRaw]
 
     /// docs/ARCHITECTURE.md §7: what Docker and util-vserver trust a root guest with, without a user namespace, and
     /// CAP_SYS_BOOT: in the guest's own pid namespace reboot(2) ends only that namespace, which is how a reboot or
     /// poweroff inside reaches vserverd, and the one other use of it, kexec_load, is denied to every guest by a seccomp
     /// filter.
-    /// CAP_NET_ADMIN is added separately, and only for a private network namespace.
+    /// CAP_NET_RAW is in it but taken out on the host's network, and CAP_NET_ADMIN added with a private one
+    /// (`privateNetworkOnly`).
     public static let defaultAllowlist = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 22, 29, 31]
 
     /// With a user namespace: the set systemd-nspawn keeps (as LXC and Incus, wider than the default), which is what
@@ -36,6 +42,18 @@ public enum Capabilities {
     /// Capabilities that let a root guest without a user namespace reach the host (docs/ARCHITECTURE.md §7):
     /// granting one with `add` is allowed, with a warning.
     public static let dangerous = [21, 2, 27, 16, 17, 19, 25]
+
+    /// More that reach the host's kernel or other users' data without a user namespace, and what each does there:
+    /// the kernel checks them against the host's user namespace, so with `user = true` they are harmless.
+    static let hostReaching: [Int: String] = [
+        9: "sets and clears the immutable and append-only flags of the host's files it can reach",
+        24: "overrides the host's resource limits and quotas (reserved disk space, ...)",
+        32: "overrides the host's mandatory access control (AppArmor, SELinux, Smack)",
+        33: "changes the host's mandatory access control policy",
+        34: "reads the host's kernel log and kernel addresses",
+        38: "traces the host's kernel and every process with perf",
+        39: "loads BPF programs into the host's kernel",
+    ]
 
     public static func number(_ name: String) -> Int? {
         var upper = name.uppercased()
@@ -57,9 +75,20 @@ public enum Capabilities {
         numbers.reduce(0) { $0 | 1 << UInt64($1) }
     }
 
-    /// The warning for granting a dangerous capability to a guest without a user namespace, or nil.
-    static func warning(adding number: Int, userNamespace: Bool) -> String? {
-        guard !userNamespace, dangerous.contains(number) else { return nil }
-        return "\(name(number)) lets a root guest reach the host unless [namespaces] user = true"
+    /// The warning for granting a capability that reaches the host to a guest without a user namespace, or nil.
+    /// `hostNetwork`: it shares the host's network namespace, where CAP_NET_RAW sees every host interface.
+    static func warning(adding number: Int, userNamespace: Bool, hostNetwork: Bool) -> String? {
+        guard !userNamespace else { return nil }
+        if dangerous.contains(number) {
+            return "\(name(number)) lets a root guest reach the host unless [namespaces] user = true"
+        }
+        if let what = hostReaching[number] {
+            return "\(name(number)) \(what) unless [namespaces] user = true"
+        }
+        if number == netRaw && hostNetwork {
+            return "CAP_NET_RAW on the host's network (net = \"host\") sniffs and forges packets on every host "
+                + "interface"
+        }
+        return nil
     }
 }

@@ -63,6 +63,10 @@ struct MountSpec {
         guard !source.isEmpty else { throw fail(.source, "must not be empty") }
 
         var warnings: [String] = []
+        if parsed.isBind, let problem = MountWarnings.bindSourceProblem(source) {
+            warnings.append(warn(.source, problem))
+        }
+        if let mountType, let problem = MountWarnings.typeProblem(mountType) { warnings.append(warn(.type, problem)) }
         if let shadowing = MountOptions.mountedLater.first(where: {
             normalizedTarget == $0 || normalizedTarget.hasPrefix($0 + "/")
         }) {

@@ -80,7 +80,7 @@ enum TOMLConfig {
     static let topLevelKeys = [
         "context", "root", "hostname", "autostart", "after", "init", "command", "init-style", "on-reboot", "runlevels",
         "stop-signal", "stop-timeout", "hook-timeout", "shell", "timezone", "environment", "namespaces", "network",
-        "capabilities", "limits", "mount",
+        "capabilities", "limits", "mount", "security",
     ]
 
     static func read(name: String, directory: String, file: String, text: String, environment: LoaderEnvironment)
@@ -122,6 +122,7 @@ private struct TOMLConfigParser {
     var initStyleLine: Int?
     var runlevelsLine: Int?
     var networkEntry: TOMLTable.Entry?
+    var seccompLine: Int?
     var added: [(number: Int, line: Int)] = []
     var dropped: [(number: Int, line: Int)] = []
     var mountSpecs: [(spec: MountSpec, key: String, lines: [MountSpec.Field: Int], line: Int)] = []
@@ -232,6 +233,8 @@ private struct TOMLConfigParser {
             networkEntry = entry
         case "capabilities":
             try readCapabilities(try reader.table(value, key), key)
+        case "security":
+            try readSecurity(try reader.table(value, key), key)
         case "limits":
             for limit in try reader.table(value, key).entries { config.limits.append(try readLimit(limit, key)) }
         case "mount":
@@ -288,6 +291,16 @@ private struct TOMLConfigParser {
             default:
                 throw reader.unknownKey(entry, key, known: ["net", "user"], in: parent)
             }
+        }
+    }
+
+    /// `[security] seccomp = "default" | "unconfined"`.
+    private mutating func readSecurity(_ table: TOMLTable, _ parent: String) throws(ConfigError) {
+        for entry in table.entries {
+            let key = TOMLReader.path(parent, entry.key)
+            guard entry.key == "seccomp" else { throw reader.unknownKey(entry, key, known: ["seccomp"], in: parent) }
+            config.seccomp = try choice(entry.value, key, VServerConfig.SeccompPolicy.self)
+            seccompLine = entry.value.line
         }
     }
 
@@ -407,6 +420,13 @@ private struct TOMLConfigParser {
         }
         try finishNetwork()
         finishCapabilities()
+        if let seccompLine, config.seccomp == .unconfined, !config.userNamespace {
+            config.warnings.append(
+                reader.warning(
+                    seccompLine, "security.seccomp",
+                    "\"unconfined\" leaves a root guest without a user namespace the host's keyrings, bpf, "
+                        + "perf_event_open and new user namespaces; only kexec stays denied"))
+        }
 
         let rootPath = rootSetting?.path ?? Path.join(environment.defaultRootDirectory, config.name)
         do throws(Problem) {
@@ -489,7 +509,9 @@ private struct TOMLConfigParser {
         var mask = config.baseCapabilities
         for (number, line) in added {
             mask |= 1 << UInt64(number)
-            if let warning = Capabilities.warning(adding: number, userNamespace: config.userNamespace) {
+            if let warning = Capabilities.warning(
+                adding: number, userNamespace: config.userNamespace, hostNetwork: !config.hasPrivateNetwork)
+            {
                 config.warnings.append(reader.warning(line, "capabilities.add", warning))
             }
         }

@@ -26,6 +26,9 @@ enum TOMLWriter {
             if !added.isEmpty { lines.append("add = \(array(added))") }
             if !dropped.isEmpty { lines.append("drop = \(array(dropped))") }
         }
+        if config.seccomp != .default {
+            lines += ["", "[security]", "seccomp = \(TOML.quote(config.seccomp.rawValue))"]
+        }
         let defaults = VServerConfig(name: "", context: 0, root: "", configDirectory: "", configFile: "")
         if config.initStyle == .sysv,
            (config.startRunlevel, config.stopRunlevel) != (defaults.startRunlevel, defaults.stopRunlevel) {

@@ -211,7 +211,7 @@ private struct UtilVServerReader {
                 mask &= ~(1 << UInt64(capability))
             } else {
                 mask |= 1 << UInt64(capability)
-                if let warning = Capabilities.warning(adding: capability, userNamespace: false) {
+                if let warning = Capabilities.warning(adding: capability, userNamespace: false, hostNetwork: true) {
                     config.warnings.append(ConfigError(file: file, line: number, message: warning).description)
                 }
             }

@@ -38,6 +38,16 @@ public struct VServerConfig: Sendable, Equatable {
         case stop
     }
 
+    /// `[security] seccomp`: the syscall filter every process of the guest gets (docs/ARCHITECTURE.md §7,
+    /// CVServerSpawn/seccomp.c).
+    public enum SeccompPolicy: String, Sendable, Equatable, CaseIterable {
+        /// A deny list like Docker's and LXC's defaults: bpf, perf_event_open, kernel modules, kexec, ...; without a
+        /// user namespace also the keyring syscalls and new user namespaces.
+        case `default`
+        /// Only kexec is denied, since every guest keeps CAP_SYS_BOOT.
+        case unconfined
+    }
+
     /// A signal by number and canonical name ("SIGRTMIN+3").
     public struct Signal: Sendable, Equatable {
         public var number: Int32
@@ -130,6 +140,7 @@ public struct VServerConfig: Sendable, Equatable {
     public var environment: [String: String] = [:]
     public var network: Network = .host
     public var userNamespace: Bool = false
+    public var seccomp: SeccompPolicy = .default
     /// The bounding set: bit n = capability n.
     public var capabilities: UInt64
     public var limits: [Limit] = []
@@ -146,7 +157,8 @@ public struct VServerConfig: Sendable, Equatable {
         self.configDirectory = configDirectory
         self.configFile = configFile
         hostname = name
-        capabilities = Capabilities.mask(Capabilities.defaultAllowlist)
+        capabilities = 0
+        capabilities = baseCapabilities
     }
 
     /// With `user = true`: the host uid and gid of root inside. Ids 0..65535 inside are this.. outside
@@ -162,9 +174,10 @@ public struct VServerConfig: Sendable, Equatable {
     public var mayMount: Bool { userNamespace || capabilities & (1 << UInt64(Capabilities.sysAdmin)) != 0 }
 
     /// The bounding set before `[capabilities]`: the default allowlist (with a user namespace the wider one its
-    /// capabilities are safe with), plus CAP_NET_ADMIN with a private network namespace.
+    /// capabilities are safe with), with CAP_NET_ADMIN and CAP_NET_RAW only for a network namespace of its own.
     var baseCapabilities: UInt64 {
-        Capabilities.mask(userNamespace ? Capabilities.userNamespaceAllowlist : Capabilities.defaultAllowlist)
-            | (hasPrivateNetwork ? 1 << UInt64(Capabilities.netAdmin) : 0)
+        let allowlist = userNamespace ? Capabilities.userNamespaceAllowlist : Capabilities.defaultAllowlist
+        let network = Capabilities.mask(Capabilities.privateNetworkOnly)
+        return Capabilities.mask(allowlist) & ~network | (hasPrivateNetwork ? network : 0)
     }
 }

@@ -1,11 +1,10 @@
 /// Mounts that hand a guest a piece of the host (docs/ARCHITECTURE.md §7): allowed, since an admin may mean them, but
 /// `vserverctl check` warns about each.
 enum MountWarnings {
-    /// Why binding `source` into a guest reaches the host, or nil. The source is taken as the kernel will find it
-    /// (symlinks resolved: `/var/run` is `/run`): the host's whole tree, its runtime state (the sockets of systemd,
-    /// D-Bus and vserverd), or its kernel's interfaces, which a guest's /proc and /sys mask and keep read-only.
-    static func bindSourceProblem(_ source: String) -> String? {
-        let path = (try? FileSystem.realPath(source)) ?? source
+    /// Why binding `source` into a guest reaches the host, or nil: the host's whole tree, its runtime state (the
+    /// sockets of systemd, D-Bus and vserverd), or its kernel's interfaces, which a guest's /proc and /sys mask and
+    /// keep read-only. A source with a symlink on its way (`/var/run`) is refused before this (`MountSpec`).
+    static func bindSourceProblem(_ path: String) -> String? {
         switch path {
         case "/":
             return "binds the host's whole file system into the guest"

@@ -162,8 +162,12 @@ extension Integration {
             try await withTestHost { host in
                 try host.addVServer("web", config: busyboxInit)
                 try host.startDaemon()
-                // The socket is 0660 root:vserverd; open it up so that an unprivileged caller can connect at all
-                // and the daemon's own SO_PEERCRED check is what refuses it.
+                // The socket is 0660 root:vserverd, so a user outside the group cannot even connect; open it up so
+                // that an unprivileged caller can connect at all and the daemon's own SO_PEERCRED check is what
+                // refuses it.
+                var socketStatus = stat()
+                #expect(stat(host.socket, &socketStatus) == 0)
+                #expect(socketStatus.st_mode & 0o777 == 0o660, "mode \(String(socketStatus.st_mode & 0o777, radix: 8))")
                 chmod(host.directory, 0o755)
                 chmod("\(host.directory)/run", 0o755)
                 chmod(host.socket, 0o666)

@@ -27,7 +27,10 @@ extension Manager {
         let name = try resolve(nameOrContext)
         return try await exclusively(name) { () throws(VServerError) in
             guard case .running(let guest) = states[name] else { throw .notRunning(name: name) }
-            await stopGuest(guest, timeout: timeout ?? guest.config.stopTimeout)
+            // The routes refuse other values; clamped here too, since a wait of Int.max seconds traps.
+            let seconds = min(max(timeout ?? guest.config.stopTimeout, ManagerLimits.stopTimeout.lowerBound),
+                              ManagerLimits.stopTimeout.upperBound)
+            await stopGuest(guest, timeout: seconds)
             return info(name)
         }
     }
@@ -369,7 +372,8 @@ extension Manager {
         case poweroffExit:
             return "powered off or halted from inside (PID 1 ended by SIGINT)"
         default:
-            let signal = exit.how == .exited ? "" : Signals.name(Int32(exit.status)).map { " (\($0))" } ?? ""
+            let signal = exit.how == .exited ? ""
+                : Int32(exactly: exit.status).flatMap(Signals.name).map { " (\($0))" } ?? ""
             return "PID 1 \(exit)\(signal)"
         }
     }
@@ -409,20 +413,27 @@ extension Manager {
         }
     }
 
-    /// Finds the guests a previous vserverd started: alive ones (same PID and start time) are running
-    /// again; dead ones get their post-stop hooks and their state file removed.
+    /// Finds the guests a previous vserverd started: alive ones (same PID, start time and namespaces, this boot)
+    /// are running again; dead ones get their post-stop hooks and their state file removed. A file that cannot be a
+    /// record of ours is logged and set aside, and the process it names is left alone.
     public func adoptRunningGuests() async {
         let (records, ends, problems) = stateStore.loadAll()
-        for problem in problems { logger.warning("\(problem)") }
+        for problem in problems {
+            logger.warning("\(problem.reason); set aside as \(problem.entry).refused")
+            stateStore.setAside(problem.entry)
+        }
         for end in ends where configs.configs[end.name] != nil || configs.invalid[end.name] != nil {
             states[end.name] = .stopped(reason: end.reason, exit: end.exit)
         }
         for record in records {
             let config = configs.configs[record.name] ?? VServerConfig.leftover(from: record)
-            let pidfd = vs_pidfd_open(record.pid)
-            if pidfd >= 0, (try? ProcFS.startTime(pid: record.pid)) == record.startTime,
-               let exit = try? watcher.watch(pidfd: pidfd)
-            {
+            switch Readoption.check(record) {
+            case .alive(let pidfd):
+                guard let exit = try? watcher.watch(pidfd: pidfd) else {
+                    close(pidfd)
+                    logger.error("cannot watch PID \(record.pid); not re-adopted", metadata: logMetadata(record.name))
+                    continue
+                }
                 var console: ConsoleRelay.Console?
                 if let ttys = record.ptyConsoleTTYs {
                     console = await reattachConsole(record, pidfd: pidfd, ttys: ttys)
@@ -432,13 +443,20 @@ extension Manager {
                 setState(record.name, .running(guest))
                 watchForExit(guest)
                 logger.info("re-adopted, PID \(record.pid)", metadata: logMetadata(record.name))
-            } else {
-                if pidfd >= 0 { close(pidfd) }
+            case .ended:
                 let reason = "ended while vserverd was not running"
                 logger.notice("\(reason)", metadata: logMetadata(record.name))
                 await hooks.runLoggingFailures(.postStop, for: config)
                 keepEnd(GuestEnd(name: record.name, reason: reason, exit: nil))
                 setState(record.name, .stopped(reason: reason))
+            case .refused(let why):
+                let entry = StateStore.entry(record.name)
+                let message = "state file refused: \(why); set aside as \(entry).refused, PID \(record.pid) left alone"
+                logger.warning("\(message)", metadata: ["vserver": "\(record.name)"])
+                stateStore.setAside(entry)
+                if configs.configs[record.name] != nil || configs.invalid[record.name] != nil {
+                    setState(record.name, .stopped(reason: "state file refused: \(why)"))
+                }
             }
         }
     }

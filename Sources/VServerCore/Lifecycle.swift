@@ -101,6 +101,8 @@ extension Manager {
             plan.cgroupMount = cgroupMount
         }
         defer { if plan.cgroupFD >= 0 { close(plan.cgroupFD) } }
+        let pidsCgroup = try limitPids(config, ownCgroup: ownCgroup)
+        defer { if !recorded { try? pidsCgroup?.remove() } }
         // systemd writes nothing to a /dev/console that is no terminal, and gettys need theirs: a pty, held and
         // read by vserverd. Other inits write to the log file itself, which needs no pty of the host's limited
         // number (kernel.pty.max).
@@ -112,7 +114,11 @@ extension Manager {
         defer { if plan.consoleLogFD >= 0 { close(plan.consoleLogFD) } }
 
         let stubInit = self.stubInit
-        let whileHeld = Self.whileHeld(config, placing: options.placement?.placing(config), cgroupMount: cgroupMount)
+        let whileHeld = Self.whileHeld(config, placing: options.placement?.placing(config),
+                                       // Outside systemd, only a guest with its own cgroup gets one mounted.
+                                       cgroupMount: ownCgroup == nil && options.placement == nil
+                                           ? Int32(VS_CGROUP_NONE) : cgroupMount,
+                                       pidsCgroup: pidsCgroup)
         let spawned: SpawnedGuest
         do {
             spawned = try await onBlockingThread { [plan] () throws -> SpawnedGuest in
@@ -194,6 +200,27 @@ extension Manager {
         }
     }
 
+    /// Outside systemd, `[resources] pids-max` (docs/ARCHITECTURE.md §4): pids.max of its own cgroup2 cgroup, or
+    /// of `vserver-NAME` in the v1 pids hierarchy, which is returned (PID 1 moves in while held). A guest with a
+    /// limit does not start where neither exists.
+    private func limitPids(_ config: VServerConfig, ownCgroup: GuestCgroup?) throws(VServerError) -> GuestCgroup? {
+        guard options.placement == nil, let max = config.pidsMax else { return nil }
+        do {
+            let place = try PidsLimit.place(unifiedParent: ownCgroup == nil ? nil : cgroupParent,
+                                            legacyMount: GuestCgroup.Mounts.host.legacyPids,
+                                            parentPath: cgroupParentPath)
+            switch place {
+            case .unified:
+                if let ownCgroup { try PidsLimit.setMax(max, of: ownCgroup.directory) }
+                return nil
+            case .legacy(let mount, let parentPath):
+                return try PidsLimit.createLegacy(name: config.name, mount: mount, parentPath: parentPath, max: max)
+            }
+        } catch {
+            throw .startFailed(name: config.name, step: "pids limit", reason: "\(error)")
+        }
+    }
+
     func consoleLogPath(_ name: String) -> String { "\(options.logDirectory)/\(name).log" }
 
     private func openConsoleLog(_ config: VServerConfig) throws(VServerError) -> Int32 {
@@ -266,7 +293,7 @@ extension Manager {
         if VethNetwork(guest.config) != nil {
             VethNetwork.tearDown(VethNetwork.hostInterfaceName(context: guest.record.context))
         }
-        if let cgroup = guest.cgroup, cgroup.isOwn {
+        for case let cgroup? in [guest.cgroup, guest.pidsCgroup] where cgroup.isOwn {
             // The last processes of the namespace may take a moment to go: then remove() waits for them, off the actor.
             do {
                 if (try? cgroup.remove(patience: .zero)) == nil {
@@ -288,16 +315,25 @@ extension Manager {
         return exit
     }
 
-    /// What runs while PID 1 is held before its exec: its veth pair, then its systemd scope (given to the guest's
-    /// root with a user namespace). Returns what the guest gets on /sys/fs/cgroup: `cgroupMount` when it has a
-    /// cgroup of its own, else nothing. nil when nothing has to run, so that the start takes the one-step spawn.
-    private static func whileHeld(_ config: VServerConfig, placing: (@Sendable (Int32) -> Void)?, cgroupMount: Int32)
+    /// What runs while PID 1 is held before its exec: its v1 pids cgroup (before it can fork), its veth pair, then
+    /// its systemd scope (given to the guest's root with a user namespace). Returns what the guest gets on
+    /// /sys/fs/cgroup: `cgroupMount` when it has a cgroup of its own, else nothing. nil when nothing has to run, so
+    /// that the start takes the one-step spawn.
+    private static func whileHeld(_ config: VServerConfig, placing: (@Sendable (Int32) -> Void)?, cgroupMount: Int32,
+                                  pidsCgroup: GuestCgroup?)
         -> (@Sendable (Int32) throws(VServerError) -> Int32)?
     {
         let network = VethNetwork(config)
-        if network == nil && placing == nil { return nil }
+        if network == nil && placing == nil && pidsCgroup == nil { return nil }
         let name = config.name
         return { (pid: Int32) throws(VServerError) -> Int32 in
+            if let pidsCgroup {
+                do throws(SystemError) {
+                    try PidsLimit.attach(pid: pid, to: pidsCgroup)
+                } catch {
+                    throw .startFailed(name: name, step: "pids limit", reason: "pids limit: \(error)")
+                }
+            }
             if let network {
                 do throws(SystemError) {
                     try network.setUp(pid: pid)

@@ -50,6 +50,7 @@ extension Manager {
             environment: Spawner.environmentVariables(of: guest.config),
             capabilities: guest.config.capabilities,
             shell: guest.config.shell ?? GuestFiles.loginShell(pid: guest.pid) ?? VServerConfig.defaultShell,
-            cgroup: GuestCgroup(pid: guest.pid, name: name)?.processDirectory)
+            cgroup: GuestCgroup(pid: guest.pid, name: name)?.processDirectory,
+            pidsCgroup: PidsLimit.legacyCgroup(pid: guest.pid, name: name)?.processDirectory)
     }
 }

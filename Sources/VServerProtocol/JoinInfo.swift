@@ -12,15 +12,18 @@ public struct VServerJoinInfo: Sendable, Equatable {
     public var shell: [String]
     /// The directory of the vserver's own cgroup (its systemd scope), which the command joins; nil without one.
     public var cgroup: String?
+    /// PID 1's cgroup in the v1 pids hierarchy (a hybrid host), which the command joins too: its pids limit.
+    public var pidsCgroup: String?
 
     public init(pid: Int32, startTime: UInt64, environment: [String: String], capabilities: UInt64,
-                shell: [String], cgroup: String? = nil) {
+                shell: [String], cgroup: String? = nil, pidsCgroup: String? = nil) {
         self.pid = pid
         self.startTime = startTime
         self.environment = environment
         self.capabilities = capabilities
         self.shell = shell
         self.cgroup = cgroup
+        self.pidsCgroup = pidsCgroup
     }
 
     public init(parameters: [String: JSON]) throws(VarlinkError) {
@@ -46,6 +49,7 @@ public struct VServerJoinInfo: Sendable, Equatable {
         self.environment = variables
         shell = try parameters.requiredStringArray("shell")
         cgroup = try parameters.optionalString("cgroup")
+        pidsCgroup = try parameters.optionalString("pidsCgroup")
     }
 
     public var parameters: [String: JSON] {
@@ -55,6 +59,7 @@ public struct VServerJoinInfo: Sendable, Equatable {
             "shell": .array(shell.map { .string($0) }),
         ]
         if let cgroup { parameters["cgroup"] = .string(cgroup) }
+        if let pidsCgroup { parameters["pidsCgroup"] = .string(pidsCgroup) }
         return parameters
     }
 }

@@ -62,9 +62,10 @@ public let managerInterfaceDescription = """
     # What vserverctl needs to run a command inside a running vserver (enter, exec): its PID 1 on the host with
     # the start time to check a pidfd against (field 22 of /proc/PID/stat), the environment its init got, its
     # bounding set (bit n = capability n), its shell, and the directory of its own cgroup (its systemd scope)
-    # when it has one. Root only: the caller joins its namespaces.
+    # when it has one, and of its cgroup in the v1 pids hierarchy of a hybrid host (its pids limit). Root only:
+    # the caller joins its namespaces.
     method Join(name: string) -> (pid: int, startTime: int, environment: [string]string, capabilities: int,
-                                  shell: []string, cgroup: ?string)
+                                  shell: []string, cgroup: ?string, pidsCgroup: ?string)
 
     # Called with "more": first the current state of every vserver, then one reply per state change,
     # until the client hangs up.

@@ -48,13 +48,18 @@ enum Join {
         var joined = vs_joined()
         var failure = vs_error()
         let cgroup: UnsafeMutablePointer<CChar>? = info.cgroup.flatMap { strdup($0) }
-        defer { free(cgroup) }
+        let pidsCgroup: UnsafeMutablePointer<CChar>? = info.pidsCgroup.flatMap { strdup($0) }
+        defer {
+            free(cgroup)
+            free(pidsCgroup)
+        }
         let result = withCStrings(command) { argv in
             withCStrings(environment(info)) { envp in
                 var config = vs_join_config(
                     pid: info.pid, start_time: info.startTime, keep_capabilities: info.capabilities, argv: argv,
                     envp: envp, cgroup: cgroup.map { UnsafePointer($0) }, terminal_fd: streams.terminal,
-                    stdin_fd: streams.stdin, stdout_fd: streams.stdout, stderr_fd: streams.stderr)
+                    stdin_fd: streams.stdin, stdout_fd: streams.stdout, stderr_fd: streams.stderr,
+                    pids_cgroup: pidsCgroup.map { UnsafePointer($0) })
                 return vs_join(&config, &joined, &failure)
             }
         }

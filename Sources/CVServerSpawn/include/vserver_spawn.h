@@ -158,6 +158,8 @@ struct vs_join_config {
                                            vserver's own devpts as controlling terminal and fds 0-2, with this
                                            terminal's settings and size; vs_join_relay connects the two */
     int stdin_fd, stdout_fd, stderr_fd; /* without terminal_fd: fds 0, 1, 2 of the command; -1 keeps the caller's */
+    const char *pids_cgroup;            /* PID 1's cgroup of the v1 pids hierarchy (a hybrid host), joined too so that
+                                           the command counts against the vserver's pids limit; or NULL */
 };
 
 struct vs_joined {

@@ -104,6 +104,10 @@ let unifiedCgroupMount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"].first {
         && FileManager.default.fileExists(atPath: "\($0)/cgroup.controllers")
 }
 
+/// The v1 pids hierarchy of a hybrid host (this project's test machines), nil elsewhere.
+let legacyPidsCgroupMount = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/tasks")
+    ? "/sys/fs/cgroup/pids" : nil
+
 /// A private vserverd world in a temp dir: config dir, state dir, socket, logs, roots, and a cgroup of its own for
 /// the guests' cgroups. Never the machine's /etc/vservers or /run/vserverd. `cleanup` stops what it started, by
 /// PID, on every exit path.
@@ -118,6 +122,8 @@ final class TestHost: @unchecked Sendable {
     /// --cgroup-parent of its daemon: "/vserverd-test.XXXXXX".
     var cgroupParent: String { "/" + URL(fileURLWithPath: directory).lastPathComponent }
     var cgroupParentDirectory: String? { unifiedCgroupMount.map { $0 + cgroupParent } }
+    /// The same parent in the v1 pids hierarchy of a hybrid host, where the guests' pids limits are.
+    var legacyPidsCgroupParentDirectory: String? { legacyPidsCgroupMount.map { $0 + cgroupParent } }
     private(set) var daemon: Process?
 
     init() throws {
@@ -239,6 +245,7 @@ final class TestHost: @unchecked Sendable {
         }
         killDaemon(signal: SIGTERM)
         if let cgroup = cgroupParentDirectory { removeCgroupTree(cgroup) }
+        if let cgroup = legacyPidsCgroupParentDirectory { removeCgroupTree(cgroup) }
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

@@ -29,6 +29,9 @@ struct HookRunner: Sendable {
 
     /// The scripts to run for a flavour, in order: executables only, `.d` entries sorted by name.
     func scripts(_ flavour: HookFlavour, for config: VServerConfig) -> [Script] {
+        // A leftover guest (re-adopted, its config directory gone) runs none: its paths and name would come from
+        // its state file alone, and an empty config directory would make "/scripts" the vserver's own hooks.
+        if config.isLeftover { return [] }
         let global = "\(configRoot)/.defaults/scripts"
         let own = "\(config.configDirectory)/scripts"
         var scripts: [Script] = []

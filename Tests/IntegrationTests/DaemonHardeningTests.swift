@@ -153,5 +153,86 @@ extension Integration {
                 #expect(sleeper.isRunning)
             }
         }
+
+        @Test func vserverctlBelievesOnlyASocketServedByRoot() async throws {
+            try await withTestHost { host in
+                // A socket of nobody's where the daemon's should be (a stale path, a user's trap).
+                chmod(host.directory, 0o755)
+                let fakeDirectory = "\(host.directory)/fake"
+                try FileManager.default.createDirectory(atPath: fakeDirectory, withIntermediateDirectories: true)
+                chmod(fakeDirectory, 0o777)
+                let socket = "\(fakeDirectory)/io.vserverd.Manager"
+                let called = "\(fakeDirectory)/called"
+                let server = """
+                    import os, socket
+                    s = socket.socket(socket.AF_UNIX)
+                    s.bind("\(socket)")
+                    s.listen(8)
+                    while True:
+                        c, _ = s.accept()
+                        if c.recv(65536):
+                            open("\(called)", "w").close()
+                        c.sendall(b'{"parameters":{"vservers":[]}}\\0')
+                        c.close()
+                    """
+                let fake = Process()
+                fake.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+                fake.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", server]
+                try fake.run()
+                defer {
+                    kill(fake.processIdentifier, SIGKILL)
+                    fake.waitUntilExit()
+                }
+                try waitUntil("the fake server to listen") { FileManager.default.fileExists(atPath: socket) }
+
+                let list = try run(Products.vserverctl, ["list"], environment: ["VSERVERD_SOCKET": socket])
+                #expect(list.status == 1, "\(list)")
+                #expect(list.stderr.contains("\(socket) is served by uid 65534"), "\(list)")
+                #expect(!FileManager.default.fileExists(atPath: called), "no call was sent to it")
+            }
+        }
+
+        @Test func psShowsControlCharactersOfAGuestsCommandLineAsQuestionMarks() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: #"command = ["/bin/sh", "-c", "sleep 1000; : \u001b]0;pwned\u0007"]"#
+                    + "\n")
+                try host.startDaemon()
+                #expect(try host.ctl("start", "web").status == 0)
+                var ps = CommandResult(status: 0, stdout: "", stderr: "")
+                try waitUntil("the shell to show in ps") {
+                    ps = try host.ctl("ps", "web")
+                    return ps.stdout.contains("pwned")
+                }
+                #expect(!ps.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "\(ps.stdout)")
+                #expect(ps.stdout.contains("sleep 1000; : ?]0;pwned?"), "\(ps.stdout)")
+            }
+        }
+
+        @Test func aLeftoverGuestRunsNoHookAtAllNeitherGlobalNorFromAHostPath() async throws {
+            // With its config directory gone, the old code took "/scripts" for the guest's own hook directory.
+            let hostScripts = "/scripts"
+            guard !FileManager.default.fileExists(atPath: hostScripts) else {
+                throw TestFailure("\(hostScripts) exists on this host; the test would plant a hook there")
+            }
+            try await withTestHost { host in
+                let marker = "\(host.directory)/hook-ran"
+                try FileManager.default.createDirectory(atPath: hostScripts, withIntermediateDirectories: false)
+                defer { try? FileManager.default.removeItem(atPath: hostScripts) }
+                let hook = "#!/bin/sh\necho \"$0\" >> \(marker)\n"
+                try hook.write(toFile: "\(hostScripts)/post-stop", atomically: true, encoding: .utf8)
+                chmod("\(hostScripts)/post-stop", 0o755)
+                try host.addHook(nil, "post-stop", "echo global >> \(marker)")
+                try host.addVServer("web", config: busyboxInit)
+                try host.startDaemon()
+                #expect(try host.ctl("start", "web").status == 0)
+                host.killDaemon()
+                try FileManager.default.removeItem(atPath: "\(host.configDirectory)/web")
+                try host.startDaemon()
+                #expect(try host.ctl("status", "web").status == 0, "re-adopted as a leftover")
+                #expect(try host.ctl("stop", "web").status == 0)
+                #expect(!FileManager.default.fileExists(atPath: marker),
+                        "no hook ran: \((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "")")
+            }
+        }
     }
 }

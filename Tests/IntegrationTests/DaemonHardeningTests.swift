@@ -232,6 +232,9 @@ extension Integration {
                 #expect(try host.ctl("stop", "web").status == 0)
                 #expect(!FileManager.default.fileExists(atPath: marker),
                         "no hook ran: \((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "")")
+                // Not even tried (an empty working directory, not the check, is what stopped the old code).
+                let tried = host.daemonLogText.split(separator: "\n").filter { $0.contains("post-stop") }
+                #expect(tried.isEmpty, "\(tried)")
             }
         }
     }

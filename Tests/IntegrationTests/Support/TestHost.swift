@@ -210,8 +210,9 @@ final class TestHost: @unchecked Sendable {
     func guestPID(_ name: String) throws -> Int32 {
         let data = try Data(contentsOf: URL(fileURLWithPath: "\(stateDirectory)/\(name).json"))
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let pid = object["pid"] as? Int else { throw TestFailure("no pid in state of \(name)") }
-        return Int32(pid)
+              let pid = (object["pid"] as? Int).flatMap({ Int32(exactly: $0) })
+        else { throw TestFailure("no pid in state of \(name)") }
+        return pid
     }
 
     /// `vserverctl stop NAME`, and how long it took.

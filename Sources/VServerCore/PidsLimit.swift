@@ -65,12 +65,7 @@ enum PidsLimit {
         } catch {
             throw error as? SystemError ?? SystemError("mkdir", path: parent, errno: EIO)
         }
-        let cgroup = GuestCgroup(directory: Path.join(parent, GuestCgroup.ownName(name)))
-        if mkdir(cgroup.directory, 0o755) != 0 {
-            guard errno == EEXIST else { throw SystemError("mkdir", path: cgroup.directory) }
-            try cgroup.remove()
-            guard mkdir(cgroup.directory, 0o755) == 0 else { throw SystemError("mkdir", path: cgroup.directory) }
-        }
+        let cgroup = try GuestCgroup.create(name: name, parent: parent, owner: nil)
         do throws(SystemError) {
             try setMax(max, of: cgroup.directory)
         } catch {

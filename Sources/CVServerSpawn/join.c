@@ -146,6 +146,7 @@ struct join_child {
     int target_pidfd;      /* pidfd of the vserver's PID 1 */
     int rootfd;            /* its /proc/PID/root */
     int cgroup_fd;         /* cgroup.procs of config->cgroup, or -1 */
+    int pids_cgroup_fd;    /* cgroup.procs of config->pids_cgroup, or -1 */
     int slave_fd;          /* with a terminal: the pty slave, else -1 */
     int last_cap;
     int own_user_namespace; /* the vserver has a user namespace (user = true): join it, become its root */
@@ -263,6 +264,8 @@ static int child_main(void *arg)
     /* "0" is the writing process, in cgroup v1 and v2 alike. */
     if (c->cgroup_fd >= 0 && write(c->cgroup_fd, "0", 1) != 1)
         child_fail(c, "join cgroup", c->config->cgroup, NULL, errno);
+    if (c->pids_cgroup_fd >= 0 && write(c->pids_cgroup_fd, "0", 1) != 1)
+        child_fail(c, "join cgroup", c->config->pids_cgroup, NULL, errno);
     if (setns(c->target_pidfd, JOIN_NAMESPACES | (c->own_user_namespace ? CLONE_NEWUSER : 0)) < 0)
         child_fail(c, "setns", c->proc_path, "/ns", errno);
     /* In the vserver's user namespace the host's root is nobody: become its root, as its init is. */
@@ -405,6 +408,17 @@ static int proc_file_error(struct vs_error *error, const char *step, const char 
     return vs_set_error(error, step, NULL, path, err);
 }
 
+/* Opens CGROUP/cgroup.procs for writing into *fd, which the child writes "0" to; returns -1 with *error filled. */
+static int open_cgroup_procs(const char *cgroup, int *fd, struct vs_error *error)
+{
+    char procs[PATH_MAX] = "";
+
+    if (append_str(procs, sizeof procs, cgroup) < 0 || append_str(procs, sizeof procs, "/cgroup.procs") < 0)
+        return vs_set_error(error, "open", NULL, cgroup, ENAMETOOLONG);
+    *fd = open(procs, O_WRONLY | O_CLOEXEC);
+    return *fd < 0 ? vs_set_error(error, "open", NULL, procs, errno) : 0;
+}
+
 int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct vs_error *error)
 {
     struct join_child child;
@@ -424,6 +438,7 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
     memset(&child, 0, sizeof child);
     child.config = config;
     child.target_pidfd = child.rootfd = child.slave_fd = child.error_fd = child.cgroup_fd = -1;
+    child.pids_cgroup_fd = -1;
     if (config->argv == NULL || config->argv[0] == NULL || config->envp == NULL || config->pid <= 0)
         return vs_set_error(error, "check arguments", NULL, "", EINVAL);
     append_str(child.proc_path, sizeof child.proc_path, "/proc/");
@@ -479,20 +494,10 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
     if (config->terminal_fd >= 0 &&
         open_pty(config, child.rootfd, child.proc_path, &master, &child.slave_fd, child.pts_path, error) < 0)
         goto out;
-    if (config->cgroup != NULL) {
-        char procs[PATH_MAX] = "";
-
-        if (append_str(procs, sizeof procs, config->cgroup) < 0 ||
-            append_str(procs, sizeof procs, "/cgroup.procs") < 0) {
-            vs_set_error(error, "open", NULL, config->cgroup, ENAMETOOLONG);
-            goto out;
-        }
-        child.cgroup_fd = open(procs, O_WRONLY | O_CLOEXEC);
-        if (child.cgroup_fd < 0) {
-            vs_set_error(error, "open", NULL, procs, errno);
-            goto out;
-        }
-    }
+    if (config->cgroup != NULL && open_cgroup_procs(config->cgroup, &child.cgroup_fd, error) < 0)
+        goto out;
+    if (config->pids_cgroup != NULL && open_cgroup_procs(config->pids_cgroup, &child.pids_cgroup_fd, error) < 0)
+        goto out;
 
     /* From here until its exec the child is in the vserver's pid namespace and visible there: not dumpable, so
      * root inside (without CAP_SYS_PTRACE) can neither ptrace it nor open its /proc/PID/fd or mem. */
@@ -575,6 +580,8 @@ out:
             close(child.slave_fd);
         if (child.cgroup_fd >= 0)
             close(child.cgroup_fd);
+        if (child.pids_cgroup_fd >= 0)
+            close(child.pids_cgroup_fd);
         if (child.rootfd >= 0)
             close(child.rootfd);
         if (procfd >= 0)

@@ -21,12 +21,15 @@ struct GuestCgroup: Sendable, Equatable {
         var unified: String?
         /// systemd's own v1 hierarchy (name=systemd) on a legacy or hybrid host.
         var systemd: String?
+        /// The v1 pids hierarchy on a legacy or hybrid host (a v1 hierarchy has `tasks`, cgroup2 has not).
+        var legacyPids: String? = nil
 
         static let host: Mounts = {
             let root = "/sys/fs/cgroup"
             let unified = [root, "\(root)/unified"].first { FileSystem.exists("\($0)/cgroup.procs") }
             let systemd = FileSystem.exists("\(root)/systemd/cgroup.procs") ? "\(root)/systemd" : nil
-            return Mounts(unified: unified, systemd: systemd)
+            let pids = FileSystem.exists("\(root)/pids/tasks") ? "\(root)/pids" : nil
+            return Mounts(unified: unified, systemd: systemd, legacyPids: pids)
         }()
     }
 

@@ -13,7 +13,10 @@ public protocol GuestPlacement: Sendable {
 extension GuestPlacement {
     /// What `Spawner.spawn` calls with the PID of the held PID 1 of `config`'s guest.
     func placing(_ config: VServerConfig) -> @Sendable (Int32) -> Void {
-        { pid in place(PlacedGuest(name: config.name, context: config.context, pid: pid, root: config.root)) }
+        { pid in
+            place(PlacedGuest(name: config.name, context: config.context, pid: pid, root: config.root,
+                              pidsMax: config.pidsMax))
+        }
     }
 }
 
@@ -24,6 +27,16 @@ public struct PlacedGuest: Sendable, Equatable {
     /// Host PID of PID 1 (held before its exec).
     public var pid: Int32
     public var root: String
+    /// `[resources] pids-max`: the scope's TasksMax=; nil: no limit.
+    public var pidsMax: UInt64?
+
+    public init(name: String, context: Int, pid: Int32, root: String, pidsMax: UInt64? = nil) {
+        self.name = name
+        self.context = context
+        self.pid = pid
+        self.root = root
+        self.pidsMax = pidsMax
+    }
 }
 
 extension Manager {

@@ -12,6 +12,9 @@ final class RunningGuest: Sendable {
     /// Its own cgroup (systemd scope or vserverd's), nil without one. Read once: `list` must not read
     /// /proc/PID/cgroup of 1000 guests.
     let cgroup: GuestCgroup?
+    /// Its `vserver-NAME` in the v1 pids hierarchy of a hybrid host (its pids limit), made by vserverd: removed
+    /// when it ends. Found again from /proc/PID/cgroup after a restart of vserverd.
+    let pidsCgroup: GuestCgroup?
     /// Its console pty, copied into its console log; nil for a console log file (or one that could not be made
     /// again for a re-adopted guest).
     let console: ConsoleRelay.Console?
@@ -33,6 +36,9 @@ final class RunningGuest: Sendable {
         self.console = console
         self.adopted = adopted
         self.cgroup = GuestCgroup(pid: record.pid, name: record.name)
+        self.pidsCgroup = PidsLimit.legacyCgroup(pid: record.pid, name: record.name).flatMap {
+            $0.cgroup.isOwn ? $0.cgroup : nil
+        }
     }
 
     /// Sends a signal to PID 1 through the pidfd: never to a recycled PID.
@@ -124,4 +130,7 @@ extension VServerConfig {
         VServerConfig(name: record.name, context: record.context, root: record.root,
                       configDirectory: "", configFile: "")
     }
+
+    /// Made by `leftover(from:)`: nothing of it comes from a config the admin wrote.
+    var isLeftover: Bool { configDirectory.isEmpty }
 }

@@ -44,6 +44,9 @@ struct HookRunner: Sendable {
     private func scripts(_ flavours: [HookFlavour], for config: VServerConfig) throws(VServerError)
         -> [HookFlavour: [Script]]
     {
+        // A leftover guest (re-adopted, its config directory gone) runs none: its paths and name would come from
+        // its state file alone, and an empty config directory would make "/scripts" the vserver's own hooks.
+        if config.isLeftover { return [:] }
         do throws(ConfigError) {
             return try HookScripts.find(flavours, configRoot: configRoot, vserverDirectory: config.configDirectory,
                                         trust: trust)

@@ -27,7 +27,10 @@ extension Manager {
         let name = try resolve(nameOrContext)
         return try await exclusively(name) { () throws(VServerError) in
             guard case .running(let guest) = states[name] else { throw .notRunning(name: name) }
-            await stopGuest(guest, timeout: timeout ?? guest.config.stopTimeout)
+            // The routes refuse other values; clamped here too, since a wait of Int.max seconds traps.
+            let seconds = min(max(timeout ?? guest.config.stopTimeout, ManagerLimits.stopTimeout.lowerBound),
+                              ManagerLimits.stopTimeout.upperBound)
+            await stopGuest(guest, timeout: seconds)
             return info(name)
         }
     }
@@ -103,13 +106,19 @@ extension Manager {
             plan.cgroupMount = cgroupMount
         }
         defer { if plan.cgroupFD >= 0 { close(plan.cgroupFD) } }
+        let pidsCgroup = try limitPids(config, ownCgroup: ownCgroup)
+        defer { if !recorded { try? pidsCgroup?.remove() } }
         // Every console is a pty of the guest's devpts that vserverd reads into the log (docs/ARCHITECTURE.md §4):
         // systemd writes nothing to a /dev/console that is no terminal, gettys need their ttys, and a host file bound
         // there could be made setuid by the guest's root.
         plan.ttyCount = guestInit == .sysvinit ? GuestInit.gettyTerminals(root: config.root) : 0
 
         let stubInit = self.stubInit
-        let whileHeld = Self.whileHeld(config, placing: options.placement?.placing(config), cgroupMount: cgroupMount)
+        let whileHeld = Self.whileHeld(config, placing: options.placement?.placing(config),
+                                       // Outside systemd, only a guest with its own cgroup gets one mounted.
+                                       cgroupMount: ownCgroup == nil && options.placement == nil
+                                           ? Int32(VS_CGROUP_NONE) : cgroupMount,
+                                       pidsCgroup: pidsCgroup)
         let spawned: SpawnedGuest
         do {
             spawned = try await onBlockingThread { [plan] () throws -> SpawnedGuest in
@@ -194,6 +203,27 @@ extension Manager {
         }
     }
 
+    /// Outside systemd, `[resources] pids-max` (docs/ARCHITECTURE.md §4): pids.max of its own cgroup2 cgroup, or
+    /// of `vserver-NAME` in the v1 pids hierarchy, which is returned (PID 1 moves in while held). A guest with a
+    /// limit does not start where neither exists.
+    private func limitPids(_ config: VServerConfig, ownCgroup: GuestCgroup?) throws(VServerError) -> GuestCgroup? {
+        guard options.placement == nil, let max = config.pidsMax else { return nil }
+        do {
+            let place = try PidsLimit.place(unifiedParent: ownCgroup == nil ? nil : cgroupParent,
+                                            legacyMount: GuestCgroup.Mounts.host.legacyPids,
+                                            parentPath: cgroupParentPath)
+            switch place {
+            case .unified:
+                if let ownCgroup { try PidsLimit.setMax(max, of: ownCgroup.directory) }
+                return nil
+            case .legacy(let mount, let parentPath):
+                return try PidsLimit.createLegacy(name: config.name, mount: mount, parentPath: parentPath, max: max)
+            }
+        } catch {
+            throw .startFailed(name: config.name, step: "pids limit", reason: "\(error)")
+        }
+    }
+
     func consoleLogPath(_ name: String) -> String { "\(options.logDirectory)/\(name).log" }
 
     static let noConsolePty = "no pty was left on the host for its console (kernel.pty.max, less kernel.pty.reserve "
@@ -252,7 +282,7 @@ extension Manager {
         if VethNetwork(guest.config) != nil {
             VethNetwork.tearDown(VethNetwork.hostInterfaceName(context: guest.record.context))
         }
-        if let cgroup = guest.cgroup, cgroup.isOwn {
+        for case let cgroup? in [guest.cgroup, guest.pidsCgroup] where cgroup.isOwn {
             // The last processes of the namespace may take a moment to go: then remove() waits for them, off the actor.
             do {
                 if (try? cgroup.remove(patience: .zero)) == nil {
@@ -274,16 +304,25 @@ extension Manager {
         return exit
     }
 
-    /// What runs while PID 1 is held before its exec: its veth pair, then its systemd scope (given to the guest's
-    /// root with a user namespace). Returns what the guest gets on /sys/fs/cgroup: `cgroupMount` when it has a
-    /// cgroup of its own, else nothing. nil when nothing has to run, so that the start takes the one-step spawn.
-    private static func whileHeld(_ config: VServerConfig, placing: (@Sendable (Int32) -> Void)?, cgroupMount: Int32)
+    /// What runs while PID 1 is held before its exec: its v1 pids cgroup (before it can fork), its veth pair, then
+    /// its systemd scope (given to the guest's root with a user namespace). Returns what the guest gets on
+    /// /sys/fs/cgroup: `cgroupMount` when it has a cgroup of its own, else nothing. nil when nothing has to run, so
+    /// that the start takes the one-step spawn.
+    private static func whileHeld(_ config: VServerConfig, placing: (@Sendable (Int32) -> Void)?, cgroupMount: Int32,
+                                  pidsCgroup: GuestCgroup?)
         -> (@Sendable (Int32) throws(VServerError) -> Int32)?
     {
         let network = VethNetwork(config)
-        if network == nil && placing == nil { return nil }
+        if network == nil && placing == nil && pidsCgroup == nil { return nil }
         let name = config.name
         return { (pid: Int32) throws(VServerError) -> Int32 in
+            if let pidsCgroup {
+                do throws(SystemError) {
+                    try PidsLimit.attach(pid: pid, to: pidsCgroup)
+                } catch {
+                    throw .startFailed(name: name, step: "pids limit", reason: "pids limit: \(error)")
+                }
+            }
             if let network {
                 do throws(SystemError) {
                     try network.setUp(pid: pid)
@@ -358,7 +397,8 @@ extension Manager {
         case poweroffExit:
             return "powered off or halted from inside (PID 1 ended by SIGINT)"
         default:
-            let signal = exit.how == .exited ? "" : Signals.name(Int32(exit.status)).map { " (\($0))" } ?? ""
+            let signal = exit.how == .exited ? ""
+                : Int32(exactly: exit.status).flatMap(Signals.name).map { " (\($0))" } ?? ""
             return "PID 1 \(exit)\(signal)"
         }
     }
@@ -398,20 +438,27 @@ extension Manager {
         }
     }
 
-    /// Finds the guests a previous vserverd started: alive ones (same PID and start time) are running
-    /// again; dead ones get their post-stop hooks and their state file removed.
+    /// Finds the guests a previous vserverd started: alive ones (same PID, start time and namespaces, this boot)
+    /// are running again; dead ones get their post-stop hooks and their state file removed. A file that cannot be a
+    /// record of ours is logged and set aside, and the process it names is left alone.
     public func adoptRunningGuests() async {
         let (records, ends, problems) = stateStore.loadAll()
-        for problem in problems { logger.warning("\(problem)") }
+        for problem in problems {
+            logger.warning("\(problem.reason); set aside as \(problem.entry).refused")
+            stateStore.setAside(problem.entry)
+        }
         for end in ends where configs.configs[end.name] != nil || configs.invalid[end.name] != nil {
             states[end.name] = .stopped(reason: end.reason, exit: end.exit)
         }
         for record in records {
             let config = configs.configs[record.name] ?? VServerConfig.leftover(from: record)
-            let pidfd = vs_pidfd_open(record.pid)
-            if pidfd >= 0, (try? ProcFS.startTime(pid: record.pid)) == record.startTime,
-               let exit = try? watcher.watch(pidfd: pidfd)
-            {
+            switch Readoption.check(record) {
+            case .alive(let pidfd):
+                guard let exit = try? watcher.watch(pidfd: pidfd) else {
+                    close(pidfd)
+                    logger.error("cannot watch PID \(record.pid); not re-adopted", metadata: logMetadata(record.name))
+                    continue
+                }
                 var console: ConsoleRelay.Console?
                 if let ttys = record.ptyConsoleTTYs {
                     console = await reattachConsole(record, pidfd: pidfd, ttys: ttys)
@@ -421,13 +468,20 @@ extension Manager {
                 setState(record.name, .running(guest))
                 watchForExit(guest)
                 logger.info("re-adopted, PID \(record.pid)", metadata: logMetadata(record.name))
-            } else {
-                if pidfd >= 0 { close(pidfd) }
+            case .ended:
                 let reason = "ended while vserverd was not running"
                 logger.notice("\(reason)", metadata: logMetadata(record.name))
                 await hooks.runLoggingFailures(.postStop, for: config)
                 keepEnd(GuestEnd(name: record.name, reason: reason, exit: nil))
                 setState(record.name, .stopped(reason: reason))
+            case .refused(let why):
+                let entry = StateStore.entry(record.name)
+                let message = "state file refused: \(why); set aside as \(entry).refused, PID \(record.pid) left alone"
+                logger.warning("\(message)", metadata: ["vserver": "\(record.name)"])
+                stateStore.setAside(entry)
+                if configs.configs[record.name] != nil || configs.invalid[record.name] != nil {
+                    setState(record.name, .stopped(reason: "state file refused: \(why)"))
+                }
             }
         }
     }

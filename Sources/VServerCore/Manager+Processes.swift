@@ -51,6 +51,7 @@ extension Manager {
             capabilities: guest.config.capabilities,
             shell: guest.config.shell ?? GuestFiles.loginShell(pid: guest.pid) ?? VServerConfig.defaultShell,
             cgroup: GuestCgroup(pid: guest.pid, name: name)?.processDirectory,
-            seccomp: guest.config.seccomp.rawValue)
+            seccomp: guest.config.seccomp.rawValue,
+            pidsCgroup: PidsLimit.legacyCgroup(pid: guest.pid, name: name)?.processDirectory)
     }
 }

@@ -48,6 +48,9 @@ public actor Manager {
     /// Where guests get their own cgroups (a directory of the cgroup2 hierarchy); nil under systemd (scopes) and
     /// on hosts without cgroup2.
     let cgroupParent: String?
+    /// The guests' parent as a cgroup path ("/vservers"), for the v1 pids hierarchy of a hybrid host: the same
+    /// place as in cgroup2.
+    let cgroupParentPath: String
 
     var configs: ConfigSet
     var states: [String: GuestState] = [:]
@@ -71,6 +74,7 @@ public actor Manager {
         try FileSystem.makeDirectories(options.logDirectory, mode: 0o750)
         self.consoles = try ConsoleRelay()
         self.cgroupParent = try Self.cgroupParent(options)
+        self.cgroupParentPath = Self.cgroupParentPath(options, cgroupParent: cgroupParent)
         self.configs = Self.loadConfigs(options)
         Self.logProblems(of: configs, logger: logger)
     }
@@ -87,6 +91,20 @@ public actor Manager {
     private static func loadConfigs(_ options: Options) -> ConfigSet {
         ConfigLoader.load(directory: options.configDirectory,
                           contextRecord: options.libDirectory.map(ContextRecord.file(in:)), recording: true)
+    }
+
+    private static func cgroupParentPath(_ options: Options, cgroupParent: String?) -> String {
+        if let configured = options.cgroupParent { return configured }
+        if let cgroupParent, let unified = GuestCgroup.Mounts.host.unified, cgroupParent.hasPrefix(unified) {
+            let path = String(cgroupParent.dropFirst(unified.count))
+            return path.isEmpty ? "/" : path
+        }
+        // No cgroup2: vserverd's own cgroup of the v1 pids hierarchy.
+        let own = (try? FileSystem.readText("/proc/self/cgroup"))?.split(separator: "\n").first {
+            $0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).dropFirst().first?
+                .split(separator: ",").contains("pids") == true
+        }
+        return own.map { String($0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)[2]) } ?? "/"
     }
 
     private static func logProblems(of configs: ConfigSet, logger: Logger) {

@@ -11,7 +11,7 @@ public enum PSColumns {
     public static func table(_ processes: [ProcessInfo]) -> String {
         let rows = processes.map { process in
             let (context, vserver) = cells(process)
-            return ("\(process.pid)", context, vserver, process.command)
+            return ("\(process.pid)", context, vserver, printable(process.command))
         }
         let pidWidth = max(5, rows.map(\.0.count).max() ?? 0)
         let contextWidth = max(7, rows.map(\.1.count).max() ?? 0)
@@ -22,6 +22,17 @@ public enum PSColumns {
                 + vserver.rightPadded(to: vserverWidth) + " " + command + "\n"
         }
         return text
+    }
+
+    /// A guest's command line as it may reach a terminal: control characters (C0, DEL, C1: an ESC sequence could
+    /// rewrite the admin's screen or title) become "?", as ps(1) shows them.
+    static func printable(_ command: String) -> String {
+        guard command.unicodeScalars.contains(where: isControl) else { return command }
+        return String(String.UnicodeScalarView(command.unicodeScalars.map { isControl($0) ? "?" : $0 }))
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 
     /// ps(1) output with " CONTEXT VSERVER" inserted after the PID column on every line; the rest of each line

@@ -32,6 +32,10 @@ enum ProcFS {
 
     static let namespaceKinds = ["mnt", "pid", "uts", "ipc", "net", "user", "cgroup"]
 
+    /// This boot's id: a state file written in another boot names no process of this one. nil when unreadable.
+    static let bootID: String? = (try? FileSystem.readText("/proc/sys/kernel/random/boot_id"))
+        .map { String($0.prefix { $0 != "\n" }) }
+
     /// Inode of each namespace of a process: equal inodes mean the same namespace.
     static func namespaceInodes(pid: Int32) -> [String: UInt64] {
         var result: [String: UInt64] = [:]

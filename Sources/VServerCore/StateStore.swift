@@ -1,3 +1,4 @@
+import CVServerSpawn
 import Glibc
 import VServerProtocol
 
@@ -16,6 +17,9 @@ struct GuestRecord: Sendable, Equatable {
     /// Its console is a pty (held by vserverd, made again by the next one), with this many /dev/ttyN ptys; nil: the
     /// console log file itself.
     var ptyConsoleTTYs: Int?
+    /// /proc/sys/kernel/random/boot_id when it was written: a record of another boot names no process of this one.
+    /// nil in a record of an older vserverd.
+    var bootID: String?
 
     var json: JSON {
         .object([
@@ -27,11 +31,13 @@ struct GuestRecord: Sendable, Equatable {
             "root": .string(root),
             "namespaces": .object(namespaces.mapValues { .int(Int64($0)) }),
             "stop": .string(stop.description),
-        ].merging(ptyConsoleTTYs.map { ["console": .string("pty"), "ttys": .int(Int64($0))] } ?? [:]) { $1 })
+        ].merging(ptyConsoleTTYs.map { ["console": .string("pty"), "ttys": .int(Int64($0))] } ?? [:]) { $1 }
+         .merging(bootID.map { ["bootID": .string($0)] } ?? [:]) { $1 })
     }
 
     init(name: String, pid: Int32, startTime: UInt64, context: Int, startedAt: String, root: String,
-         namespaces: [String: UInt64], stop: StopRequest, ptyConsoleTTYs: Int? = nil) {
+         namespaces: [String: UInt64], stop: StopRequest, ptyConsoleTTYs: Int? = nil,
+         bootID: String? = ProcFS.bootID) {
         self.name = name
         self.pid = pid
         self.startTime = startTime
@@ -41,22 +47,50 @@ struct GuestRecord: Sendable, Equatable {
         self.namespaces = namespaces
         self.stop = stop
         self.ptyConsoleTTYs = ptyConsoleTTYs
+        self.bootID = bootID
     }
 
-    init?(json: JSON) {
-        guard let name = json["name"]?.stringValue, let pid = json["pid"]?.intValue,
-              let startTime = json["startTime"]?.intValue, let context = json["context"]?.intValue,
-              let startedAt = json["startedAt"]?.stringValue, let root = json["root"]?.stringValue
-        else { return nil }
+    /// Reads a record as a hostile file could have it: every number is checked to fit before it is converted (a
+    /// trap here would crash the daemon at every start), and a problem is an error naming the field.
+    init(json: JSON) throws(StateFileProblem) {
+        func field<T>(_ key: String, _ convert: (JSON) -> T?) throws(StateFileProblem) -> T {
+            guard let value = json[key], let converted = convert(value) else {
+                throw StateFileProblem("\(key) is missing or out of range")
+            }
+            return converted
+        }
+        let name = try field("name") { $0.stringValue }
+        // PID 0 is nobody's and PID 1 the host's init (or vserverd's own pid namespace's): never a guest's.
+        let pid = try field("pid") { $0.intValue.flatMap { Int32(exactly: $0) }.flatMap { $0 > 1 ? $0 : nil } }
+        let startTime = try field("startTime") { $0.intValue.flatMap { UInt64(exactly: $0) } }
+        let context = try field("context") { $0.intValue.flatMap { VServerConfig.contextRange.contains($0) ? $0 : nil } }
+        let startedAt = try field("startedAt") { $0.stringValue }
+        let root = try field("root") { $0.stringValue.flatMap { $0.hasPrefix("/") ? $0 : nil } }
         var namespaces: [String: UInt64] = [:]
-        for (kind, inode) in json["namespaces"]?.objectValue ?? [:] {
-            if let inode = inode.intValue { namespaces[kind] = UInt64(inode) }
+        for (kind, inode) in try field("namespaces", { $0.objectValue }) {
+            guard ProcFS.namespaceKinds.contains(kind), let inode = inode.intValue.flatMap({ UInt64(exactly: $0) })
+            else { throw StateFileProblem("namespaces.\(kind) is not a namespace inode") }
+            namespaces[kind] = inode
         }
         // A state file of an older vserverd has no "stop": SIGTERM was what it would have sent.
-        let stop = json["stop"]?.stringValue.flatMap(StopRequest.init) ?? .signal(Signals.named("SIGTERM"))
-        let ttys = json["console"]?.stringValue == "pty" ? Int(json["ttys"]?.intValue ?? 0) : nil
-        self.init(name: name, pid: Int32(pid), startTime: UInt64(startTime), context: Int(context),
-                  startedAt: startedAt, root: root, namespaces: namespaces, stop: stop, ptyConsoleTTYs: ttys)
+        let stop = json["stop"] == nil ? .signal(Signals.named("SIGTERM"))
+            : try field("stop") { $0.stringValue.flatMap(StopRequest.init) }
+        var ttys: Int?
+        if json["console"]?.stringValue == "pty" {
+            ttys = try field("ttys") { $0.intValue.flatMap { (0...Int(VS_MAX_TTYS)).contains($0) ? $0 : nil } }
+        }
+        let bootID = json["bootID"] == nil ? nil : try field("bootID") { $0.stringValue }
+        self.init(name: name, pid: pid, startTime: startTime, context: context, startedAt: startedAt, root: root,
+                  namespaces: namespaces, stop: stop, ptyConsoleTTYs: ttys, bootID: bootID)
+    }
+}
+
+/// Why a state file was not taken: logged, and the file set aside.
+struct StateFileProblem: Error, CustomStringConvertible {
+    var description: String
+
+    init(_ description: String) {
+        self.description = description
     }
 }
 
@@ -115,31 +149,44 @@ struct StateStore: Sendable {
         unlink(path(name))
     }
 
-    /// Every record and end in the directory; unreadable or foreign files are reported, not fatal.
-    func loadAll() -> (records: [GuestRecord], ends: [GuestEnd], problems: [String]) {
+    /// Every record and end in the directory. A file that is no valid record or end (unreadable, foreign, numbers
+    /// that do not fit) is a problem: the caller logs it and sets it aside.
+    func loadAll() -> (records: [GuestRecord], ends: [GuestEnd], problems: [(entry: String, reason: String)]) {
         var records: [GuestRecord] = []
         var ends: [GuestEnd] = []
-        var problems: [String] = []
+        var problems: [(entry: String, reason: String)] = []
         for entry in FileSystem.entries(directory) where entry.hasSuffix(".json") {
             let file = "\(directory)/\(entry)"
             do {
                 let json = try JSON.parse(Array(FileSystem.readText(file).utf8))
                 let name = json["name"]?.stringValue ?? ""
                 guard "\(name).json" == entry, VServerName.isValid(name) else {
-                    problems.append("\(file): not a vserverd state file")
+                    problems.append((entry, "\(file): not a vserverd state file"))
                     continue
                 }
-                if let record = GuestRecord(json: json) {
-                    records.append(record)
-                } else if let end = GuestEnd(json: json) {
+                if json["ended"] != nil {
+                    guard let end = GuestEnd(json: json) else {
+                        problems.append((entry, "\(file): not a vserverd state file"))
+                        continue
+                    }
                     ends.append(end)
                 } else {
-                    problems.append("\(file): not a vserverd state file")
+                    records.append(try GuestRecord(json: json))
                 }
             } catch {
-                problems.append("\(file): \(error)")
+                problems.append((entry, "\(file): \(error)"))
             }
         }
         return (records, ends, problems)
     }
+
+    /// Moves a state file that must not be read again (a refused record) to `NAME.json.refused`, where no later
+    /// start of vserverd looks, and the admin can still read it. Removed when even that fails: it must not loop.
+    func setAside(_ entry: String) {
+        let file = "\(directory)/\(entry)"
+        if rename(file, file + ".refused") != 0 { unlink(file) }
+    }
+
+    /// The file name of a vserver's state file in the directory.
+    static func entry(_ name: String) -> String { "\(name).json" }
 }

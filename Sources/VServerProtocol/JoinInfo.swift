@@ -14,9 +14,11 @@ public struct VServerJoinInfo: Sendable, Equatable {
     public var cgroup: String?
     /// `[security] seccomp` of the vserver: "default" or "unconfined" (nil from an older daemon: the default).
     public var seccomp: String?
+    /// PID 1's cgroup in the v1 pids hierarchy (a hybrid host), which the command joins too: its pids limit.
+    public var pidsCgroup: String?
 
     public init(pid: Int32, startTime: UInt64, environment: [String: String], capabilities: UInt64,
-                shell: [String], cgroup: String? = nil, seccomp: String? = nil) {
+                shell: [String], cgroup: String? = nil, seccomp: String? = nil, pidsCgroup: String? = nil) {
         self.pid = pid
         self.startTime = startTime
         self.environment = environment
@@ -24,6 +26,7 @@ public struct VServerJoinInfo: Sendable, Equatable {
         self.shell = shell
         self.cgroup = cgroup
         self.seccomp = seccomp
+        self.pidsCgroup = pidsCgroup
     }
 
     public init(parameters: [String: JSON]) throws(VarlinkError) {
@@ -50,6 +53,7 @@ public struct VServerJoinInfo: Sendable, Equatable {
         shell = try parameters.requiredStringArray("shell")
         cgroup = try parameters.optionalString("cgroup")
         seccomp = try parameters.optionalString("seccomp")
+        pidsCgroup = try parameters.optionalString("pidsCgroup")
     }
 
     public var parameters: [String: JSON] {
@@ -60,6 +64,7 @@ public struct VServerJoinInfo: Sendable, Equatable {
         ]
         if let cgroup { parameters["cgroup"] = .string(cgroup) }
         if let seccomp { parameters["seccomp"] = .string(seccomp) }
+        if let pidsCgroup { parameters["pidsCgroup"] = .string(pidsCgroup) }
         return parameters
     }
 }

@@ -30,7 +30,8 @@ public let managerInterfaceDescription = """
     # Starts a vserver and returns once its PID 1 runs and its post-start hooks succeeded.
     method Start(name: string) -> (vserver: VServer)
 
-    # Stops a vserver: stop-signal to its PID 1, SIGKILL after timeout seconds (default: stop-timeout).
+    # Stops a vserver: stop-signal to its PID 1, SIGKILL after timeout seconds (default: stop-timeout;
+    # 0 to 3600, else InvalidParameter).
     method Stop(name: string, timeout: ?int) -> (vserver: VServer)
 
     # Stops and starts a vserver.
@@ -38,8 +39,8 @@ public let managerInterfaceDescription = """
 
     # Starts every vserver with autostart = true, dependencies first, several at a time. A failure skips
     # its dependents; errors has one line per failed or skipped vserver ("web: pre-start hook ...").
-    # started is in the order the starts finished. jobs: at most this many at once (default: the daemon's
-    # --jobs, which defaults to the number of CPUs).
+    # started is in the order the starts finished. jobs: at most this many at once, 1 to 1024 (default: the
+    # daemon's --jobs, which defaults to the number of CPUs).
     method StartAutostart(jobs: ?int) -> (started: []string, failed: []string, errors: []string)
 
     # Starts every vserver with a valid config, like StartAutostart.
@@ -61,10 +62,10 @@ public let managerInterfaceDescription = """
     # What vserverctl needs to run a command inside a running vserver (enter, exec): its PID 1 on the host with
     # the start time to check a pidfd against (field 22 of /proc/PID/stat), the environment its init got, its
     # bounding set (bit n = capability n), its shell, the directory of its own cgroup (its systemd scope)
-    # when it has one, and its seccomp policy ("default" or "unconfined"). Root only: the caller joins its
-    # namespaces.
+    # when it has one, and of its cgroup in the v1 pids hierarchy of a hybrid host (its pids limit), and its
+    # seccomp policy ("default" or "unconfined"). Root only: the caller joins its namespaces.
     method Join(name: string) -> (pid: int, startTime: int, environment: [string]string, capabilities: int,
-                                  shell: []string, cgroup: ?string, seccomp: ?string)
+                                  shell: []string, cgroup: ?string, seccomp: ?string, pidsCgroup: ?string)
 
     # Called with "more": first the current state of every vserver, then one reply per state change,
     # until the client hangs up.
@@ -157,6 +158,18 @@ public enum ManagerMethod {
     public static let processes = "io.vserverd.Manager.Processes"
     public static let join = "io.vserverd.Manager.Join"
     public static let monitor = "io.vserverd.Manager.Monitor"
+}
+
+/// What the daemon accepts of the numbers and connections of callers (docs/ARCHITECTURE.md §6): a number outside
+/// its range is an `InvalidParameter` error naming it, so no value from the socket reaches a conversion that traps.
+public enum ManagerLimits {
+    /// `Stop(timeout:)` in seconds: 0 kills at once, an hour is as long as `stop-timeout` may be.
+    public static let stopTimeout = 0...3600
+    /// `jobs` of `StartAutostart`/`StartAll`: parallel starts.
+    public static let jobs = 1...1024
+    /// Connections one uid may hold open at once; more are answered with PermissionDenied and closed, so that
+    /// one local user cannot use up the daemon's file descriptors for everybody else.
+    public static let connectionsPerUID = 64
 }
 
 /// Fully-qualified error names of `io.vserverd.Manager`.

@@ -37,8 +37,12 @@ public final class VarlinkClient {
     /// Set while a `more` call still has replies coming; the connection serves nothing else until then.
     private var streaming = false
 
-    /// Connects to the socket at `path`.
-    public init(path: String = defaultManagerSocketPath) throws(VarlinkConnectionError) {
+    /// Connects to the socket at `path`. With `requiredPeerUID`, the process serving it must run as that uid
+    /// (`SO_PEERCRED`): a socket bound by anybody else, where the daemon's should be, gets no call and is not
+    /// believed.
+    public init(path: String = defaultManagerSocketPath, requiredPeerUID: uid_t? = nil)
+        throws(VarlinkConnectionError)
+    {
         self.path = path
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .system("cannot create a socket for \(path)", errno) }
@@ -51,6 +55,21 @@ public final class VarlinkClient {
             let code = errno
             Glibc.close(fd)
             throw .system("cannot connect to \(path)", code)
+        }
+        if let requiredPeerUID {
+            var peer = PeerCredentials()
+            var length = socklen_t(MemoryLayout<PeerCredentials>.size)
+            guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0 else {
+                let code = errno
+                Glibc.close(fd)
+                throw .system("cannot read the credentials of \(path)", code)
+            }
+            guard peer.uid == requiredPeerUID else {
+                Glibc.close(fd)
+                throw VarlinkConnectionError(
+                    "\(path) is served by uid \(peer.uid) (PID \(peer.pid)), not uid \(requiredPeerUID): not vserverd's "
+                        + "socket, its answers are not trusted")
+            }
         }
     }
 
@@ -181,4 +200,12 @@ public struct VarlinkReplyStream {
     public mutating func next() throws -> [String: JSON]? {
         try client.nextStreamReply()
     }
+}
+
+/// `struct ucred` of <sys/socket.h>, which the Glibc module leaves out (it is behind `_GNU_SOURCE`): three 32-bit
+/// fields, laid out alike in Swift and C.
+private struct PeerCredentials {
+    var pid: pid_t = 0
+    var uid: uid_t = 0
+    var gid: gid_t = 0
 }

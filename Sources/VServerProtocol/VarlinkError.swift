@@ -107,6 +107,14 @@ extension Dictionary where Key == String, Value == JSON {
         }
     }
 
+    /// An integer that must lie in `range`: anything else (too large for `Int` too) is `InvalidParameter`
+    /// naming it, never a trap further on.
+    public func optionalInt(_ name: String, in range: ClosedRange<Int>) throws(VarlinkError) -> Int? {
+        guard let value = try optionalInt(name) else { return nil }
+        guard range.contains(value) else { throw .invalidParameter(name) }
+        return value
+    }
+
     public func requiredBool(_ name: String) throws(VarlinkError) -> Bool {
         guard let value = try optionalBool(name) else { throw .invalidParameter(name) }
         return value

@@ -34,10 +34,16 @@ struct Daemon {
         }
     }
 
+    /// A connection to vserverd, which runs as root: answers from a socket anybody else serves (a stale path,
+    /// a user's socket where ours is missing) are never believed.
+    func connect() throws -> VarlinkClient {
+        try VarlinkClient(path: path, requiredPeerUID: 0)
+    }
+
     /// A call to io.vserverd.Manager; errors come back as one readable line.
     func call(_ method: String, _ parameters: [String: JSON] = [:]) throws(CommandFailure) -> [String: JSON] {
         do {
-            let client = try VarlinkClient(path: path)
+            let client = try connect()
             defer { client.close() }
             return try client.call("io.vserverd.Manager.\(method)", parameters)
         } catch {

@@ -65,7 +65,11 @@ enum Join {
         var joined = vs_joined()
         var failure = vs_error()
         let cgroup: UnsafeMutablePointer<CChar>? = info.cgroup.flatMap { strdup($0) }
-        defer { free(cgroup) }
+        let pidsCgroup: UnsafeMutablePointer<CChar>? = info.pidsCgroup.flatMap { strdup($0) }
+        defer {
+            free(cgroup)
+            free(pidsCgroup)
+        }
         let result = withCStrings(command) { argv in
             withCStrings(environment(info)) { envp in
                 var config = vs_join_config(
@@ -73,7 +77,8 @@ enum Join {
                     envp: envp, cgroup: cgroup.map { UnsafePointer($0) }, terminal_fd: streams.terminal,
                     stdin_fd: streams.stdin, stdout_fd: streams.stdout, stderr_fd: streams.stderr,
                     terminal_stdio: streams.terminalStdio, terminal_input: streams.terminal == 0 ? 1 : 0,
-                    seccomp: info.seccomp == "unconfined" ? Int32(VS_SECCOMP_UNCONFINED) : Int32(VS_SECCOMP_DEFAULT))
+                    seccomp: info.seccomp == "unconfined" ? Int32(VS_SECCOMP_UNCONFINED) : Int32(VS_SECCOMP_DEFAULT),
+                    pids_cgroup: pidsCgroup.map { UnsafePointer($0) })
                 return vs_join(&config, &joined, &failure)
             }
         }

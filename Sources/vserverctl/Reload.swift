@@ -39,7 +39,7 @@ struct Monitor: ParsableCommand {
 
     func run() throws {
         do {
-            let client = try VarlinkClient(path: connection.socketPath)
+            let client = try connection.daemon.connect()
             var replies = try client.callMore(ManagerMethod.monitor, [:])
             while let parameters = try replies.next() {
                 var line = "\(parameters["name"]?.stringValue ?? "?") \(parameters["state"]?.stringValue ?? "?")"

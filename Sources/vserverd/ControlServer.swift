@@ -72,7 +72,8 @@ enum VarlinkMethod {
 ///
 /// Calls on one connection run one after another and are answered in order (clients may pipeline); connections
 /// run in parallel. A connection that sends invalid JSON, something that is not a call, or a message over
-/// `varlinkMaxMessageSize` is closed; the server goes on. When a client hangs up, a running `more` handler is
+/// `varlinkMaxMessageSize` is closed; the server goes on. A uid with `ManagerLimits.connectionsPerUID` connections
+/// open gets PermissionDenied on the next and that one is closed. When a client hangs up, a running `more` handler is
 /// cancelled; other calls already received run to completion (they may change state the client asked for).
 final class ControlServer: Service {
     private let listeningSocket: Int32
@@ -80,6 +81,7 @@ final class ControlServer: Service {
     private let interfaceNames: [String]
     private let logger: Logger
     private let group: any EventLoopGroup
+    private let quota = ConnectionQuota(perUID: ManagerLimits.connectionsPerUID)
     /// Calls read ahead of the running one. Beyond them the socket is not read (the client's writes block), so a
     /// client that pipelines costs bounded memory; a hang-up behind that many pipelined calls is only noticed
     /// when a reply cannot be written.
@@ -170,6 +172,17 @@ final class ControlServer: Service {
             logger[metadataKey: "peer_uid"] = "\(connection.peer.uid)"
             return logger
         }()
+        let uid = connection.peer.uid
+        guard quota.acquire(uid) else {
+            logger.notice("refusing a connection: uid \(uid) has \(quota.perUID) open")
+            let refusal = VServerError.permissionDenied(
+                reason: "uid \(uid) has \(quota.perUID) connections open, the most one user may have")
+            try? await connection.channel.executeThenClose { _, outbound in
+                try await outbound.write(ByteBuffer(bytes: VarlinkReply(error: refusal.varlinkError).encoded()))
+            }
+            return
+        }
+        defer { quota.release(uid) }
         do {
             try await connection.channel.executeThenClose { inbound, outbound in
                 let hangup = OneShotEvent()

@@ -142,6 +142,35 @@ final class CallQueue: Sendable {
     }
 }
 
+// MARK: - Connections per uid
+
+/// Counts the open connections of each uid, so that one local user cannot hold every file descriptor the daemon
+/// has (each connection costs one, and a guest's pidfd is one too).
+final class ConnectionQuota: Sendable {
+    let perUID: Int
+    private let open = Mutex<[UInt32: Int]>([:])
+
+    init(perUID: Int) {
+        self.perUID = perUID
+    }
+
+    /// Takes a slot for `uid`; false when it has `perUID` already.
+    func acquire(_ uid: UInt32) -> Bool {
+        open.withLock { open in
+            guard open[uid, default: 0] < perUID else { return false }
+            open[uid, default: 0] += 1
+            return true
+        }
+    }
+
+    func release(_ uid: UInt32) {
+        open.withLock { open in
+            let left = open[uid, default: 1] - 1
+            open[uid] = left > 0 ? left : nil
+        }
+    }
+}
+
 // MARK: - Framing
 
 /// Splits the byte stream at NUL bytes; a message that grows past the limit without one is an error.

@@ -25,8 +25,7 @@ struct ManagerRoutes: Sendable {
                 ["vserver": try await routes.manager.start(try call.parameters.requiredString("name")).json]
             },
             "Stop": change { routes, call in
-                let timeout = try call.parameters.optionalInt("timeout")
-                if let timeout, timeout < 0 { throw VarlinkError.invalidParameter("timeout") }
+                let timeout = try call.parameters.optionalInt("timeout", in: ManagerLimits.stopTimeout)
                 let name = try call.parameters.requiredString("name")
                 return ["vserver": try await routes.manager.stop(name, timeout: timeout).json]
             },
@@ -99,9 +98,7 @@ struct ManagerRoutes: Sendable {
 
     /// `jobs` of StartAutostart/StartAll, else the daemon's --jobs.
     private func requestedJobs(_ call: VarlinkCall) throws -> Int {
-        let requested = try call.parameters.optionalInt("jobs")
-        if let requested, requested < 1 { throw VarlinkError.invalidParameter("jobs") }
-        return requested ?? jobs
+        try call.parameters.optionalInt("jobs", in: ManagerLimits.jobs) ?? jobs
     }
 
     /// Join: what lets the caller run anything as root inside a vserver. uid 0 only (not the vserverd group:

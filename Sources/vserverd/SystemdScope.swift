@@ -51,26 +51,52 @@ struct SystemdScopes: GuestPlacement {
         try message.append(scope)
         try message.append("fail")
         try message.container("a", "(sv)") {
-            try message.property("Description", "s") {
-                try message.append("vserver \(guest.name) (context \(guest.context))")
-            }
-            try message.property("Slice", "s") { try message.append("machine.slice") }
-            try message.property("PIDs", "au") {
-                try message.container("a", "u") { try message.append(UInt32(bitPattern: guest.pid)) }
-            }
-            // The guest's own init (a systemd guest) manages the cgroups below the scope.
-            try message.property("Delegate", "b") { try message.append(true) }
-            try message.property("TasksAccounting", "b") { try message.append(true) }
-            try message.property("MemoryAccounting", "b") { try message.append(true) }
-            // A scope that ended badly must not block the next start of the same vserver.
-            try message.property("CollectMode", "s") { try message.append("inactive-or-failed") }
-            // At shutdown vservers.service stops the guests in order first; only then may systemd end the scopes.
-            try message.property("Before", "as") {
-                try message.container("a", "s") { try message.append("vservers.service") }
+            for (name, value) in scopeProperties(scope: scope, guest: guest) {
+                switch value {
+                case .string(let text): try message.property(name, "s") { try message.append(text) }
+                case .boolean(let flag): try message.property(name, "b") { try message.append(flag) }
+                case .uint64(let number): try message.property(name, "t") { try message.append(number) }
+                case .pids(let pids):
+                    try message.property(name, "au") {
+                        try message.container("a", "u") { for pid in pids { try message.append(pid) } }
+                    }
+                case .strings(let texts):
+                    try message.property(name, "as") {
+                        try message.container("a", "s") { for text in texts { try message.append(text) } }
+                    }
+                }
             }
         }
         try message.container("a", "(sa(sv))") {}
         return message
+    }
+
+    /// The value of a unit property in a D-Bus call.
+    enum PropertyValue: Equatable {
+        case string(String)
+        case boolean(Bool)
+        case uint64(UInt64)
+        case pids([UInt32])
+        case strings([String])
+    }
+
+    /// The properties of a guest's scope, in order.
+    static func scopeProperties(scope: String, guest: PlacedGuest) -> [(name: String, value: PropertyValue)] {
+        [
+            ("Description", .string("vserver \(guest.name) (context \(guest.context))")),
+            ("Slice", .string("machine.slice")),
+            ("PIDs", .pids([UInt32(bitPattern: guest.pid)])),
+            // The guest's own init (a systemd guest) manages the cgroups below the scope.
+            ("Delegate", .boolean(true)),
+            ("TasksAccounting", .boolean(true)),
+            // [resources] pids-max: a fork bomb inside stops there. UInt64.max is systemd's "infinity".
+            ("TasksMax", .uint64(guest.pidsMax ?? .max)),
+            ("MemoryAccounting", .boolean(true)),
+            // A scope that ended badly must not block the next start of the same vserver.
+            ("CollectMode", .string("inactive-or-failed")),
+            // At shutdown vservers.service stops the guests in order first; only then may systemd end the scopes.
+            ("Before", .strings(["vservers.service"])),
+        ]
     }
 
     /// RegisterMachine(name, id ay, service, class, leader, root_directory): registers the leader's unit (our
@@ -204,6 +230,11 @@ final class BusMessage {
     func append(_ value: UInt32) throws {
         var value = value
         try check(sd_bus_message_append_basic(message, Self.type("u"), &value), "uint32")
+    }
+
+    func append(_ value: UInt64) throws {
+        var value = value
+        try check(sd_bus_message_append_basic(message, Self.type("t"), &value), "uint64")
     }
 
     func append(_ value: Bool) throws {

@@ -171,7 +171,8 @@ func placementRunsWhilePidOneWaitsBeforeItsExec() async throws {
     let pid = try #require(started.pid)
     defer { kill(pid, SIGKILL) }
     let calls = placement.calls.withLock { $0 }
-    #expect(calls.map(\.guest) == [PlacedGuest(name: "web", context: 1042, pid: Int32(pid), root: root)])
+    #expect(calls.map(\.guest) == [PlacedGuest(name: "web", context: 1042, pid: Int32(pid), root: root,
+                                                         pidsMax: 4096)])
     // At placement PID 1 was still the clone of this process; busybox init renames itself "init".
     #expect(calls.first?.command != "init\n")
     #expect(try FileSystem.readText("/proc/\(pid)/comm") == "init\n")

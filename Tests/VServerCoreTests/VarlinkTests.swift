@@ -174,6 +174,22 @@ import VServerProtocol
         #expect(throws: VarlinkError.invalidParameter("flag")) { try parameters.requiredStringArray("flag") }
     }
 
+    @Test func numbersFromTheWireOutsideTheirRangeAreInvalidParametersNotTraps() throws {
+        let parameters: [String: JSON] = [
+            "huge": .int(.max), "negative": -1, "fits": 3600, "fraction": 1.5, "overflowing": .double(1e300),
+        ]
+        #expect(try parameters.optionalInt("fits", in: ManagerLimits.stopTimeout) == 3600)
+        #expect(try parameters.optionalInt("absent", in: ManagerLimits.stopTimeout) == nil)
+        for name in ["huge", "negative", "fraction", "overflowing"] {
+            #expect(throws: VarlinkError.invalidParameter(name)) {
+                try parameters.optionalInt(name, in: ManagerLimits.stopTimeout)
+            }
+        }
+        #expect(throws: VarlinkError.invalidParameter("negative")) {
+            try parameters.optionalInt("negative", in: ManagerLimits.jobs)
+        }
+    }
+
     // MARK: Framing
 
     @Test func frameBufferSplitsMessagesAtNUL() throws {

@@ -171,6 +171,8 @@ struct vs_join_config {
     int terminal_input;                 /* with terminal_fd: it is the caller's stdin; vs_join_relay puts it in raw
                                            mode and sends what is typed to the pty */
     int seccomp;                        /* VS_SECCOMP_*: the vserver's (with a new session keyring) */
+    const char *pids_cgroup;            /* PID 1's cgroup of the v1 pids hierarchy (a hybrid host), joined too so that
+                                           the command counts against the vserver's pids limit; or NULL */
 };
 
 struct vs_joined {

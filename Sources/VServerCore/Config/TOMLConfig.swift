@@ -80,7 +80,7 @@ enum TOMLConfig {
     static let topLevelKeys = [
         "context", "root", "hostname", "autostart", "after", "init", "command", "init-style", "on-reboot", "runlevels",
         "stop-signal", "stop-timeout", "hook-timeout", "shell", "timezone", "environment", "namespaces", "network",
-        "capabilities", "limits", "mount", "security",
+        "capabilities", "limits", "resources", "mount", "security",
     ]
 
     static func read(name: String, directory: String, file: String, text: String, environment: LoaderEnvironment)
@@ -237,6 +237,8 @@ private struct TOMLConfigParser {
             try readSecurity(try reader.table(value, key), key)
         case "limits":
             for limit in try reader.table(value, key).entries { config.limits.append(try readLimit(limit, key)) }
+        case "resources":
+            try readResources(try reader.table(value, key), key)
         case "mount":
             guard case .array(let elements) = value.kind else {
                 throw reader.typeError(value, key, expected: "an array of tables ([[mount]])")
@@ -315,6 +317,30 @@ private struct TOMLConfigParser {
                     throw reader.error(line, key, "unknown capability \(quoted(name))")
                 }
                 if entry.key == "add" { added.append((number, line)) } else { dropped.append((number, line)) }
+            }
+        }
+    }
+
+    /// `[resources] pids-max = 4096 | "max"`: the guest's cgroup limit on tasks (docs/ARCHITECTURE.md §4).
+    private mutating func readResources(_ table: TOMLTable, _ parent: String) throws(ConfigError) {
+        for entry in table.entries {
+            let key = TOMLReader.path(parent, entry.key)
+            guard entry.key == "pids-max" else {
+                throw reader.unknownKey(entry, key, known: ["pids-max"], in: parent)
+            }
+            let range = VServerConfig.pidsMaxRange
+            let problem = "must be an integer from \(range.lowerBound) to \(range.upperBound) or \"max\""
+            switch entry.value.kind {
+            case .integer(let number):
+                guard let tasks = UInt64(exactly: number), range.contains(tasks) else {
+                    throw reader.error(entry.value.line, key, "\(problem), not \(number)")
+                }
+                config.pidsMax = tasks
+            case .string(let text):
+                guard text == "max" else { throw reader.error(entry.value.line, key, "\(problem), not \(quoted(text))") }
+                config.pidsMax = nil
+            default:
+                throw reader.typeError(entry.value, key, expected: "an integer or \"max\"")
             }
         }
     }

@@ -111,6 +111,9 @@ public struct VServerConfig: Sendable, Equatable {
     /// Bounds of `stop-timeout` and `hook-timeout`, in seconds: 0 would kill at once, more than an hour is
     /// surely a typo.
     public static let timeoutRange = 1...3600
+    public static let defaultPidsMax: UInt64 = 4096
+    /// Up to the kernel's PID_MAX_LIMIT: more tasks than that cannot exist anyway.
+    public static let pidsMaxRange: ClosedRange<UInt64> = 1...4_194_304
 
     public var name: String
     /// Absolute, e.g. /etc/vservers/web.
@@ -144,6 +147,9 @@ public struct VServerConfig: Sendable, Equatable {
     /// The bounding set: bit n = capability n.
     public var capabilities: UInt64
     public var limits: [Limit] = []
+    /// `[resources] pids-max`: at most this many tasks in the guest's cgroup (a fork bomb stops there); nil: "max",
+    /// no limit.
+    public var pidsMax: UInt64? = defaultPidsMax
     /// `[[mount]]` entries first, then fstab lines.
     public var mounts: [Mount] = []
     /// Non-fatal findings for `vserverctl check`, each "file:line: key: message".

@@ -104,6 +104,10 @@ let unifiedCgroupMount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"].first {
         && FileManager.default.fileExists(atPath: "\($0)/cgroup.controllers")
 }
 
+/// The v1 pids hierarchy of a hybrid host (this project's test machines), nil elsewhere.
+let legacyPidsCgroupMount = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/tasks")
+    ? "/sys/fs/cgroup/pids" : nil
+
 /// A private vserverd world in a temp dir: config dir, state dir, socket, logs, roots, and a cgroup of its own for
 /// the guests' cgroups. Never the machine's /etc/vservers or /run/vserverd. `cleanup` stops what it started, by
 /// PID, on every exit path.
@@ -120,6 +124,8 @@ final class TestHost: @unchecked Sendable {
     /// --cgroup-parent of its daemon: "/vserverd-test.XXXXXX".
     var cgroupParent: String { "/" + URL(fileURLWithPath: directory).lastPathComponent }
     var cgroupParentDirectory: String? { unifiedCgroupMount.map { $0 + cgroupParent } }
+    /// The same parent in the v1 pids hierarchy of a hybrid host, where the guests' pids limits are.
+    var legacyPidsCgroupParentDirectory: String? { legacyPidsCgroupMount.map { $0 + cgroupParent } }
     private(set) var daemon: Process?
 
     init() throws {
@@ -210,8 +216,9 @@ final class TestHost: @unchecked Sendable {
     func guestPID(_ name: String) throws -> Int32 {
         let data = try Data(contentsOf: URL(fileURLWithPath: "\(stateDirectory)/\(name).json"))
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let pid = object["pid"] as? Int else { throw TestFailure("no pid in state of \(name)") }
-        return Int32(pid)
+              let pid = (object["pid"] as? Int).flatMap({ Int32(exactly: $0) })
+        else { throw TestFailure("no pid in state of \(name)") }
+        return pid
     }
 
     /// `vserverctl stop NAME`, and how long it took.
@@ -245,6 +252,7 @@ final class TestHost: @unchecked Sendable {
         }
         killDaemon(signal: SIGTERM)
         if let cgroup = cgroupParentDirectory { removeCgroupTree(cgroup) }
+        if let cgroup = legacyPidsCgroupParentDirectory { removeCgroupTree(cgroup) }
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

@@ -146,7 +146,7 @@ struct join_child {
     int target_pidfd;      /* pidfd of the vserver's PID 1 */
     int rootfd;            /* its /proc/PID/root */
     int cgroup_fd;         /* cgroup.procs of config->cgroup, or -1 */
-    int pids_cgroup_fd;    /* cgroup.procs of config->pids_cgroup, or -1 */
+    int pids_cgroup_fd;    /* tasks of config->pids_cgroup, or -1 */
     int slave_fd;          /* with a terminal: the pty slave, else -1 */
     int last_cap;
     int own_user_namespace; /* the vserver has a user namespace (user = true): join it, become its root */
@@ -409,11 +409,14 @@ static int proc_file_error(struct vs_error *error, const char *step, const char 
 }
 
 /* Opens CGROUP/cgroup.procs for writing into *fd, which the child writes "0" to; returns -1 with *error filled. */
-static int open_cgroup_procs(const char *cgroup, int *fd, struct vs_error *error)
+/* FILE of a cgroup directory, opened for the child to write "0" to: cgroup.procs (cgroup2), or `tasks` of a v1
+ * hierarchy, where a thread that moves itself alone is moved without the global lock (an RCU grace period) that
+ * moving a whole process takes. */
+static int open_cgroup_file(const char *cgroup, const char *file, int *fd, struct vs_error *error)
 {
     char procs[PATH_MAX] = "";
 
-    if (append_str(procs, sizeof procs, cgroup) < 0 || append_str(procs, sizeof procs, "/cgroup.procs") < 0)
+    if (append_str(procs, sizeof procs, cgroup) < 0 || append_str(procs, sizeof procs, file) < 0)
         return vs_set_error(error, "open", NULL, cgroup, ENAMETOOLONG);
     *fd = open(procs, O_WRONLY | O_CLOEXEC);
     return *fd < 0 ? vs_set_error(error, "open", NULL, procs, errno) : 0;
@@ -494,9 +497,10 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
     if (config->terminal_fd >= 0 &&
         open_pty(config, child.rootfd, child.proc_path, &master, &child.slave_fd, child.pts_path, error) < 0)
         goto out;
-    if (config->cgroup != NULL && open_cgroup_procs(config->cgroup, &child.cgroup_fd, error) < 0)
+    if (config->cgroup != NULL && open_cgroup_file(config->cgroup, "/cgroup.procs", &child.cgroup_fd, error) < 0)
         goto out;
-    if (config->pids_cgroup != NULL && open_cgroup_procs(config->pids_cgroup, &child.pids_cgroup_fd, error) < 0)
+    if (config->pids_cgroup != NULL &&
+        open_cgroup_file(config->pids_cgroup, "/tasks", &child.pids_cgroup_fd, error) < 0)
         goto out;
 
     /* From here until its exec the child is in the vserver's pid namespace and visible there: not dumpable, so

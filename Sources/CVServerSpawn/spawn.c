@@ -889,6 +889,10 @@ static _Noreturn void child_main(struct child *c)
     sigset_t none;
     mode_t saved_umask;
 
+    /* Its pids limit before anything else: nothing it forks later escapes it (CLONE_INTO_CGROUP reaches cgroup2
+     * only). */
+    if (config->pids_tasks_fd >= 0 && write(config->pids_tasks_fd, "0", 1) != 1)
+        fail_at(c, "join the pids cgroup", NULL, NULL, errno);
     /* All signals are blocked (vs_spawn did that before clone3), so no daemon handler runs in this copy of the
      * daemon. Handlers and ignored signals go back to default; the mask is lifted right before exec. */
     if (vs_child_reset_signals() < 0)
@@ -1161,18 +1165,18 @@ static int send_id_maps(const struct vs_spawn_config *config, struct vs_spawn_pe
  */
 static void close_all_but_needed(const struct child *c)
 {
-    int keep[4] = {c->error_fd, c->channel, c->config->exec_fd, c->config->console_fd};
+    int keep[5] = {c->error_fd, c->channel, c->config->exec_fd, c->config->console_fd, c->config->pids_tasks_fd};
     unsigned int next = 3;
 
     /* Ascending order, so that the gaps between them can be closed as ranges. */
-    for (int i = 1; i < 4; i++)
+    for (int i = 1; i < 5; i++)
         for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
             int swap = keep[j];
 
             keep[j] = keep[j - 1];
             keep[j - 1] = swap;
         }
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         if (keep[i] < (int)next)
             continue;
         if ((unsigned int)keep[i] > next)

@@ -108,6 +108,14 @@ extension Manager {
         defer { if plan.cgroupFD >= 0 { close(plan.cgroupFD) } }
         let pidsCgroup = try limitPids(config, ownCgroup: ownCgroup)
         defer { if !recorded { try? pidsCgroup?.remove() } }
+        if let pidsCgroup {
+            do throws(SystemError) {
+                plan.pidsTasksFD = try PidsLimit.openTasks(of: pidsCgroup)
+            } catch {
+                throw .startFailed(name: name, step: "pids limit", reason: "pids limit: \(error)")
+            }
+        }
+        defer { if plan.pidsTasksFD >= 0 { close(plan.pidsTasksFD) } }
         // Every console is a pty of the guest's devpts that vserverd reads into the log (docs/ARCHITECTURE.md §4):
         // systemd writes nothing to a /dev/console that is no terminal, gettys need their ttys, and a host file bound
         // there could be made setuid by the guest's root.
@@ -117,8 +125,7 @@ extension Manager {
         let whileHeld = Self.whileHeld(config, placing: options.placement?.placing(config),
                                        // Outside systemd, only a guest with its own cgroup gets one mounted.
                                        cgroupMount: ownCgroup == nil && options.placement == nil
-                                           ? Int32(VS_CGROUP_NONE) : cgroupMount,
-                                       pidsCgroup: pidsCgroup)
+                                           ? Int32(VS_CGROUP_NONE) : cgroupMount)
         let spawned: SpawnedGuest
         do {
             spawned = try await onBlockingThread { [plan] () throws -> SpawnedGuest in
@@ -304,25 +311,16 @@ extension Manager {
         return exit
     }
 
-    /// What runs while PID 1 is held before its exec: its v1 pids cgroup (before it can fork), its veth pair, then
-    /// its systemd scope (given to the guest's root with a user namespace). Returns what the guest gets on
+    /// What runs while PID 1 is held before its exec: its veth pair, then its systemd scope (given to the guest's root with a user namespace). Returns what the guest gets on
     /// /sys/fs/cgroup: `cgroupMount` when it has a cgroup of its own, else nothing. nil when nothing has to run, so
     /// that the start takes the one-step spawn.
-    private static func whileHeld(_ config: VServerConfig, placing: (@Sendable (Int32) -> Void)?, cgroupMount: Int32,
-                                  pidsCgroup: GuestCgroup?)
+    private static func whileHeld(_ config: VServerConfig, placing: (@Sendable (Int32) -> Void)?, cgroupMount: Int32)
         -> (@Sendable (Int32) throws(VServerError) -> Int32)?
     {
         let network = VethNetwork(config)
-        if network == nil && placing == nil && pidsCgroup == nil { return nil }
+        if network == nil && placing == nil { return nil }
         let name = config.name
         return { (pid: Int32) throws(VServerError) -> Int32 in
-            if let pidsCgroup {
-                do throws(SystemError) {
-                    try PidsLimit.attach(pid: pid, to: pidsCgroup)
-                } catch {
-                    throw .startFailed(name: name, step: "pids limit", reason: "pids limit: \(error)")
-                }
-            }
             if let network {
                 do throws(SystemError) {
                     try network.setUp(pid: pid)

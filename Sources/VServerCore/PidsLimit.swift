@@ -55,7 +55,7 @@ enum PidsLimit {
     }
 
     /// Makes `MOUNT/PARENT/vserver-NAME` in the v1 pids hierarchy with `max`; a leftover of an earlier run is
-    /// removed first. PID 1 is moved in while it is held, before it can fork (`attach`).
+    /// removed first. PID 1 moves itself in first thing, before it can fork (`openTasks`).
     static func createLegacy(name: String, mount: String, parentPath: String, max: UInt64)
         throws(SystemError) -> GuestCgroup
     {
@@ -75,9 +75,13 @@ enum PidsLimit {
         return cgroup
     }
 
-    /// Moves a process (held PID 1) into a v1 cgroup.
-    static func attach(pid: Int32, to cgroup: GuestCgroup) throws(SystemError) {
-        try write("\(pid)", to: "\(cgroup.directory)/cgroup.procs")
+    /// `tasks` of a v1 cgroup, opened for PID 1 to write "0" to (`vs_spawn_config.pids_tasks_fd`): a thread that
+    /// moves itself is moved without the global lock that a move by PID takes (an RCU grace period, ~8 ms a start).
+    static func openTasks(of cgroup: GuestCgroup) throws(SystemError) -> Int32 {
+        let path = "\(cgroup.directory)/tasks"
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("open", path: path) }
+        return fd
     }
 
     /// The v1 pids cgroup `vserver-NAME` (ours) or `vserver-NAME.scope` (systemd's) a process is in, or below it;

@@ -25,6 +25,8 @@ struct SpawnPlan: Sendable {
     var mountRun = false
     /// How many /dev/ttyN ptys besides the console (for the gettys of a sysvinit guest).
     var ttyCount = 0
+    /// `tasks` of its cgroup in the v1 pids hierarchy, which PID 1 joins first thing; or -1.
+    var pidsTasksFD: Int32 = -1
 }
 
 /// Turns a validated config into the one C struct the spawn shim takes (`struct vs_spawn_config`) and
@@ -129,7 +131,8 @@ enum Spawner {
                             envp: envBuffer.baseAddress,
                             console_fd: -1,
                             tty_count: Int32(plan.ttyCount),
-                            seccomp: seccompPolicy(config.seccomp))
+                            seccomp: seccompPolicy(config.seccomp),
+                            pids_tasks_fd: plan.pidsTasksFD)
                         guard let whileHeld else { return vs_spawn(&spawnConfig, &spawned, &failure) }
                         var pending = vs_spawn_pending()
                         guard vs_spawn_hold(&spawnConfig, &pending, &failure) == 0 else { return -1 }

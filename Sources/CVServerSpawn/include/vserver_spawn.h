@@ -73,6 +73,10 @@ struct vs_spawn_config {
     int tty_count;                      /* with a pty console: /dev/tty1..N (at most VS_MAX_TTYS) are ptys of its
                                            devpts too, for gettys; their masters come back in vs_spawned.tty_fds */
     int seccomp;                        /* VS_SECCOMP_*: the filter PID 1 gets (with a new session keyring) */
+    int pids_tasks_fd;                  /* >= 0: `tasks` of the guest's cgroup in the v1 pids hierarchy (a hybrid
+                                           host), to which the child writes "0" first thing: it moves itself, one
+                                           thread, which the kernel does without the global lock a move by PID takes
+                                           (an RCU grace period, ~8 ms), and before it can fork */
 };
 
 enum { VS_MAX_TTYS = 12 };

@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -882,6 +883,55 @@ static void enter_cgroup_namespace(const struct child *c)
         fail_in_root(c, "mount cgroup2", NULL, "/sys/fs/cgroup", errno);
 }
 
+/*
+ * user = true: the guest's root has CAP_SYS_ADMIN over a mount namespace its own user namespace owns, so it could
+ * unmount a mask, remount /proc/sys read-write or mount a proc without masks. The kernel locks every mount but the
+ * top one (MNT_LOCKED: no umount, no move; MNT_LOCK_READONLY ...) when it copies a mount namespace into one owned by
+ * another user namespace, and copies keep the locks. So a helper is cloned into a user namespace of its own (a child
+ * of the guest's, owned by the guest's root, who has every capability in it) with a copy of this mount namespace:
+ * PID 1 moves into that copy, which setns makes its root and cwd, and the helper is killed. Nothing holds the old
+ * namespace after that: the guest has no unlocked copy to go back to. The helper runs no code but pause(); a plain
+ * fork, as PID 1 itself is one (a guest with a user namespace never takes the vfork path, see spawn_begin).
+ */
+static void lock_mounts(const struct child *c)
+{
+    static const char step[] = "lock the guest's mounts";
+    struct vs_clone_args args;
+    int pidfd = -1, err = 0, status;
+    long pid;
+
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    /* No SIGCHLD: it would still be pending, blocked, when init starts. */
+    args.exit_signal = 0;
+    /* setns by pidfd needs ptrace access to the helper. Its memory (a copy of ours) is the initial user
+     * namespace's, and not dumpable since we became root inside: only a dumpable copy lets us in. It is made
+     * dumpable here and we are not any more right after; nothing of the guest runs yet that could trace either. */
+    if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+        fail_at(c, step, ": prctl", NULL, errno);
+    pid = vs_sys_clone3(&args);
+    err = errno;
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (pid < 0)
+        fail_at(c, step, ": clone3", NULL, err);
+    if (pid == 0) {
+        /* Every signal is blocked: only the SIGKILL below ends this. */
+        for (;;)
+            pause();
+    }
+    err = setns(pidfd, CLONE_NEWNS) < 0 ? errno : 0;
+    kill((pid_t)pid, SIGKILL);
+    while (waitpid((pid_t)pid, &status, __WALL) < 0 && errno == EINTR)
+        ;
+    close(pidfd);
+    if (err != 0)
+        fail_at(c, step, ": setns", NULL, err);
+    /* setns made the copy's root our root and cwd; "/" is the guest's root, as after pivot_root. */
+    if (chdir("/") < 0)
+        fail_at(c, "chdir /", NULL, c->config->root, errno);
+}
+
 static _Noreturn void child_main(struct child *c)
 {
     const struct vs_spawn_config *config = c->config;
@@ -932,6 +982,8 @@ static _Noreturn void child_main(struct child *c)
         fail_at(c, "detach old root", NULL, config->root, errno);
     if (chdir("/") < 0)
         fail_at(c, "chdir /", NULL, config->root, errno);
+    if (userns)
+        lock_mounts(c);
 
     setup_stdio(c);
     set_rlimits(c);

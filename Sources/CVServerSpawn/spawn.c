@@ -883,6 +883,53 @@ static void enter_cgroup_namespace(const struct child *c)
         fail_in_root(c, "mount cgroup2", NULL, "/sys/fs/cgroup", errno);
 }
 
+/* "/dev/console" for 0, "/dev/ttyN" for N. */
+static void console_path(char out[32], int n)
+{
+    char name[16] = "console";
+
+    if (n > 0)
+        vs_tty_name(name, n);
+    out[0] = '\0';
+    append_str(out, 32, "/dev/");
+    append_str(out, 32, name);
+}
+
+/*
+ * The console and ttys stay out of the lock: vs_console_attach replaces their binds when a new vserverd gives the
+ * guest new ptys, and under each is only the empty file made for it. Detached copies of their binds are taken out of
+ * the namespace before it is copied (trees[n], -1 for a tty that has none) and put back into the copy after.
+ */
+static void detach_consoles(const struct child *c, int trees[1 + VS_MAX_TTYS], int count)
+{
+    for (int n = 0; n <= count; n++) {
+        char path[32];
+
+        console_path(path, n);
+        trees[n] = vs_sys_open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+        if (trees[n] < 0 && errno == ENOENT && n > 0)
+            continue;  /* no pty was left for this tty */
+        if (trees[n] < 0)
+            fail_in_root(c, "copy the bind of ", path, path, errno);
+        if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+            fail_in_root(c, "unmount ", path, path, errno);
+    }
+}
+
+static void attach_consoles(const struct child *c, const int trees[1 + VS_MAX_TTYS], int count)
+{
+    for (int n = 0; n <= count; n++) {
+        char path[32];
+
+        if (trees[n] < 0)
+            continue;
+        console_path(path, n);
+        if (vs_sys_move_mount(trees[n], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            fail_in_root(c, "bind again ", path, path, errno);
+        close(trees[n]);
+    }
+}
+
 /*
  * user = true: the guest's root has CAP_SYS_ADMIN over a mount namespace its own user namespace owns, so it could
  * unmount a mask, remount /proc/sys read-write or mount a proc without masks. The kernel locks every mount but the
@@ -897,9 +944,11 @@ static void lock_mounts(const struct child *c)
 {
     static const char step[] = "lock the guest's mounts";
     struct vs_clone_args args;
-    int pidfd = -1, err = 0, status;
+    int trees[1 + VS_MAX_TTYS], pidfd = -1, err = 0, status;
+    int ttys = c->config->tty_count < VS_MAX_TTYS ? c->config->tty_count : VS_MAX_TTYS;
     long pid;
 
+    detach_consoles(c, trees, ttys);
     memset(&args, 0, sizeof args);
     args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_PIDFD;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
@@ -930,6 +979,7 @@ static void lock_mounts(const struct child *c)
     /* setns made the copy's root our root and cwd; "/" is the guest's root, as after pivot_root. */
     if (chdir("/") < 0)
         fail_at(c, "chdir /", NULL, c->config->root, errno);
+    attach_consoles(c, trees, ttys);
 }
 
 static _Noreturn void child_main(struct child *c)

@@ -960,15 +960,16 @@ static void lock_mounts(const struct child *c)
     if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
         fail_at(c, step, ": prctl", NULL, errno);
     pid = vs_sys_clone3(&args);
+    if (pid == 0) {
+        /* Every signal is blocked: only the SIGKILL below ends this. Nothing else, not even the prctl below: made
+         * non-dumpable before our setns, it would refuse it. */
+        for (;;)
+            pause();
+    }
     err = errno;
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (pid < 0)
         fail_at(c, step, ": clone3", NULL, err);
-    if (pid == 0) {
-        /* Every signal is blocked: only the SIGKILL below ends this. */
-        for (;;)
-            pause();
-    }
     err = setns(pidfd, CLONE_NEWNS) < 0 ? errno : 0;
     kill((pid_t)pid, SIGKILL);
     while (waitpid((pid_t)pid, &status, __WALL) < 0 && errno == EINTR)

@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -882,6 +883,106 @@ static void enter_cgroup_namespace(const struct child *c)
         fail_in_root(c, "mount cgroup2", NULL, "/sys/fs/cgroup", errno);
 }
 
+/* "/dev/console" for 0, "/dev/ttyN" for N. */
+static void console_path(char out[32], int n)
+{
+    char name[16] = "console";
+
+    if (n > 0)
+        vs_tty_name(name, n);
+    out[0] = '\0';
+    append_str(out, 32, "/dev/");
+    append_str(out, 32, name);
+}
+
+/*
+ * The console and ttys stay out of the lock: vs_console_attach replaces their binds when a new vserverd gives the
+ * guest new ptys, and under each is only the empty file made for it. Detached copies of their binds are taken out of
+ * the namespace before it is copied (trees[n], -1 for a tty that has none) and put back into the copy after.
+ */
+static void detach_consoles(const struct child *c, int trees[1 + VS_MAX_TTYS], int count)
+{
+    for (int n = 0; n <= count; n++) {
+        char path[32];
+
+        console_path(path, n);
+        trees[n] = vs_sys_open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+        if (trees[n] < 0 && errno == ENOENT && n > 0)
+            continue;  /* no pty was left for this tty */
+        if (trees[n] < 0)
+            fail_in_root(c, "copy the bind of ", path, path, errno);
+        if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+            fail_in_root(c, "unmount ", path, path, errno);
+    }
+}
+
+static void attach_consoles(const struct child *c, const int trees[1 + VS_MAX_TTYS], int count)
+{
+    for (int n = 0; n <= count; n++) {
+        char path[32];
+
+        if (trees[n] < 0)
+            continue;
+        console_path(path, n);
+        if (vs_sys_move_mount(trees[n], "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            fail_in_root(c, "bind again ", path, path, errno);
+        close(trees[n]);
+    }
+}
+
+/*
+ * user = true: the guest's root has CAP_SYS_ADMIN over a mount namespace its own user namespace owns, so it could
+ * unmount a mask, remount /proc/sys read-write or mount a proc without masks. The kernel locks every mount but the
+ * top one (MNT_LOCKED: no umount, no move; MNT_LOCK_READONLY ...) when it copies a mount namespace into one owned by
+ * another user namespace, and copies keep the locks. So a helper is cloned into a user namespace of its own (a child
+ * of the guest's, owned by the guest's root, who has every capability in it) with a copy of this mount namespace:
+ * PID 1 moves into that copy, which setns makes its root and cwd, and the helper is killed. Nothing holds the old
+ * namespace after that: the guest has no unlocked copy to go back to. The helper runs no code but pause(); a plain
+ * fork, as PID 1 itself is one (a guest with a user namespace never takes the vfork path, see spawn_begin).
+ */
+static void lock_mounts(const struct child *c)
+{
+    static const char step[] = "lock the guest's mounts";
+    struct vs_clone_args args;
+    int trees[1 + VS_MAX_TTYS], pidfd = -1, err = 0, status;
+    int ttys = c->config->tty_count < VS_MAX_TTYS ? c->config->tty_count : VS_MAX_TTYS;
+    long pid;
+
+    detach_consoles(c, trees, ttys);
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    /* No SIGCHLD: it would still be pending, blocked, when init starts. */
+    args.exit_signal = 0;
+    /* setns by pidfd needs ptrace access to the helper. Its memory (a copy of ours) is the initial user
+     * namespace's, and not dumpable since we became root inside: only a dumpable copy lets us in. It is made
+     * dumpable here and we are not any more right after; nothing of the guest runs yet that could trace either. */
+    if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+        fail_at(c, step, ": prctl", NULL, errno);
+    pid = vs_sys_clone3(&args);
+    if (pid == 0) {
+        /* Every signal is blocked: only the SIGKILL below ends this. Nothing else, not even the prctl below: made
+         * non-dumpable before our setns, it would refuse it. */
+        for (;;)
+            pause();
+    }
+    err = errno;
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (pid < 0)
+        fail_at(c, step, ": clone3", NULL, err);
+    err = setns(pidfd, CLONE_NEWNS) < 0 ? errno : 0;
+    kill((pid_t)pid, SIGKILL);
+    while (waitpid((pid_t)pid, &status, __WALL) < 0 && errno == EINTR)
+        ;
+    close(pidfd);
+    if (err != 0)
+        fail_at(c, step, ": setns", NULL, err);
+    /* setns made the copy's root our root and cwd; "/" is the guest's root, as after pivot_root. */
+    if (chdir("/") < 0)
+        fail_at(c, "chdir /", NULL, c->config->root, errno);
+    attach_consoles(c, trees, ttys);
+}
+
 static _Noreturn void child_main(struct child *c)
 {
     const struct vs_spawn_config *config = c->config;
@@ -936,6 +1037,8 @@ static _Noreturn void child_main(struct child *c)
         fail_at(c, "detach old root", NULL, config->root, errno);
     if (chdir("/") < 0)
         fail_at(c, "chdir /", NULL, config->root, errno);
+    if (userns)
+        lock_mounts(c);
 
     setup_stdio(c);
     set_rlimits(c);

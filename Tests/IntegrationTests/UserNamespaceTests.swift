@@ -84,6 +84,42 @@ extension Integration {
             }
         }
 
+        /// Acceptance 7: the guest's root has CAP_SYS_ADMIN over its mount namespace, yet the masks and read-only
+        /// parts of /proc are locked: it can neither unmount them (not in a copy of the namespace either), nor make
+        /// them writable, nor mount a fresh proc without them.
+        @Test func theGuestsRootCannotRemoveTheMasks() async throws {
+            try await withTestHost { host in
+                _ = try addShiftedVServer(host, "web")
+                try host.startDaemon()
+                let start = try host.ctl("start", "web")
+                #expect(start.status == 0, "\(start)")
+                // Which masks exist depends on the kernel's configuration; timer_list does on every test machine.
+                let masked = try ["/proc/timer_list", "/proc/sched_debug", "/proc/keys"].filter {
+                    try host.ctl("exec", "web", "--", "test", "-e", $0).status == 0
+                }
+                #expect(masked.contains("/proc/timer_list"), "\(masked)")
+                // Each attempt on its own: the ones that leave the guest's namespace as it was come first.
+                for options in ["remount,rw", "remount,bind,rw"] {
+                    let result = try host.ctl("exec", "web", "--", "mount", "-o", options, "/proc/sys")
+                    #expect(result.status != 0, "\(options) of /proc/sys succeeded: \(result)")
+                }
+                let proc = try host.ctl("exec", "web", "--", "sh", "-c", "mkdir -p /tmp/p && mount -t proc proc /tmp/p")
+                #expect(proc.status != 0, "a fresh proc without the masks: \(proc)")
+                for path in masked + ["/proc/sys"] {
+                    for attempt in [["unshare", "-m", "umount", "-l", path], ["umount", path], ["umount", "-l", path]] {
+                        let result = try host.ctl(["exec", "web", "--"] + attempt)
+                        #expect(result.status != 0, "\(attempt.joined(separator: " ")) succeeded: \(result)")
+                    }
+                }
+                for path in masked {
+                    let size = try host.ctl("exec", "web", "--", "sh", "-c", "wc -c < \(path)")
+                    #expect(size.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(path): \(size)")
+                }
+                #expect(try host.ctl("exec", "web", "--", "id", "-u").stdout == "0\n", "the guest still works")
+                #expect(try host.ctl("stop", "web").status == 0)
+            }
+        }
+
         @Test func withAPrivateNetworkSysfsIsItsOwn() async throws {
             try await withTestHost { host in
                 _ = try addShiftedVServer(host, "web")

@@ -1037,7 +1037,7 @@ static _Noreturn void child_main(struct child *c)
         fail_at(c, "detach old root", NULL, config->root, errno);
     if (chdir("/") < 0)
         fail_at(c, "chdir /", NULL, config->root, errno);
-    if (userns)
+    if (userns && !config->nesting)
         lock_mounts(c);
 
     setup_stdio(c);

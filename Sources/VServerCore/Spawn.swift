@@ -132,6 +132,7 @@ enum Spawner {
                             console_fd: -1,
                             tty_count: Int32(plan.ttyCount),
                             seccomp: seccompPolicy(config.seccomp),
+                            nesting: config.nesting ? 1 : 0,
                             pids_tasks_fd: plan.pidsTasksFD)
                         guard let whileHeld else { return vs_spawn(&spawnConfig, &spawned, &failure) }
                         var pending = vs_spawn_pending()

@@ -120,6 +120,19 @@ extension Integration {
             }
         }
 
+        /// The opt-out for container runtimes inside: the same guest with `nesting = true` may mount a proc.
+        @Test func withNestingTheGuestMayMountAProcForItsOwnContainers() async throws {
+            try await withTestHost { host in
+                _ = try addShiftedVServer(host, "web", extra: "[security]\nnesting = true\n")
+                try host.startDaemon()
+                let start = try host.ctl("start", "web")
+                #expect(start.status == 0, "\(start)")
+                let proc = try host.ctl("exec", "web", "--", "sh", "-c", "mkdir -p /tmp/p && mount -t proc proc /tmp/p")
+                #expect(proc.status == 0, "\(proc)")
+                #expect(try host.ctl("stop", "web").status == 0)
+            }
+        }
+
         @Test func withAPrivateNetworkSysfsIsItsOwn() async throws {
             try await withTestHost { host in
                 _ = try addShiftedVServer(host, "web")

@@ -38,6 +38,20 @@ import Testing
     #expect(fixture.error("web") == "\(file):2: security.seccomp: expected a string, found a boolean")
 }
 
+@Test func nestingNeedsAUserNamespaceAndIsWrittenBack() throws {
+    let fixture = ConfigFixture()
+    fixture.vserver("web", "[security]\nnesting = true\n")
+    #expect(
+        fixture.error("web") == "\(fixture.etc)/web/vserver.toml:2: security.nesting: needs [namespaces] user = true "
+            + "(without a user namespace the guest cannot mount at all)")
+    fixture.vserver("web", "[namespaces]\nuser = true\n[security]\nnesting = true\n")
+    let nested = try #require(fixture.config("web"))
+    #expect(nested.nesting)
+    #expect(TOMLWriter.render(nested, header: []).hasSuffix("\n[security]\nnesting = true\n"))
+    fixture.vserver("web", "[namespaces]\nuser = true\n")
+    #expect(try #require(fixture.config("web")).nesting == false)
+}
+
 @Test func anUnconfinedVServerIsWrittenBackAsSuch() throws {
     var config = VServerConfig(name: "web", context: 1042, root: "/vservers/web", configDirectory: "", configFile: "")
     config.seccomp = .unconfined

@@ -123,6 +123,7 @@ private struct TOMLConfigParser {
     var runlevelsLine: Int?
     var networkEntry: TOMLTable.Entry?
     var seccompLine: Int?
+    var nestingLine: Int?
     var added: [(number: Int, line: Int)] = []
     var dropped: [(number: Int, line: Int)] = []
     var mountSpecs: [(spec: MountSpec, key: String, lines: [MountSpec.Field: Int], line: Int)] = []
@@ -296,13 +297,20 @@ private struct TOMLConfigParser {
         }
     }
 
-    /// `[security] seccomp = "default" | "unconfined"`.
+    /// `[security] seccomp = "default" | "unconfined"`, `nesting = bool`.
     private mutating func readSecurity(_ table: TOMLTable, _ parent: String) throws(ConfigError) {
         for entry in table.entries {
             let key = TOMLReader.path(parent, entry.key)
-            guard entry.key == "seccomp" else { throw reader.unknownKey(entry, key, known: ["seccomp"], in: parent) }
-            config.seccomp = try choice(entry.value, key, VServerConfig.SeccompPolicy.self)
-            seccompLine = entry.value.line
+            switch entry.key {
+            case "seccomp":
+                config.seccomp = try choice(entry.value, key, VServerConfig.SeccompPolicy.self)
+                seccompLine = entry.value.line
+            case "nesting":
+                config.nesting = try reader.boolean(entry.value, key)
+                nestingLine = entry.value.line
+            default:
+                throw reader.unknownKey(entry, key, known: ["seccomp", "nesting"], in: parent)
+            }
         }
     }
 
@@ -446,6 +454,11 @@ private struct TOMLConfigParser {
         }
         try finishNetwork()
         finishCapabilities()
+        if let nestingLine, config.nesting, !config.userNamespace {
+            throw reader.error(
+                nestingLine, "security.nesting",
+                "needs [namespaces] user = true (without a user namespace the guest cannot mount at all)")
+        }
         if let seccompLine, config.seccomp == .unconfined, !config.userNamespace {
             config.warnings.append(
                 reader.warning(

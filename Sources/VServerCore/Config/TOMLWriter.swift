@@ -26,8 +26,10 @@ enum TOMLWriter {
             if !added.isEmpty { lines.append("add = \(array(added))") }
             if !dropped.isEmpty { lines.append("drop = \(array(dropped))") }
         }
-        if config.seccomp != .default {
-            lines += ["", "[security]", "seccomp = \(TOML.quote(config.seccomp.rawValue))"]
+        if config.seccomp != .default || config.nesting {
+            lines += ["", "[security]"]
+            if config.seccomp != .default { lines.append("seccomp = \(TOML.quote(config.seccomp.rawValue))") }
+            if config.nesting { lines.append("nesting = true") }
         }
         let defaults = VServerConfig(name: "", context: 0, root: "", configDirectory: "", configFile: "")
         if config.initStyle == .sysv,

@@ -144,6 +144,10 @@ public struct VServerConfig: Sendable, Equatable {
     public var network: Network = .host
     public var userNamespace: Bool = false
     public var seccomp: SeccompPolicy = .default
+    /// `[security] nesting` (only with a user namespace): its mounts are left unlocked, so that container runtimes
+    /// inside can mount a proc, at the price that its root can remove the masks of its /proc (docs/ARCHITECTURE.md
+    /// §7).
+    public var nesting = false
     /// The bounding set: bit n = capability n.
     public var capabilities: UInt64
     public var limits: [Limit] = []

@@ -18,6 +18,8 @@ extension Integration {
                 let attributes = try FileManager.default.attributesOfItem(atPath: log)
                 let mode = try #require(attributes[.posixPermissions] as? Int)
                 #expect(mode & 0o7111 == 0, "the host's console log became mode \(String(mode, radix: 8))")
+                // Nor can other host users read what the guest printed (mode 0640, root's).
+                #expect(mode & 0o007 == 0, "console log mode \(String(mode, radix: 8))")
 
                 // The guest's output still reaches the log, through /dev/console and PID 1's stdout alike.
                 let write = try host.ctl("exec", "web", "--", "sh", "-c",

@@ -552,8 +552,8 @@ static int bind_pty(const struct child *c, int devfd, int master, const char *na
 }
 
 /*
- * /dev/console as /dev/null: with console_fd (PID 1's stdout and stderr), or when no pty could be had. Never a host
- * file: bound there, the guest's root (CAP_FOWNER) could chmod 4755 the host's inode through it.
+ * /dev/console as /dev/null, when no pty could be had. Never a host file: bound there, the guest's root (CAP_FOWNER)
+ * could chmod 4755 the host's inode through it.
  */
 static void bind_null_console(struct child *c, int devfd)
 {
@@ -642,10 +642,7 @@ static void mount_dev(struct child *c)
                 "mount devpts");
     mount_fresh(c, "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k", "mount /dev/shm");
 
-    if (c->config->console_fd >= 0)
-        bind_null_console(c, devfd);
-    else
-        open_console_ptys(c, devfd);
+    open_console_ptys(c, devfd);
     close(devfd);
 }
 
@@ -681,11 +678,11 @@ static void bind_timezone(const struct child *c)
 
 /* ---- After pivot_root ---- */
 
-/* fd 0 is /dev/null, 1 and 2 the console (its pty, or the log file). Sources are first moved above 2 so that none is
+/* fd 0 is /dev/null, 1 and 2 the console's pty (or /dev/null). Sources are first moved above 2 so that none is
  * overwritten before use, and dup2 onto a different fd clears CLOEXEC. */
 static void setup_stdio(const struct child *c)
 {
-    int null_fd, out_fd = c->config->console_fd >= 0 ? c->config->console_fd : c->console_slave;
+    int null_fd, out_fd = c->console_slave;
 
     null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null_fd >= 0 && null_fd < 3)
@@ -1268,18 +1265,18 @@ static int send_id_maps(const struct vs_spawn_config *config, struct vs_spawn_pe
  */
 static void close_all_but_needed(const struct child *c)
 {
-    int keep[5] = {c->error_fd, c->channel, c->config->exec_fd, c->config->console_fd, c->config->pids_tasks_fd};
+    int keep[4] = {c->error_fd, c->channel, c->config->exec_fd, c->config->pids_tasks_fd};
     unsigned int next = 3;
 
     /* Ascending order, so that the gaps between them can be closed as ranges. */
-    for (int i = 1; i < 5; i++)
+    for (int i = 1; i < 4; i++)
         for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
             int swap = keep[j];
 
             keep[j] = keep[j - 1];
             keep[j - 1] = swap;
         }
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 4; i++) {
         if (keep[i] < (int)next)
             continue;
         if ((unsigned int)keep[i] > next)
@@ -1449,8 +1446,7 @@ static int spawn_finish(struct vs_spawn_pending *pending, struct vs_spawned *out
         out->console_fd = -1;
         out->tty_count = 0;
         out->console_error = 0;
-        if (config->console_fd < 0)
-            received = receive_ptys(pending->channel_fd, out, config->tty_count);
+        received = receive_ptys(pending->channel_fd, out, config->tty_count);
         close(pending->channel_fd);
         pending->channel_fd = -1;
         if (received < 0) {

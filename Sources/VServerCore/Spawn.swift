@@ -129,7 +129,6 @@ enum Spawner {
                             exec_fd: execFD,
                             argv: argvBuffer.baseAddress,
                             envp: envBuffer.baseAddress,
-                            console_fd: -1,
                             tty_count: Int32(plan.ttyCount),
                             seccomp: seccompPolicy(config.seccomp),
                             nesting: config.nesting ? 1 : 0,

@@ -67,10 +67,7 @@ struct vs_spawn_config {
                                            every signal still blocked (it waits for them with sigwaitinfo) */
     const char *const *argv;            /* NULL-terminated; argv[0] is the path inside when exec_fd < 0 */
     const char *const *envp;            /* NULL-terminated */
-    int console_fd;                     /* >= 0: PID 1's stdout and stderr, with /dev/null on /dev/console (never
-                                           bound there: the guest's root could chmod a host file through it). -1: a pty
-                                           of the guest's own devpts, whose master vs_spawned.console_fd returns */
-    int tty_count;                      /* with a pty console: /dev/tty1..N (at most VS_MAX_TTYS) are ptys of its
+    int tty_count;                      /* besides the console pty: /dev/tty1..N (at most VS_MAX_TTYS) are ptys of its
                                            devpts too, for gettys; their masters come back in vs_spawned.tty_fds */
     int seccomp;                        /* VS_SECCOMP_*: the filter PID 1 gets (with a new session keyring) */
     int nesting;                        /* with VS_CLONE_NEWUSER: 1 leaves the guest's mounts unlocked (container

@@ -4,9 +4,11 @@ import VServerCore
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate vserver configs without starting anything (no daemon needed).",
-        discussion: "Prints `NAME: ok`, each warning, and each error with the file, line and key. Warnings include "
-            + "what the init found in the root needs (systemd: a user namespace, or CAP_SYS_ADMIN). Exit status 1 "
-            + "when a checked config is invalid.")
+        discussion: "Prints `NAME: ok` with where its context came from, each warning, and each error with the "
+            + "file, line and key. Warnings include what the init found in the root needs (systemd: a user "
+            + "namespace, or CAP_SYS_ADMIN), capabilities and mounts that reach the host, and seccomp = "
+            + "\"unconfined\". Errors include hooks anyone but root could change and a root whose parent is not "
+            + "a root-only (0700) barrier. Exit status 1 when a checked config is invalid.")
 
     @Argument(help: "A vserver (name or context id); default: all.")
     var name: String?

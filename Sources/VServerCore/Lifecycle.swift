@@ -311,9 +311,9 @@ extension Manager {
         return exit
     }
 
-    /// What runs while PID 1 is held before its exec: its veth pair, then its systemd scope (given to the guest's root with a user namespace). Returns what the guest gets on
-    /// /sys/fs/cgroup: `cgroupMount` when it has a cgroup of its own, else nothing. nil when nothing has to run, so
-    /// that the start takes the one-step spawn.
+    /// What runs while PID 1 is held before its exec: its veth pair, then its systemd scope (given to the guest's root
+    /// with a user namespace). Returns what the guest gets on /sys/fs/cgroup: `cgroupMount` when it has a cgroup of its
+    /// own, else nothing. nil when nothing has to run, so that the start takes the one-step spawn.
     private static func whileHeld(_ config: VServerConfig, placing: (@Sendable (Int32) -> Void)?, cgroupMount: Int32)
         -> (@Sendable (Int32) throws(VServerError) -> Int32)?
     {

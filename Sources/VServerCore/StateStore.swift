@@ -63,7 +63,9 @@ struct GuestRecord: Sendable, Equatable {
         // PID 0 is nobody's and PID 1 the host's init (or vserverd's own pid namespace's): never a guest's.
         let pid = try field("pid") { $0.intValue.flatMap { Int32(exactly: $0) }.flatMap { $0 > 1 ? $0 : nil } }
         let startTime = try field("startTime") { $0.intValue.flatMap { UInt64(exactly: $0) } }
-        let context = try field("context") { $0.intValue.flatMap { VServerConfig.contextRange.contains($0) ? $0 : nil } }
+        let context = try field("context") {
+            $0.intValue.flatMap { VServerConfig.contextRange.contains($0) ? $0 : nil }
+        }
         let startedAt = try field("startedAt") { $0.stringValue }
         let root = try field("root") { $0.stringValue.flatMap { $0.hasPrefix("/") ? $0 : nil } }
         var namespaces: [String: UInt64] = [:]

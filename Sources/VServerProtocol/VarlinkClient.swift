@@ -67,8 +67,8 @@ public final class VarlinkClient {
             guard peer.uid == requiredPeerUID else {
                 Glibc.close(fd)
                 throw VarlinkConnectionError(
-                    "\(path) is served by uid \(peer.uid) (PID \(peer.pid)), not uid \(requiredPeerUID): not vserverd's "
-                        + "socket, its answers are not trusted")
+                    "\(path) is served by uid \(peer.uid) (PID \(peer.pid)), not uid \(requiredPeerUID): "
+                        + "not vserverd's socket, its answers are not trusted")
             }
         }
     }

@@ -345,7 +345,9 @@ private struct TOMLConfigParser {
                 }
                 config.pidsMax = tasks
             case .string(let text):
-                guard text == "max" else { throw reader.error(entry.value.line, key, "\(problem), not \(quoted(text))") }
+                guard text == "max" else {
+                    throw reader.error(entry.value.line, key, "\(problem), not \(quoted(text))")
+                }
                 config.pidsMax = nil
             default:
                 throw reader.typeError(entry.value, key, expected: "an integer or \"max\"")

@@ -166,8 +166,12 @@ extension Integration {
                 try waitUntil("cron (rc2.d) to run", timeout: .seconds(30)) {
                     try host.ctl("exec", "sysv", "--", "pgrep", "-x", "cron").status == 0
                 }
-                let gettys = try host.ctl("exec", "sysv", "--", "ps", "-o", "tty=,args=", "-C", "getty")
-                #expect(gettys.stdout.split(separator: "\n").count == 6, "\(gettys)")
+                // init starts the gettys once rc 2 has finished, which may be a moment after cron runs.
+                var gettys = CommandResult(status: 0, stdout: "", stderr: "")
+                try waitUntil("the six gettys of its inittab", timeout: .seconds(30)) {
+                    gettys = try host.ctl("exec", "sysv", "--", "ps", "-o", "tty=,args=", "-C", "getty")
+                    return gettys.stdout.split(separator: "\n").count == 6
+                }
                 #expect(gettys.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix("pts/") }, "\(gettys)")
 
                 let stop = try host.timedStop("sysv")

@@ -155,6 +155,15 @@ enum FileSystem {
     }
 
     /// Writes every byte (a short write goes on where it stopped; EINTR is retried); `path` names fd in errors.
+    /// Writes `text` in one write(2) to an existing file of /proc/sys or a cgroup, where each write is one setting.
+    static func writeKernelFile(_ path: String, _ text: String) throws(SystemError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemError("open", path: path) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        guard write(fd, bytes, bytes.count) == bytes.count else { throw SystemError("write", path: path) }
+    }
+
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(SystemError) {
         var rest = bytes[...]
         while !rest.isEmpty {

@@ -64,14 +64,8 @@ struct GuestCgroup: Sendable, Equatable {
     static func directories(procCgroup text: String, names: [String], mounts: Mounts)
         -> (scope: String, process: String)?
     {
-        var unifiedPath: Substring?
-        var systemdPath: Substring?
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
-            if fields[0] == "0" && fields[1].isEmpty { unifiedPath = fields[2] }
-            if fields[1] == "name=systemd" { systemdPath = fields[2] }
-        }
+        let unifiedPath = path(procCgroup: text, controller: nil)
+        let systemdPath = path(procCgroup: text, controller: "name=systemd")
         for case let (mount?, path?) in [(mounts.unified, unifiedPath), (mounts.systemd, systemdPath)] {
             // The first component named so is the guest's: the guest may name its own cgroups as it likes.
             let components = path.split(separator: "/")
@@ -128,16 +122,27 @@ extension GuestCgroup {
     /// guest's root manages the cgroups below, but not the limits set on this one.
     static let delegatedFiles = ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control"]
 
-    /// The cgroup2 directory a process is in (its "0::PATH" line), in the mounted hierarchy.
-    static func cgroup2Directory(pid: String = "self", mounts: Mounts = .host) -> String? {
-        guard let unified = mounts.unified, let text = try? FileSystem.readText("/proc/\(pid)/cgroup") else {
-            return nil
-        }
-        for line in text.split(separator: "\n") where line.hasPrefix("0::") {
-            let path = line.dropFirst(3)
-            return path == "/" ? unified : unified + path
+    /// The PATH of a hierarchy in /proc/PID/cgroup ("ID:CONTROLLERS:PATH" per line): cgroup2's ("0::PATH") for a nil
+    /// `controller`, else that of the v1 hierarchy whose controllers include it ("pids", "name=systemd").
+    static func path(procCgroup text: String, controller: String?) -> Substring? {
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            if let controller {
+                if fields[1].split(separator: ",").contains(Substring(controller)) { return fields[2] }
+            } else if fields[0] == "0" && fields[1].isEmpty {
+                return fields[2]
+            }
         }
         return nil
+    }
+
+    /// The cgroup2 directory a process is in (its "0::PATH" line), in the mounted hierarchy.
+    static func cgroup2Directory(pid: String = "self", mounts: Mounts = .host) -> String? {
+        guard let unified = mounts.unified, let text = try? FileSystem.readText("/proc/\(pid)/cgroup"),
+              let path = path(procCgroup: text, controller: nil)
+        else { return nil }
+        return path == "/" ? unified : unified + path
     }
 
     /// Makes `PARENT/vserver-NAME` for a guest about to start; a leftover of an earlier run (a daemon that was

@@ -100,11 +100,10 @@ public actor Manager {
             return path.isEmpty ? "/" : path
         }
         // No cgroup2: vserverd's own cgroup of the v1 pids hierarchy.
-        let own = (try? FileSystem.readText("/proc/self/cgroup"))?.split(separator: "\n").first {
-            $0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).dropFirst().first?
-                .split(separator: ",").contains("pids") == true
+        let own = (try? FileSystem.readText("/proc/self/cgroup")).flatMap {
+            GuestCgroup.path(procCgroup: $0, controller: "pids")
         }
-        return own.map { String($0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)[2]) } ?? "/"
+        return own.map(String.init) ?? "/"
     }
 
     private static func logProblems(of configs: ConfigSet, logger: Logger) {

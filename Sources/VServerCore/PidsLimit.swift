@@ -45,13 +45,13 @@ enum PidsLimit {
         let control = "\(parent)/cgroup.subtree_control"
         let enabled = (try? FileSystem.readText(control)) ?? ""
         if enabled.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("pids") { return true }
-        try write("+pids", to: control)
+        try FileSystem.writeKernelFile(control, "+pids")
         return true
     }
 
     /// Sets `pids.max` of a cgroup (v1 or v2).
     static func setMax(_ max: UInt64, of directory: String) throws(SystemError) {
-        try write("\(max)", to: "\(directory)/pids.max")
+        try FileSystem.writeKernelFile("\(directory)/pids.max", "\(max)")
     }
 
     /// Makes `MOUNT/PARENT/vserver-NAME` in the v1 pids hierarchy with `max`; a leftover of an earlier run is
@@ -98,22 +98,10 @@ enum PidsLimit {
     static func legacyCgroup(procCgroup text: String, names: [String], mount: String)
         -> (cgroup: GuestCgroup, processDirectory: String)?
     {
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3, fields[1].split(separator: ",").contains("pids") else { continue }
-            let components = fields[2].split(separator: "/")
-            guard let index = components.firstIndex(where: { names.contains(String($0)) }) else { return nil }
-            return (GuestCgroup(directory: "\(mount)/\(components[...index].joined(separator: "/"))"),
-                    "\(mount)/\(components.joined(separator: "/"))")
-        }
-        return nil
-    }
-
-    private static func write(_ text: String, to path: String) throws(SystemError) {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemError("open", path: path) }
-        defer { close(fd) }
-        let bytes = Array(text.utf8)
-        guard Glibc.write(fd, bytes, bytes.count) == bytes.count else { throw SystemError("write", path: path) }
+        guard let path = GuestCgroup.path(procCgroup: text, controller: "pids") else { return nil }
+        let components = path.split(separator: "/")
+        guard let index = components.firstIndex(where: { names.contains(String($0)) }) else { return nil }
+        return (GuestCgroup(directory: "\(mount)/\(components[...index].joined(separator: "/"))"),
+                "\(mount)/\(components.joined(separator: "/"))")
     }
 }

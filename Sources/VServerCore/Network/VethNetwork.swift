@@ -78,11 +78,7 @@ struct VethNetwork: Sendable {
             attach.attribute(RouteNetlinkConstant.master, uint32: UInt32(bridgeIndex))
             try host.request(attach, "attach \(hostInterface) to bridge \(bridge)")
         } else {
-            let sysctl = "/proc/sys/net/ipv4/conf/\(hostInterface)/proxy_arp"
-            let fd = open(sysctl, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw SystemError("open", path: sysctl) }
-            defer { close(fd) }
-            guard write(fd, "1\n", 2) == 2 else { throw SystemError("write", path: sysctl) }
+            try FileSystem.writeKernelFile("/proc/sys/net/ipv4/conf/\(hostInterface)/proxy_arp", "1\n")
         }
         try Self.bringUp(index, hostInterface, on: host)
         if bridge == nil {

@@ -22,17 +22,43 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         // Varlink framing, JSON, the interface descriptions and a blocking client. No NIO: vserverctl links it.
         .target(name: "VServerProtocol"),
+        // The configuration (vserver.toml, util-vserver trees), the host-file helpers under it and SystemError:
+        // what the client links without the daemon (no Manager, no swift-log, no NIO).
+        .target(name: "VServerConfig", dependencies: ["CVServerSpawn"]),
+        // `vserverctl build`: Debian roots with mmdebstrap/debootstrap, run by the client.
+        .target(name: "VServerBuild", dependencies: ["VServerConfig", "CVServerSpawn"]),
+        // A generic Varlink server on SwiftNIO: framing, peers' credentials, per-uid connection quota.
+        .target(
+            name: "VarlinkServer",
+            dependencies: [
+                "VServerProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // vserverd's side of systemd: the journal, sd_notify, socket activation, scopes over D-Bus.
+        .target(
+            name: "VServerSystemd",
+            dependencies: [
+                "CSystemd", "VServerCore", "VServerConfig", "VServerProtocol", "VarlinkServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The daemon's logic: the Manager actor, starting and stopping guests, hooks, cgroups, network.
         .target(
             name: "VServerCore",
             dependencies: [
-                "CVServerSpawn", "VServerProtocol",
+                "CVServerSpawn", "VServerConfig", "VServerProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "vserverd",
             dependencies: [
-                "VServerCore", "VServerProtocol", "CSystemd",
+                "VServerCore", "VServerConfig", "VServerProtocol", "VServerSystemd", "VarlinkServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -41,10 +67,12 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // vserverctl's own logic that is not argument parsing (tested on its own: the executable links statically).
+        .target(name: "VServerCLI", dependencies: ["VServerProtocol"]),
         .executableTarget(
             name: "vserverctl",
             dependencies: [
-                "VServerCore", "VServerProtocol", "CVServerSpawn",
+                "VServerCLI", "VServerConfig", "VServerBuild", "VServerProtocol", "CVServerSpawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // Fully static: no dynamic loader, no symbol lookups, no relocated pages at start-up. `vserverctl list`
@@ -61,9 +89,24 @@ let package = Package(
             name: "vserverd-init",
             linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--gc-sections", "-Xlinker", "-s"])]
         ),
-        .testTarget(name: "VServerCoreTests", dependencies: ["VServerCore", "VServerProtocol"]),
+        // What the unit tests share: temporary trees and config fixtures.
+        .target(name: "VServerTestSupport", dependencies: ["VServerConfig"], path: "Tests/Support"),
+        // Unit tests, one target per library.
+        .testTarget(name: "VServerProtocolTests", dependencies: ["VServerProtocol"]),
+        .testTarget(
+            name: "VServerConfigTests", dependencies: ["VServerConfig", "VServerBuild", "VServerTestSupport", "CVServerSpawn"]),
+        .testTarget(
+            name: "VServerCoreTests",
+            dependencies: [
+                "VServerCore", "VServerConfig", "VServerProtocol", "VServerTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "VarlinkServerTests", dependencies: ["VarlinkServer"]),
+        .testTarget(
+            name: "VServerSystemdTests",
+            dependencies: ["VServerSystemd", "VServerCore", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "VServerCLITests", dependencies: ["VServerCLI", "VServerProtocol"]),
+        // Root tests of the built binaries: real namespaces, mounts, guests, a real Varlink client.
         .testTarget(name: "IntegrationTests", dependencies: ["VServerProtocol"]),
-        // The daemon's own logic that needs no systemd: journal fields, JOURNAL_STREAM, sd_notify texts.
-        .testTarget(name: "VServerDaemonTests", dependencies: ["vserverd"]),
     ]
 )

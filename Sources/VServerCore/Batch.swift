@@ -1,16 +1,12 @@
+import VServerConfig
+import VServerProtocol
 /// Starting and stopping many vservers at once: in `after` order, in parallel where the order allows,
 /// with at most `jobs` operations at a time. One failure does not stop the others; its dependents are
 /// skipped and reported.
 extension Manager {
-    public struct BatchResult: Sendable, Equatable {
-        public var done: [String] = []
-        public var failed: [String] = []
-        /// One line per failure or skip: "web: pre-start hook scripts/pre-start exited 1: ...".
-        public var errors: [String] = []
-    }
-
-    /// Starts every vserver with `autostart = true`, or every valid one when `onlyAutostart` is false.
-    public func startMany(onlyAutostart: Bool, jobs: Int) async -> BatchResult {
+    /// Starts every vserver with `autostart = true`, or every valid one when `onlyAutostart` is false; at most `jobs`
+    /// at once (nil: `Options.jobs`).
+    public func startMany(onlyAutostart: Bool, jobs: Int?) async -> BatchResult {
         var result = BatchResult()
         var wanted = Set<String>()
         for name in knownNames {
@@ -24,7 +20,7 @@ extension Manager {
         let dependencies = Dictionary(uniqueKeysWithValues: wanted.map { name in
             (name, Set(configs.configs[name]?.after ?? []).intersection(wanted))
         })
-        let batch = await runInOrder(wanted, blockers: dependencies, jobs: jobs) { manager, name throws(VServerError) in
+        let batch = await runInOrder(wanted, blockers: dependencies, jobs: jobs ?? options.jobs) { manager, name throws(ManagerError) in
             if await manager.states[name]?.guest != nil { return }
             _ = try await manager.start(name)
         }
@@ -46,8 +42,8 @@ extension Manager {
         }
         // Stopping is mostly waiting for guests to shut down: no CPU bound, only the order.
         return await runInOrder(running, blockers: dependents, jobs: running.count) {
-            manager, name throws(VServerError) in
-            do throws(VServerError) {
+            manager, name throws(ManagerError) in
+            do throws(ManagerError) {
                 _ = try await manager.stop(name)
             } catch .notRunning {
                 // It ended by itself meanwhile: that is what we wanted.
@@ -59,13 +55,13 @@ extension Manager {
     /// skipped. At most `jobs` at a time.
     private func runInOrder(
         _ names: Set<String>, blockers: [String: Set<String>], jobs: Int,
-        _ operation: @escaping @Sendable (Manager, String) async throws(VServerError) -> Void
+        _ operation: @escaping @Sendable (Manager, String) async throws(ManagerError) -> Void
     ) async -> BatchResult {
         var result = BatchResult()
         var pending = names
         var succeeded = Set<String>()
         var failed = Set<String>()
-        await withTaskGroup(of: (String, VServerError?).self) { group in
+        await withTaskGroup(of: (String, ManagerError?).self) { group in
             var active = 0
             while true {
                 // Skip what can no longer happen, then launch what is ready, in name order.
@@ -82,7 +78,7 @@ extension Manager {
                     pending.remove(name)
                     active += 1
                     group.addTask {
-                        do throws(VServerError) {
+                        do throws(ManagerError) {
                             try await operation(self, name)
                             return (name, nil)
                         } catch {

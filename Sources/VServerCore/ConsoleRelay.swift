@@ -1,6 +1,8 @@
 import CVServerSpawn
 import Glibc
 import Synchronization
+import VServerConfig
+import VServerProtocol
 
 /// Copies what guests write to their pty console (the pty on /dev/console and their PID 1's stdout and stderr) into
 /// their console logs, for all guests from one thread: epoll over the pty masters. The daemon holds the only master

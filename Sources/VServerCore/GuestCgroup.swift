@@ -1,4 +1,6 @@
 import Glibc
+import VServerConfig
+import VServerProtocol
 
 /// The cgroup of a guest: under systemd its scope `vserver-NAME.scope` (docs/ARCHITECTURE.md §9), elsewhere
 /// `vserver-NAME` that vserverd makes below its own cgroup (or `--cgroup-parent`) in the cgroup2 hierarchy. Either is

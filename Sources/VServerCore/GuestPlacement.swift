@@ -1,4 +1,6 @@
 import Logging
+import VServerConfig
+import VServerProtocol
 
 /// Where the host's service manager accounts a guest. Under systemd that is its own scope `vserver-NAME.scope`,
 /// registered with systemd-machined (docs/ARCHITECTURE.md §9); the daemon supplies it. Without one (outside systemd,

@@ -1,5 +1,6 @@
 import CVServerSpawn
 import Glibc
+import VServerConfig
 import VServerProtocol
 
 /// A vserver whose PID 1 exists: what only makes sense while it runs. Owns the pidfd and the console.
@@ -93,13 +94,13 @@ enum GuestState: Sendable {
     case stopping(RunningGuest)
     case failed(reason: String)
 
-    var name: String {
+    var state: VServerState {
         switch self {
-        case .stopped: "stopped"
-        case .starting: "starting"
-        case .running: "running"
-        case .stopping: "stopping"
-        case .failed: "failed"
+        case .stopped: .stopped
+        case .starting: .starting
+        case .running: .running
+        case .stopping: .stopping
+        case .failed: .failed
         }
     }
 

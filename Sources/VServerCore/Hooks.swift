@@ -1,16 +1,7 @@
 import Glibc
 import Logging
-
-/// The four moments a vserver's scripts run at (util-vserver's names).
-public enum HookFlavour: String, Sendable, CaseIterable {
-    case preStart = "pre-start"
-    case postStart = "post-start"
-    case preStop = "pre-stop"
-    case postStop = "post-stop"
-
-    /// PID 1 of the guest exists during these, so scripts get VSERVER_PID.
-    var hasGuestPID: Bool { self == .postStart || self == .preStop }
-}
+import VServerConfig
+import VServerProtocol
 
 /// Runs hook scripts as docs/ARCHITECTURE.md §5 says: global then the vserver's own, plain script then `.d/*` sorted,
 /// argv `FLAVOUR NAME`, a clean environment, cwd the config dir, output to the log, killed past the timeout.
@@ -31,17 +22,17 @@ struct HookRunner: Sendable {
     }
 
     /// The scripts to run for a flavour, in order, each checked to be root's alone (docs/ARCHITECTURE.md §5).
-    func scripts(_ flavour: HookFlavour, for config: VServerConfig) throws(VServerError) -> [Script] {
+    func scripts(_ flavour: HookFlavour, for config: VServerConfig) throws(ManagerError) -> [Script] {
         try scripts([flavour], for: config)[flavour] ?? []
     }
 
     /// Refuses a start before anything of it happens when any hook it may run, of any flavour, could have been
     /// changed by someone other than root (finding 1 of issue 10): a post-start script must not run either.
-    func check(_ config: VServerConfig) throws(VServerError) {
+    func check(_ config: VServerConfig) throws(ManagerError) {
         _ = try scripts(HookFlavour.allCases, for: config)
     }
 
-    private func scripts(_ flavours: [HookFlavour], for config: VServerConfig) throws(VServerError)
+    private func scripts(_ flavours: [HookFlavour], for config: VServerConfig) throws(ManagerError)
         -> [HookFlavour: [Script]]
     {
         // A leftover guest (re-adopted, its config directory gone) runs none: its paths and name would come from
@@ -51,7 +42,7 @@ struct HookRunner: Sendable {
             return try HookScripts.find(flavours, configRoot: configRoot, vserverDirectory: config.configDirectory,
                                         trust: trust)
         } catch {
-            throw VServerError(error, name: config.name)
+            throw ManagerError(error, name: config.name)
         }
     }
 
@@ -69,7 +60,7 @@ struct HookRunner: Sendable {
     }
 
     /// Runs every script of the flavour in order and stops at the first that fails.
-    func run(_ flavour: HookFlavour, for config: VServerConfig, pid: Int32? = nil) async throws(VServerError) {
+    func run(_ flavour: HookFlavour, for config: VServerConfig, pid: Int32? = nil) async throws(ManagerError) {
         for script in try scripts(flavour, for: config) {
             var logger = self.logger
             logger[metadataKey: "vserver"] = "\(config.name)"
@@ -140,59 +131,4 @@ struct HookRunner: Sendable {
             }
         }
     }
-}
-
-/// Splits a stream of output into lines, hands each on, and keeps the last few.
-struct LineCollector {
-    let keep: Int
-    let onLine: (String) -> Void
-    private(set) var lastLines: [String] = []
-    private var partial: [UInt8] = []
-
-    init(keep: Int, onLine: @escaping (String) -> Void) {
-        self.keep = keep
-        self.onLine = onLine
-    }
-
-    /// Reads what is available from a non-blocking fd; false at end of file.
-    mutating func drain(_ fd: Int32) -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = read(fd, &buffer, buffer.count)
-            if count > 0 {
-                append(buffer[0..<count])
-            } else if count == 0 {
-                return false
-            } else {
-                return errno == EAGAIN || errno == EINTR
-            }
-        }
-    }
-
-    mutating func append(_ bytes: ArraySlice<UInt8>) {
-        for byte in bytes {
-            if byte == UInt8(ascii: "\n") {
-                emit()
-            } else if partial.count < 4096 {
-                partial.append(byte)
-            }
-        }
-    }
-
-    mutating func flush() {
-        if !partial.isEmpty { emit() }
-    }
-
-    private mutating func emit() {
-        let line = String(decoding: partial, as: UTF8.self)
-        partial.removeAll(keepingCapacity: true)
-        onLine(line)
-        lastLines.append(line)
-        if lastLines.count > keep { lastLines.removeFirst() }
-    }
-}
-
-func isExecutableFile(_ path: String) -> Bool {
-    var info = stat()
-    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
 }

@@ -1,18 +1,19 @@
 import CVServerSpawn
-import VServerProtocol
 import Glibc
 import Logging
+import VServerConfig
+import VServerProtocol
 
 /// Start, stop and the end of a guest (docs/ARCHITECTURE.md §4). Every step of a start that fails undoes the earlier
 /// ones and leaves the vserver `failed` with the reason.
 extension Manager {
-    public func start(_ nameOrContext: String) async throws(VServerError) -> VServerInfo {
+    public func start(_ nameOrContext: String) async throws(ManagerError) -> VServerInfo {
         let name = try resolve(nameOrContext)
-        return try await exclusively(name) { () throws(VServerError) in
+        return try await exclusively(name) { () throws(ManagerError) in
             if states[name]?.guest != nil { throw .alreadyRunning(name: name) }
             let config = try startableConfig(name)
             setState(name, .starting)
-            do throws(VServerError) {
+            do throws(ManagerError) {
                 try await launch(config)
             } catch {
                 setState(name, .failed(reason: error.description))
@@ -23,9 +24,9 @@ extension Manager {
         }
     }
 
-    public func stop(_ nameOrContext: String, timeout: Int? = nil) async throws(VServerError) -> VServerInfo {
+    public func stop(_ nameOrContext: String, timeout: Int? = nil) async throws(ManagerError) -> VServerInfo {
         let name = try resolve(nameOrContext)
-        return try await exclusively(name) { () throws(VServerError) in
+        return try await exclusively(name) { () throws(ManagerError) in
             guard case .running(let guest) = states[name] else { throw .notRunning(name: name) }
             // The routes refuse other values; clamped here too, since a wait of Int.max seconds traps.
             let seconds = min(max(timeout ?? guest.config.stopTimeout, ManagerLimits.stopTimeout.lowerBound),
@@ -35,15 +36,15 @@ extension Manager {
         }
     }
 
-    public func restart(_ nameOrContext: String) async throws(VServerError) -> VServerInfo {
+    public func restart(_ nameOrContext: String) async throws(ManagerError) -> VServerInfo {
         let name = try resolve(nameOrContext)
         if states[name]?.guest != nil { _ = try await stop(name) }
         return try await start(name)
     }
 
     /// The config to start with, checked against what is running now (docs/ARCHITECTURE.md §4 step 1).
-    private func startableConfig(_ name: String) throws(VServerError) -> VServerConfig {
-        if let error = configs.invalid[name] { throw VServerError(error, name: name) }
+    private func startableConfig(_ name: String) throws(ManagerError) -> VServerConfig {
+        if let error = configs.invalid[name] { throw ManagerError(error, name: name) }
         guard let config = configs.configs[name] else { throw .noSuchVServer(name: name) }
         for dependency in config.after where states[dependency]?.guest == nil {
             throw .dependencyNotRunning(name: name, dependency: dependency)
@@ -60,7 +61,7 @@ extension Manager {
     }
 
     /// `[limits]` may only lower what the host allows (we could not raise them anyway).
-    private func checkLimitsOnlyLower(_ config: VServerConfig) throws(VServerError) {
+    private func checkLimitsOnlyLower(_ config: VServerConfig) throws(ManagerError) {
         for limit in config.limits {
             var host = rlimit()
             guard getrlimit(__rlimit_resource_t(UInt32(limit.resource)), &host) == 0 else { continue }
@@ -76,7 +77,7 @@ extension Manager {
 
     /// pre-start hooks, its cgroup, spawn, console, state file, post-start hooks; undoes what it did when a step
     /// fails.
-    private func launch(_ config: VServerConfig) async throws(VServerError) {
+    private func launch(_ config: VServerConfig) async throws(ManagerError) {
         let name = config.name
         let guestInit = GuestInit.of(config)
         try checkManagerFor(guestInit, config)
@@ -132,7 +133,7 @@ extension Manager {
                 try Spawner.spawn(config, plan: plan, stubInit: stubInit, whileHeld: whileHeld)
             }
         } catch {
-            throw error as? VServerError ?? .internalError("\(error)")
+            throw error as? ManagerError ?? .internalError("\(error)")
         }
         if spawned.console < 0 {
             logger.warning("\(Self.noConsolePty)", metadata: logMetadata(name))
@@ -182,7 +183,7 @@ extension Manager {
 
     /// What an init needs from vserverd that not every host or config gives; refused with a reason before anything
     /// runs, rather than a guest that exits at once.
-    private func checkManagerFor(_ guestInit: GuestInit, _ config: VServerConfig) throws(VServerError) {
+    private func checkManagerFor(_ guestInit: GuestInit, _ config: VServerConfig) throws(ManagerError) {
         guard guestInit == .systemd else { return }
         if GuestCgroup.Mounts.host.unified == nil {
             throw .startFailed(
@@ -200,7 +201,7 @@ extension Manager {
 
     /// Outside systemd: `vserver-NAME` below vserverd's cgroup (or --cgroup-parent), delegated to the guest. nil
     /// under systemd (its scope comes while PID 1 is held) and on a host without cgroup2.
-    private func makeOwnCgroup(_ config: VServerConfig) throws(VServerError) -> GuestCgroup? {
+    private func makeOwnCgroup(_ config: VServerConfig) throws(ManagerError) -> GuestCgroup? {
         guard let parent = cgroupParent else { return nil }
         do throws(SystemError) {
             return try GuestCgroup.create(name: config.name, parent: parent,
@@ -213,7 +214,7 @@ extension Manager {
     /// Outside systemd, `[resources] pids-max` (docs/ARCHITECTURE.md §4): pids.max of its own cgroup2 cgroup, or
     /// of `vserver-NAME` in the v1 pids hierarchy, which is returned (PID 1 moves in while held). A guest with a
     /// limit does not start where neither exists.
-    private func limitPids(_ config: VServerConfig, ownCgroup: GuestCgroup?) throws(VServerError) -> GuestCgroup? {
+    private func limitPids(_ config: VServerConfig, ownCgroup: GuestCgroup?) throws(ManagerError) -> GuestCgroup? {
         guard options.placement == nil, let max = config.pidsMax else { return nil }
         do {
             let place = try PidsLimit.place(unifiedParent: ownCgroup == nil ? nil : cgroupParent,
@@ -315,12 +316,12 @@ extension Manager {
     /// with a user namespace). Returns what the guest gets on /sys/fs/cgroup: `cgroupMount` when it has a cgroup of its
     /// own, else nothing. nil when nothing has to run, so that the start takes the one-step spawn.
     private static func whileHeld(_ config: VServerConfig, placing: (@Sendable (Int32) -> Void)?, cgroupMount: Int32)
-        -> (@Sendable (Int32) throws(VServerError) -> Int32)?
+        -> (@Sendable (Int32) throws(ManagerError) -> Int32)?
     {
         let network = VethNetwork(config)
         if network == nil && placing == nil { return nil }
         let name = config.name
-        return { (pid: Int32) throws(VServerError) -> Int32 in
+        return { (pid: Int32) throws(ManagerError) -> Int32 in
             if let network {
                 do throws(SystemError) {
                     try network.setUp(pid: pid)
@@ -354,7 +355,7 @@ extension Manager {
 
     private func guestExited(_ guest: RunningGuest) async {
         let name = guest.record.name
-        try? await exclusively(name) { () throws(VServerError) in
+        try? await exclusively(name) { () throws(ManagerError) in
             // A stop that held the lock has already finished this guest.
             guard case .running(let current) = states[name], current === guest else { return }
             let exit = await finish(guest, requested: false)
@@ -362,7 +363,7 @@ extension Manager {
             // Rebooted from inside: a new PID 1, with its config as it is now, in the same turn of the lock (a stop
             // asked for meanwhile comes after it).
             setState(name, .starting)
-            do throws(VServerError) {
+            do throws(ManagerError) {
                 try await launch(try startableConfig(name))
             } catch {
                 setState(name, .failed(reason: "start after a reboot from inside: \(error)"))

@@ -1,4 +1,5 @@
 import Glibc
+import VServerConfig
 import VServerProtocol
 
 /// `Processes`, `Whois` and `Join`: which process is where, and what a client needs to run one inside.
@@ -13,7 +14,7 @@ extension Manager {
         return ProcessOwners(byNamespace: byNamespace, hostNamespace: ProcFS.pidNamespace(pid: getpid()))
     }
 
-    private func owner(ofRunning nameOrContext: String) throws(VServerError) -> ProcessOwners.Owner {
+    private func owner(ofRunning nameOrContext: String) throws(ManagerError) -> ProcessOwners.Owner {
         let name = try resolve(nameOrContext)
         guard let guest = states[name]?.guest else { throw .notRunning(name: name) }
         return ProcessOwners.Owner(name: name, context: guest.record.context)
@@ -21,7 +22,7 @@ extension Manager {
 
     /// Every process of the host, or only those of one running vserver, sorted by PID. The /proc walk runs
     /// off the actor: on a busy host it takes milliseconds.
-    public nonisolated func processes(_ nameOrContext: String?) async throws(VServerError) -> [ProcessInfo] {
+    public nonisolated func processes(_ nameOrContext: String?) async throws(ManagerError) -> [HostProcess] {
         let owners = await processOwners
         guard let nameOrContext else { return ProcessList.processes(owners: owners) }
         let only = try await owner(ofRunning: nameOrContext)
@@ -29,12 +30,12 @@ extension Manager {
     }
 
     /// The vserver a host PID belongs to, nil for a process of the host.
-    public nonisolated func whois(pid: Int32) async throws(VServerError) -> (name: String, context: Int)? {
+    public nonisolated func whois(pid: Int32) async throws(ManagerError) -> ProcessOwner? {
         let owners = await processOwners
         guard pid > 0, let first = ProcFS.processEntry(pid: pid) else { throw .noSuchProcess(pid: pid) }
         // The walk up starts at `pid` itself: its entry was just read.
         let entry = { (next: Int32) in next == pid ? first : ProcFS.processEntry(pid: next) }
-        return owners.owner(of: pid, entry: entry).map { ($0.name, $0.context) }
+        return owners.owner(of: pid, entry: entry).map { ProcessOwner(name: $0.name, context: $0.context) }
     }
 
     /// What `vserverctl enter/exec` needs: PID 1 with its start time, the environment, bounding set and shell
@@ -42,7 +43,7 @@ extension Manager {
     /// from its own /etc/passwd, else /bin/sh -l), and PID 1's cgroup in its own cgroup
     /// (read now: a systemd guest moves itself below the scope): a command run inside counts and is limited
     /// with the vserver, as one started by its init.
-    public func joinInfo(_ nameOrContext: String) throws(VServerError) -> VServerJoinInfo {
+    public func joinInfo(_ nameOrContext: String) throws(ManagerError) -> VServerJoinInfo {
         let name = try resolve(nameOrContext)
         guard case .running(let guest) = states[name] else { throw .notRunning(name: name) }
         return VServerJoinInfo(

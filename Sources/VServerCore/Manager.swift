@@ -1,13 +1,7 @@
 import Glibc
 import Logging
+import VServerConfig
 import VServerProtocol
-
-/// A state change, as `Monitor` streams it.
-public struct StateChange: Sendable, Equatable {
-    public var name: String
-    public var state: String
-    public var reason: String?
-}
 
 /// Owns every vserver's state. Only the Manager changes state; one operation per vserver at a time
 /// (a per-name lock), different vservers in parallel (the actor is free while an operation awaits).
@@ -26,6 +20,8 @@ public actor Manager {
         /// vserverd's persistent state (`/var/lib/vserverd`): the record of assigned contexts (`ContextRecord`).
         /// nil: none is kept, and a context not written in a config may move when vservers are added.
         public var libDirectory: String?
+        /// Starts at once of `StartAutostart`/`StartAll` that do not say (`--jobs`).
+        public var jobs = 1
 
         public init(configDirectory: String = "/etc/vservers", stateDirectory: String = "/run/vserverd/vservers",
                     logDirectory: String = "/var/log/vserverd", stubInitPath: String = StubInit.defaultPath()) {
@@ -56,7 +52,7 @@ public actor Manager {
     var states: [String: GuestState] = [:]
     private var busy: Set<String> = []
     private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
-    private var monitors: [Int: AsyncStream<StateChange>.Continuation] = [:]
+    private var monitors: [Int: AsyncStream<VServerStateChange>.Continuation] = [:]
     private var nextMonitor = 0
 
     public init(options: Options, logger: Logger) throws {
@@ -116,7 +112,7 @@ public actor Manager {
     // MARK: One operation per vserver
 
     /// Runs `body` while holding the vserver's lock; callers queue in order.
-    func exclusively<T>(_ name: String, _ body: () async throws(VServerError) -> T) async throws(VServerError) -> T {
+    func exclusively<T>(_ name: String, _ body: () async throws(ManagerError) -> T) async throws(ManagerError) -> T {
         if busy.contains(name) {
             await withCheckedContinuation { waiting[name, default: []].append($0) }
         } else {
@@ -140,7 +136,7 @@ public actor Manager {
     // MARK: Names and state
 
     /// The vserver a user means by a name or a context id; running guests whose config is gone count.
-    func resolve(_ nameOrContext: String) throws(VServerError) -> String {
+    func resolve(_ nameOrContext: String) throws(ManagerError) -> String {
         if states[nameOrContext]?.guest != nil || configs.invalid[nameOrContext] != nil { return nameOrContext }
         if let name = configs.resolve(nameOrContext) { return name }
         if let context = Int(nameOrContext),
@@ -152,10 +148,10 @@ public actor Manager {
 
     func setState(_ name: String, _ state: GuestState) {
         states[name] = state
-        publish(StateChange(name: name, state: state.name, reason: state.reason))
+        publish(VServerStateChange(name: name, state: state.state, reason: state.reason))
     }
 
-    private func publish(_ change: StateChange) {
+    private func publish(_ change: VServerStateChange) {
         for monitor in monitors.values { monitor.yield(change) }
     }
 
@@ -170,10 +166,10 @@ public actor Manager {
         let guest = state.guest
         let config = guest?.config ?? configs.configs[name]
         var info = VServerInfo(
-            name: name, context: config?.context ?? guest?.record.context ?? 0, state: state.name,
+            name: name, context: config?.context ?? guest?.record.context ?? 0, state: state.state,
             root: config?.root ?? "", hostname: config?.hostname ?? name, autostart: config?.autostart ?? false)
         if let invalid = configs.invalid[name], guest == nil {
-            info.state = "failed"
+            info.state = .failed
             info.reason = "invalid config: \(invalid)"
         } else {
             info.reason = state.reason
@@ -197,26 +193,26 @@ public actor Manager {
         return knownNames.map { info($0, usage: usage) }
     }
 
-    public func get(_ nameOrContext: String) throws(VServerError) -> VServerInfo {
+    public func get(_ nameOrContext: String) throws(ManagerError) -> VServerInfo {
         info(try resolve(nameOrContext), usage: guestUsage())
     }
 
     /// Counts by state, for sd_notify STATUS= ("2 running, 1 failed").
     public func summary() -> String {
-        var counts: [String: Int] = [:]
+        var counts: [VServerState: Int] = [:]
         for name in knownNames { counts[info(name).state, default: 0] += 1 }
-        let running = counts["running", default: 0]
-        let failed = counts["failed", default: 0]
+        let running = counts[.running, default: 0]
+        let failed = counts[.failed, default: 0]
         return "\(running) running, \(failed) failed"
     }
 
     /// The current state of every vserver, then one element per state change, until the consumer stops
     /// iterating. Starting with the present means a client never misses what happened before it subscribed.
-    public func monitor() -> AsyncStream<StateChange> {
-        let (stream, continuation) = AsyncStream<StateChange>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+    public func monitor() -> AsyncStream<VServerStateChange> {
+        let (stream, continuation) = AsyncStream<VServerStateChange>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
         for name in knownNames {
             let current = info(name)
-            continuation.yield(StateChange(name: name, state: current.state, reason: current.reason))
+            continuation.yield(VServerStateChange(name: name, state: current.state, reason: current.reason))
         }
         nextMonitor += 1
         let id = nextMonitor
@@ -232,12 +228,6 @@ public actor Manager {
     }
 
     // MARK: Reload
-
-    public struct ReloadResult: Sendable, Equatable {
-        public var added: [String] = []
-        public var removed: [String] = []
-        public var changed: [String] = []
-    }
 
     /// Re-reads the config directory. Running vservers keep running with the config they started with;
     /// the new one applies at their next start.
@@ -262,13 +252,15 @@ public actor Manager {
         // A config that became valid or invalid changes what `list` shows: monitors (and STATUS=) hear of it.
         for name in result.added + result.changed where states[name]?.guest == nil {
             let current = info(name)
-            publish(StateChange(name: name, state: current.state, reason: current.reason))
+            publish(VServerStateChange(name: name, state: current.state, reason: current.reason))
         }
         for name in result.removed where states[name] == nil {
-            publish(StateChange(name: name, state: "stopped", reason: "config removed"))
+            publish(VServerStateChange(name: name, state: .stopped, reason: "config removed"))
         }
         let counts = "\(result.added.count) added, \(result.removed.count) removed, \(result.changed.count) changed"
         logger.info("reloaded \(options.configDirectory): \(counts)")
         return result
     }
 }
+
+extension Manager: ManagerService {}

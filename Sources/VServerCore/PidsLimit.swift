@@ -1,4 +1,6 @@
 import Glibc
+import VServerConfig
+import VServerProtocol
 
 /// The pids limit of a guest outside systemd (`[resources] pids-max`, docs/ARCHITECTURE.md §4): without it a fork
 /// bomb inside takes every PID of the host. Under systemd the scope's TasksMax= does the same.

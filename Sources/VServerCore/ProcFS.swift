@@ -1,4 +1,6 @@
 import Glibc
+import VServerConfig
+import VServerProtocol
 
 /// What the daemon reads from /proc about a process.
 enum ProcFS {

@@ -1,6 +1,8 @@
 import CVServerSpawn
 import Glibc
 import Synchronization
+import VServerConfig
+import VServerProtocol
 
 /// Tells when processes end, for any number of them, from one thread: epoll over their pidfds. A pidfd
 /// becomes readable when its process exits, whether or not it is our child (re-adopted guests are not).

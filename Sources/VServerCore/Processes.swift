@@ -1,4 +1,5 @@
 import Glibc
+import VServerConfig
 import VServerProtocol
 
 /// Which vserver a host process belongs to (`ps`, `whois`): the one whose pid namespace it is in, found by the
@@ -43,7 +44,7 @@ struct ProcessOwners: Sendable {
 /// One walk over /proc for `Processes`: every host process, each with its owner.
 enum ProcessList {
     /// Processes sorted by PID; only those of `only` when given.
-    static func processes(owners: ProcessOwners, only: ProcessOwners.Owner? = nil) -> [ProcessInfo] {
+    static func processes(owners: ProcessOwners, only: ProcessOwners.Owner? = nil) -> [HostProcess] {
         var parents: [Int32: ProcessOwners.Entry] = [:]
         let entry = { (pid: Int32) -> ProcessOwners.Entry? in
             if let known = parents[pid] { return known }
@@ -51,7 +52,7 @@ enum ProcessList {
             parents[pid] = found
             return found
         }
-        var result: [ProcessInfo] = []
+        var result: [HostProcess] = []
         for name in FileSystem.entries("/proc") {
             guard let pid = Int32(name) else { continue }
             // Most processes are in a known namespace: their parent is only read for the others.
@@ -60,7 +61,7 @@ enum ProcessList {
                 ?? (namespace != nil && namespace == owners.hostNamespace ? nil : owners.owner(of: pid, entry: entry))
             if let only, owner != only { continue }
             guard let command = ProcFS.command(pid: pid) else { continue }
-            result.append(ProcessInfo(pid: pid, vserver: owner?.name, context: owner?.context, command: command))
+            result.append(HostProcess(pid: pid, vserver: owner?.name, context: owner?.context, command: command))
         }
         return result.sorted { $0.pid < $1.pid }
     }

@@ -1,5 +1,7 @@
 import CVServerSpawn
 import Glibc
+import VServerConfig
+import VServerProtocol
 
 /// Whether a state file names a guest a restarted vserverd may take over (docs/ARCHITECTURE.md §8). The file is
 /// only as good as the directory it lies in, so every claim is checked against the live process: a record must

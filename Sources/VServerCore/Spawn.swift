@@ -1,5 +1,7 @@
 import CVServerSpawn
 import Glibc
+import VServerConfig
+import VServerProtocol
 
 /// PID 1 of a freshly started vserver.
 struct SpawnedGuest: Sendable {
@@ -50,7 +52,7 @@ enum Spawner {
     }
 
     /// argv of PID 1 and the fd to exec instead of argv[0] (the stub init's memfd), or -1.
-    static func program(of config: VServerConfig, stubInit: StubInit?) throws(VServerError)
+    static func program(of config: VServerConfig, stubInit: StubInit?) throws(ManagerError)
         -> (argv: [String], execFD: Int32)
     {
         switch (config.entry, config.initStyle) {
@@ -69,20 +71,12 @@ enum Spawner {
         }
     }
 
-    /// VS_SECCOMP_* for the C side.
-    static func seccompPolicy(_ policy: VServerConfig.SeccompPolicy) -> Int32 {
-        switch policy {
-        case .default: Int32(VS_SECCOMP_DEFAULT)
-        case .unconfined: Int32(VS_SECCOMP_UNCONFINED)
-        }
-    }
-
     /// Clones the guest and waits until its init was exec'd; blocks, so call it from a blocking thread.
     /// With `whileHeld`, PID 1 waits before its exec until `whileHeld(pid)` has returned (vs_spawn_hold) what to
     /// mount on its /sys/fs/cgroup (VS_CGROUP_*). A failing `whileHeld` aborts the start: PID 1 exits without
     /// running anything and is reaped.
     static func spawn(_ config: VServerConfig, plan: SpawnPlan, stubInit: StubInit?,
-                      whileHeld: ((Int32) throws(VServerError) -> Int32)? = nil) throws(VServerError)
+                      whileHeld: ((Int32) throws(ManagerError) -> Int32)? = nil) throws(ManagerError)
         -> SpawnedGuest
     {
         var extraCloneFlags: Int32 = 0
@@ -106,7 +100,7 @@ enum Spawner {
 
         var spawned = vs_spawned()
         var failure = vs_error()
-        var heldFailure: VServerError?
+        var heldFailure: ManagerError?
         let result = mounts.withUnsafeBufferPointer { mountBuffer in
             limits.withUnsafeBufferPointer { limitBuffer in
                 argvPointers.withUnsafeBufferPointer { argvBuffer in
@@ -130,14 +124,14 @@ enum Spawner {
                             argv: argvBuffer.baseAddress,
                             envp: envBuffer.baseAddress,
                             tty_count: Int32(plan.ttyCount),
-                            seccomp: seccompPolicy(config.seccomp),
+                            seccomp: config.seccomp.spawnValue,
                             nesting: config.nesting ? 1 : 0,
                             pids_tasks_fd: plan.pidsTasksFD)
                         guard let whileHeld else { return vs_spawn(&spawnConfig, &spawned, &failure) }
                         var pending = vs_spawn_pending()
                         guard vs_spawn_hold(&spawnConfig, &pending, &failure) == 0 else { return -1 }
                         let cgroupMount: Int32
-                        do throws(VServerError) {
+                        do throws(ManagerError) {
                             cgroupMount = try whileHeld(pending.pid)
                         } catch {
                             heldFailure = error
@@ -180,25 +174,5 @@ func cString<T>(of tuple: inout T) -> String {
     withUnsafeBytes(of: &tuple) { raw in
         let bytes = raw.prefix { $0 != 0 }
         return String(decoding: bytes, as: UTF8.self)
-    }
-}
-
-/// C strings that live as long as the arena: what a C struct points to during one call.
-final class CStringArena {
-    private var pointers: [UnsafeMutablePointer<CChar>] = []
-
-    func copy(_ string: String) -> UnsafePointer<CChar> {
-        let pointer = strdup(string)!
-        pointers.append(pointer)
-        return UnsafePointer(pointer)
-    }
-
-    /// A NULL-terminated array of C strings (argv, envp).
-    func nullTerminated(_ strings: [String]) -> [UnsafePointer<CChar>?] {
-        strings.map { copy($0) } + [nil]
-    }
-
-    deinit {
-        for pointer in pointers { free(pointer) }
     }
 }

@@ -1,5 +1,6 @@
 import CVServerSpawn
 import Glibc
+import VServerConfig
 import VServerProtocol
 
 /// What the daemon remembers of a running vserver across its own restarts (docs/ARCHITECTURE.md §8).

@@ -1,5 +1,7 @@
 import CVServerSpawn
 import Glibc
+import VServerConfig
+import VServerProtocol
 
 /// The stub init (`vserverd-init`) that is PID 1 of vservers configured with `command`. It is copied once
 /// into a sealed memfd and executed from there inside every such guest: no host path a guest could

@@ -607,3 +607,8 @@ extension JSON {
 extension JSON: CustomStringConvertible {
     public var description: String { serialized() }
 }
+
+extension JSON {
+    /// An array of strings.
+    public static func strings(_ values: [String]) -> JSON { .array(values.map { .string($0) }) }
+}

@@ -61,17 +61,6 @@ extension VarlinkError {
     public static var expectedMore: VarlinkError {
         VarlinkError(name: VarlinkServiceErrorName.expectedMore)
     }
-
-    /// The name of the reply to a call whose handler failed with an error that has no Varlink form.
-    ///
-    /// The Varlink spec defines no such error, so it lives in vserverd's own namespace, the way sd-varlink
-    /// answers `io.systemd.System` for an errno. It is a bug for it to reach a user: handlers should throw a
-    /// `VarlinkError` (or a `VarlinkErrorConvertible`) for every failure they expect.
-    public static let internalErrorName = "io.vserverd.InternalError"
-
-    public static func internalError(_ description: String) -> VarlinkError {
-        VarlinkError(name: internalErrorName, parameters: ["description": .string(description)])
-    }
 }
 
 // MARK: - Reading parameters

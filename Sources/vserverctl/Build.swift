@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
-import VServerCore
+import VServerBuild
+import VServerConfig
 
 struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(

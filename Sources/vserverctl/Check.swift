@@ -1,5 +1,5 @@
 import ArgumentParser
-import VServerCore
+import VServerConfig
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -25,7 +25,7 @@ struct Enter: ParsableCommand {
 
     func run() throws {
         let command = self.command
-        throw ExitCode(Join.run(name, connection.daemon, verb: "enter") { info in
+        throw ExitCode(Join.run(name, connection.manager, verb: "enter") { info in
             command.isEmpty ? info.shell : command
         })
     }

@@ -1,7 +1,8 @@
+import VServerCLI
 import ArgumentParser
 import CVServerSpawn
 import Glibc
-import VServerCore
+import VServerConfig
 import VServerProtocol
 
 struct Exec: ParsableCommand {
@@ -50,31 +51,27 @@ struct Exec: ParsableCommand {
     }
 
     static func run(_ arguments: ExecArguments) -> Int32 {
-        let daemon = Daemon(socket: arguments.socket)
-        guard let name = arguments.name else { return runEverywhere(arguments.command, daemon) }
-        return Join.run(name, daemon, verb: "exec") { _ in arguments.command }
+        let manager = ManagerClient(socketPath: arguments.socket)
+        guard let name = arguments.name else { return runEverywhere(arguments.command, manager) }
+        return Join.run(name, manager, verb: "exec") { _ in arguments.command }
     }
 
     /// `exec --all`: one vserver after the other, in name order.
-    static func runEverywhere(_ command: [String], _ daemon: Daemon) -> Int32 {
+    static func runEverywhere(_ command: [String], _ manager: ManagerClient) -> Int32 {
         guard geteuid() == 0 else {
             printError("exec", CommandFailure("entering a vserver needs root"))
             return Join.failureStatus
         }
         let names: [String]
-        do {
-            let reply = try daemon.call("List")
-            names = (reply["vservers"]?.arrayValue ?? []).compactMap { try? VServerInfo(json: $0) }
-                .filter { $0.state == "running" }.map(\.name)
-        } catch {
-            printError("exec", error)
+        do { names = try manager.list().filter { $0.state == .running }.map(\.name) } catch {
+            printError("exec", CommandFailure(error))
             return Join.failureStatus
         }
         var first: Int32 = 0
         for name in names {
             let status: Int32
             do throws(CommandFailure) {
-                status = try runPrefixed(command, in: name, try Join.info(name, daemon))
+                status = try runPrefixed(command, in: name, try Join.info(name, manager))
             } catch {
                 printError("exec \(name)", error)
                 status = error.exitStatus

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import VServerProtocol
 
 /// `start NAME…`, `stop NAME…` and `list [--json]` (what boot, hooks and scripts run most) without ArgumentParser:
 /// its parse builds the argument tables of the commands by reflection at each start (~1.5 ms for the whole tree,
@@ -17,14 +18,14 @@ enum FastPath {
         // of their property wrappers alone costs more than the join.
         if verb == "exec", let status = Exec.runIfPlain(rest) { exit(status) }
         // The same code the parsed commands run, with what parsing would give: no --socket, no --timeout.
-        let daemon = Daemon(socket: nil)
+        let manager = ManagerClient()
         switch verb {
         case "start" where arePlainNames(rest):
-            run { try Start.start(rest, daemon) }
+            run { try Start.start(rest, manager) }
         case "stop" where arePlainNames(rest):
-            run { try Stop.stop(rest, timeout: nil, daemon) }
+            run { try Stop.stop(rest, timeout: nil, manager) }
         case "list" where rest.isEmpty || rest == ["--json"]:
-            run { try List.list(json: !rest.isEmpty, daemon) }
+            run { try List.list(json: !rest.isEmpty, manager) }
         default:
             return
         }

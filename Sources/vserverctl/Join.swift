@@ -1,5 +1,6 @@
 import CVServerSpawn
 import Glibc
+import VServerConfig
 import VServerProtocol
 
 /// Running a command inside a running vserver (`exec`, `enter`; docs/ARCHITECTURE.md §6): the daemon says where the
@@ -12,15 +13,12 @@ enum Join {
     static let notFoundStatus: Int32 = 127
 
     /// What the daemon knows about the running vserver; checks root first, the daemon checks again.
-    static func info(_ name: String, _ daemon: Daemon) throws(CommandFailure) -> VServerJoinInfo {
+    static func info(_ name: String, _ manager: ManagerClient) throws(CommandFailure) -> VServerJoinInfo {
         guard geteuid() == 0 else { throw CommandFailure("entering a vserver needs root", exitStatus: failureStatus) }
-        do {
-            return try VServerJoinInfo(parameters: try daemon.call("Join", ["name": .string(name)]))
-        } catch var failure as CommandFailure {
+        do { return try manager.joinInfo(name) } catch {
+            var failure = CommandFailure(error)
             failure.exitStatus = failureStatus
             throw failure
-        } catch {
-            throw CommandFailure("the daemon's Join reply is invalid: \(error)", exitStatus: failureStatus)
         }
     }
 
@@ -64,21 +62,20 @@ enum Join {
     {
         var joined = vs_joined()
         var failure = vs_error()
-        let cgroup: UnsafeMutablePointer<CChar>? = info.cgroup.flatMap { strdup($0) }
-        let pidsCgroup: UnsafeMutablePointer<CChar>? = info.pidsCgroup.flatMap { strdup($0) }
-        defer {
-            free(cgroup)
-            free(pidsCgroup)
-        }
-        let result = withCStrings(command) { argv in
-            withCStrings(environment(info)) { envp in
+        let arena = CStringArena()
+        let argv = arena.nullTerminated(command)
+        let envp = arena.nullTerminated(environment(info))
+        // An unknown policy from a newer daemon gets the stricter default.
+        let seccomp = VServerConfig.SeccompPolicy(rawValue: info.seccomp ?? "") ?? .default
+        let result = argv.withUnsafeBufferPointer { argv in
+            envp.withUnsafeBufferPointer { envp in
                 var config = vs_join_config(
-                    pid: info.pid, start_time: info.startTime, keep_capabilities: info.capabilities, argv: argv,
-                    envp: envp, cgroup: cgroup.map { UnsafePointer($0) }, terminal_fd: streams.terminal,
-                    stdin_fd: streams.stdin, stdout_fd: streams.stdout, stderr_fd: streams.stderr,
-                    terminal_stdio: streams.terminalStdio, terminal_input: streams.terminal == 0 ? 1 : 0,
-                    seccomp: info.seccomp == "unconfined" ? Int32(VS_SECCOMP_UNCONFINED) : Int32(VS_SECCOMP_DEFAULT),
-                    pids_cgroup: pidsCgroup.map { UnsafePointer($0) })
+                    pid: info.pid, start_time: info.startTime, keep_capabilities: info.capabilities,
+                    argv: argv.baseAddress, envp: envp.baseAddress, cgroup: info.cgroup.map(arena.copy),
+                    terminal_fd: streams.terminal, stdin_fd: streams.stdin, stdout_fd: streams.stdout,
+                    stderr_fd: streams.stderr, terminal_stdio: streams.terminalStdio,
+                    terminal_input: streams.terminal == 0 ? 1 : 0, seccomp: seccomp.spawnValue,
+                    pids_cgroup: info.pidsCgroup.map(arena.copy))
                 return vs_join(&config, &joined, &failure)
             }
         }
@@ -99,11 +96,11 @@ enum Join {
     /// `exec NAME -- COMMAND` and `enter`: runs the command (given what the daemon said about the vserver) with
     /// fds 0-2 passed through, but those that are terminals on a pty relayed to the caller's terminal, and returns
     /// its status.
-    static func run(_ name: String, _ daemon: Daemon, verb: String, _ command: (VServerJoinInfo) -> [String])
+    static func run(_ name: String, _ manager: ManagerClient, verb: String, _ command: (VServerJoinInfo) -> [String])
         -> Int32
     {
         do throws(CommandFailure) {
-            let info = try info(name, daemon)
+            let info = try info(name, manager)
             let streams = Streams.caller()
             var joined = try start(command(info), info, streams)
             return try wait(&joined, terminalOutput: streams.terminalOutput)
@@ -111,14 +108,6 @@ enum Join {
             printError("\(verb) \(name)", error)
             return error.exitStatus
         }
-    }
-
-    /// Calls `body` with a NULL-terminated array of C strings (argv, envp) that lives as long as the call.
-    private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
-        let copies = strings.map { strdup($0) }
-        defer { copies.forEach { free($0) } }
-        let pointers = copies.map { UnsafePointer($0) } + [nil]
-        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }
 

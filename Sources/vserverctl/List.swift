@@ -15,26 +15,25 @@ struct List: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
-        try Self.list(json: json, connection.daemon)
+        try Self.list(json: json, connection.manager)
     }
 
     /// `list [--json]`; FastPath runs it without parsing.
-    static func list(json: Bool, _ daemon: Daemon) throws {
-        let reply: [String: JSON]
-        do { reply = try daemon.call("List") } catch {
-            printError("list", error)
+    static func list(json: Bool, _ manager: ManagerClient) throws {
+        let vservers: [VServerInfo]
+        do { vservers = try manager.list() } catch {
+            printError("list", CommandFailure(error))
             throw ExitCode.failure
         }
         if json {
-            print(JSON.object(reply).serialized())
+            print(JSON.object(ListReply(vservers: vservers).parameters).serialized())
             return
         }
         let now = time(nil)
         var rows = [["NAME", "CTX", "STATE", "PID", "PROCS", "RSS", "UPTIME", "ROOT"]]
-        for entry in reply["vservers"]?.arrayValue ?? [] {
-            guard let info = try? VServerInfo(json: entry) else { continue }
+        for info in vservers {
             rows.append([
-                info.name, "\(info.context)", info.state, info.pid.map { "\($0)" } ?? "-",
+                info.name, "\(info.context)", info.state.rawValue, info.pid.map { "\($0)" } ?? "-",
                 info.processes.map { "\($0)" } ?? "-", info.memoryBytes.map(humanBytes) ?? "-",
                 info.startedAt.flatMap(parseISO8601).map { humanDuration(now - $0) } ?? "-", info.root,
             ])

@@ -1,7 +1,8 @@
+import VServerCLI
 import ArgumentParser
 import CVServerSpawn
 import Glibc
-import VServerCore
+import VServerConfig
 import VServerProtocol
 
 struct PS: ParsableCommand {
@@ -31,12 +32,9 @@ struct PS: ParsableCommand {
         let verb = name.map { "ps \($0)" } ?? "ps"
         // ps first: every process it shows has started before the daemon walks /proc.
         let hostPS = options.isEmpty ? nil : try Self.runHostPS(options)
-        let processes: [ProcessInfo]
-        do {
-            let reply = try connection.call("Processes", name.map { ["name": .string($0)] } ?? [:])
-            processes = (reply["processes"]?.arrayValue ?? []).compactMap { try? ProcessInfo(json: $0) }
-        } catch {
-            printError(verb, error)
+        let processes: [HostProcess]
+        do { processes = try connection.manager.processes(name) } catch {
+            printError(verb, CommandFailure(error))
             throw ExitCode.failure
         }
         guard let hostPS else {
@@ -61,10 +59,10 @@ struct PS: ParsableCommand {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
-        let arguments = (["ps"] + options).map { strdup($0) } + [nil]
+        let arena = CStringArena()
+        let arguments = arena.nullTerminated(["ps"] + options).map { UnsafeMutablePointer(mutating: $0) }
         var pid: pid_t = 0
         let spawned = posix_spawnp(&pid, "ps", &actions, nil, arguments, environ)
-        arguments.forEach { free($0) }
         posix_spawn_file_actions_destroy(&actions)
         close(pipe[1])
         defer { close(pipe[0]) }

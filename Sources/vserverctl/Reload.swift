@@ -1,5 +1,5 @@
-import Glibc
 import ArgumentParser
+import Glibc
 import VServerProtocol
 
 struct Reload: ParsableCommand {
@@ -10,22 +10,23 @@ struct Reload: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
-        let reply: [String: JSON]
-        do { reply = try connection.call("Reload") } catch {
-            printError("reload", error)
+        let result: ReloadResult
+        do { result = try connection.manager.reload() } catch {
+            printError("reload", CommandFailure(error))
             throw ExitCode.failure
         }
-        for key in ["added", "removed", "changed"] {
-            let names = reply[key]?.arrayValue?.compactMap(\.stringValue) ?? []
-            if !names.isEmpty { print("\(key): \(names.joined(separator: " "))") }
+        for (key, names) in [("added", result.added), ("removed", result.removed), ("changed", result.changed)]
+        where !names.isEmpty {
+            print("\(key): \(names.joined(separator: " "))")
         }
     }
 
     /// After `create` or `import` wrote a config: a running daemon re-reads the directory, so that the next
     /// `start` knows the vserver. Without a daemon (no socket) there is nothing to tell.
     static func tellDaemon(_ connection: ConnectionOptions) {
-        guard access(connection.socketPath, F_OK) == 0 else { return }
-        do { _ = try connection.call("Reload") } catch {
+        let manager = connection.manager
+        guard access(manager.socketPath, F_OK) == 0 else { return }
+        do { _ = try manager.reload() } catch {
             printToStandardError("vserverctl: reload: \(error) (run `vserverctl reload` once vserverd runs)")
         }
     }
@@ -38,12 +39,12 @@ struct Monitor: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
-        do {
-            let client = try connection.daemon.connect()
-            var replies = try client.callMore(ManagerMethod.monitor, [:])
-            while let parameters = try replies.next() {
-                var line = "\(parameters["name"]?.stringValue ?? "?") \(parameters["state"]?.stringValue ?? "?")"
-                if let reason = parameters["reason"]?.stringValue { line += " \(reason)" }
+        do throws(ManagerError) {
+            var changes = try connection.manager.monitor()
+            defer { changes.close() }
+            while let change = try changes.next() {
+                var line = "\(change.name) \(change.state.rawValue)"
+                if let reason = change.reason { line += " \(reason)" }
                 print(line)
                 fflush(nil)
             }

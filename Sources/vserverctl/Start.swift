@@ -32,22 +32,18 @@ struct Start: ParsableCommand {
 
     func run() throws {
         if all || autostart {
-            let reply: [String: JSON]
-            let parameters: [String: JSON] = jobs.map { ["jobs": .int(Int64($0))] } ?? [:]
-            do { reply = try connection.call(all ? "StartAll" : "StartAutostart", parameters) } catch {
-                printError("start", error)
-                throw ExitCode.failure
+            try runBatch("start") { () throws(ManagerError) in
+                try connection.manager.startMany(onlyAutostart: autostart, jobs: jobs)
             }
-            try reportBatch("start", reply)
             return
         }
-        try Self.start(names, connection.daemon)
+        try Self.start(names, connection.manager)
     }
 
     /// `start NAME…`; FastPath runs it without parsing.
-    static func start(_ names: [String], _ daemon: Daemon) throws {
-        try forEachName("start", names) { name throws(CommandFailure) in
-            _ = try daemon.call("Start", ["name": .string(name)])
+    static func start(_ names: [String], _ manager: ManagerClient) throws {
+        try forEachName("start", names) { name throws(ManagerError) in
+            _ = try manager.start(name)
         }
     }
 }

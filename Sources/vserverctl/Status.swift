@@ -13,14 +13,10 @@ struct Status: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
-        let reply: [String: JSON]
-        do { reply = try connection.call("Get", ["name": .string(name)]) } catch {
-            printError("status \(name)", error)
-            if case .noSuchVServer = error.vserverError { throw ExitCode(4) }
-            throw ExitCode.failure
-        }
-        guard let json = reply["vserver"], let info = try? VServerInfo(json: json) else {
-            printError("status \(name)", CommandFailure("the daemon sent no vserver"))
+        let info: VServerInfo
+        do { info = try connection.manager.get(name) } catch {
+            printError("status \(name)", CommandFailure(error))
+            if case .noSuchVServer = error { throw ExitCode(4) }
             throw ExitCode.failure
         }
         var line = "\(info.name) (context \(info.context)): \(info.state)"
@@ -30,6 +26,6 @@ struct Status: ParsableCommand {
         if let memory = info.memoryBytes { line += ", \(humanBytes(memory))" }
         print(line)
         if let reason = info.reason { print("  \(reason)") }
-        if info.state != "running" { throw ExitCode(3) }
+        if info.state != .running { throw ExitCode(3) }
     }
 }

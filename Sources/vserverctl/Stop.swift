@@ -26,23 +26,16 @@ struct Stop: ParsableCommand {
 
     func run() throws {
         if all {
-            let reply: [String: JSON]
-            do { reply = try connection.call("StopAll") } catch {
-                printError("stop", error)
-                throw ExitCode.failure
-            }
-            try reportBatch("stop", reply)
+            try runBatch("stop") { () throws(ManagerError) in try connection.manager.stopAll() }
             return
         }
-        try Self.stop(names, timeout: timeout, connection.daemon)
+        try Self.stop(names, timeout: timeout, connection.manager)
     }
 
     /// `stop NAME… [--timeout S]`; FastPath runs it without parsing.
-    static func stop(_ names: [String], timeout: Int?, _ daemon: Daemon) throws {
-        try forEachName("stop", names) { name throws(CommandFailure) in
-            var parameters: [String: JSON] = ["name": .string(name)]
-            if let timeout { parameters["timeout"] = .int(Int64(timeout)) }
-            _ = try daemon.call("Stop", parameters)
+    static func stop(_ names: [String], timeout: Int?, _ manager: ManagerClient) throws {
+        try forEachName("stop", names) { name throws(ManagerError) in
+            _ = try manager.stop(name, timeout: timeout)
         }
     }
 }
@@ -56,8 +49,9 @@ struct Restart: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
-        try forEachName("restart", names) { name throws(CommandFailure) in
-            _ = try connection.call("Restart", ["name": .string(name)])
+        let manager = connection.manager
+        try forEachName("restart", names) { name throws(ManagerError) in
+            _ = try manager.restart(name)
         }
     }
 }

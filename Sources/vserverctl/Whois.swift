@@ -16,15 +16,15 @@ struct Whois: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
-        let reply: [String: JSON]
-        do { reply = try connection.call("Whois", ["pid": JSON(pid)]) } catch {
-            printError("whois \(pid)", error)
+        let owner: ProcessOwner?
+        do { owner = try connection.manager.whois(pid: pid) } catch {
+            printError("whois \(pid)", CommandFailure(error))
             throw ExitCode(2)
         }
-        guard let name = reply["vserver"]?.stringValue else {
+        guard let owner else {
             print("host")
             throw ExitCode(1)
         }
-        print("\(name) \(reply["context"]?.intValue.map { "\($0)" } ?? "-")")
+        print("\(owner.name) \(owner.context)")
     }
 }

@@ -1,123 +1,53 @@
 import Glibc
 import Logging
-import VServerCore
+import VServerConfig
+import VarlinkServer
 import VServerProtocol
 
-/// The io.vserverd.Manager interface: a table from method name to handler. Adding a verb = one entry here
-/// + one CLI file.
+/// Serves io.vserverd.Manager from a `ManagerService` (the Manager actor): the access rule of each method, the
+/// log line of each change with its caller, and changes run to their end even when the daemon stops. Decoding,
+/// dispatch and encoding are `ManagerService.handle`'s.
 struct ManagerRoutes: Sendable {
-    let manager: Manager
+    let service: any ManagerService
     let logger: Logger
-    /// Parallel starts for StartAutostart / StartAll.
-    let jobs: Int
     /// Members of this group may change things (docs/ARCHITECTURE.md §6); nil when the group does not exist.
-    let adminGroup: UInt32? = getgrnam("vserverd").map { $0.pointee.gr_gid }
+    let administratorGroup: UInt32? = AdministratorGroup.id()
 
     var interface: VarlinkInterface {
-        VarlinkInterface(name: managerInterfaceName, description: managerInterfaceDescription, methods: [
-            "List": query { routes, _ in
-                ["vservers": .array(await routes.manager.list().map(\.json))]
-            },
-            "Get": query { routes, call in
-                ["vserver": try await routes.manager.get(try call.parameters.requiredString("name")).json]
-            },
-            "Start": change { routes, call in
-                ["vserver": try await routes.manager.start(try call.parameters.requiredString("name")).json]
-            },
-            "Stop": change { routes, call in
-                let timeout = try call.parameters.optionalInt("timeout", in: ManagerLimits.stopTimeout)
-                let name = try call.parameters.requiredString("name")
-                return ["vserver": try await routes.manager.stop(name, timeout: timeout).json]
-            },
-            "Restart": change { routes, call in
-                ["vserver": try await routes.manager.restart(try call.parameters.requiredString("name")).json]
-            },
-            "StartAutostart": change { routes, call in
-                let jobs = try routes.requestedJobs(call)
-                return Self.batchReply(await routes.manager.startMany(onlyAutostart: true, jobs: jobs), key: "started")
-            },
-            "StartAll": change { routes, call in
-                let jobs = try routes.requestedJobs(call)
-                return Self.batchReply(await routes.manager.startMany(onlyAutostart: false, jobs: jobs), key: "started")
-            },
-            "StopAll": change { routes, _ in
-                Self.batchReply(await routes.manager.stopAll(), key: "stopped")
-            },
-            "Reload": change { routes, _ in
-                let result = await routes.manager.reload()
-                return ["added": Self.strings(result.added), "removed": Self.strings(result.removed),
-                        "changed": Self.strings(result.changed)]
-            },
-            "Whois": query { routes, call in
-                guard let pid = Int32(exactly: try call.parameters.requiredInt("pid")), pid > 0 else {
-                    throw VarlinkError.invalidParameter("pid")
-                }
-                let owner = try await routes.manager.whois(pid: pid)
-                return ["vserver": JSON(owner?.name), "context": owner.map { JSON($0.context) } ?? .null]
-            },
-            "Processes": query { routes, call in
-                let processes = try await routes.manager.processes(try call.parameters.optionalString("name"))
-                return ["processes": .array(processes.map(\.json))]
-            },
-            "Join": rootOnly { routes, call in
-                try await routes.manager.joinInfo(try call.parameters.requiredString("name")).parameters
-            },
-            "Monitor": { call, peer, sink in
-                guard call.more else { throw VarlinkError.expectedMore }
-                for await change in await manager.monitor() {
-                    var parameters: [String: JSON] = ["name": .string(change.name), "state": .string(change.state)]
-                    if let reason = change.reason { parameters["reason"] = .string(reason) }
-                    try await sink.send(parameters, continues: true)
-                }
-            },
-        ])
-    }
-
-    private typealias Body = @Sendable (ManagerRoutes, VarlinkCall) async throws -> [String: JSON]
-
-    /// A method anyone who can reach the socket may call.
-    private func query(_ body: @escaping Body) -> VarlinkMethodHandler {
-        VarlinkMethod.reply { call, _ in try await body(self, call) }
-    }
-
-    /// A method that changes something: root or the vserverd group only, and logged with the caller.
-    private func change(_ body: @escaping Body) -> VarlinkMethodHandler {
-        VarlinkMethod.reply { call, peer in
-            guard peer.uid == 0 || adminGroup.map(peer.isMember) == true else {
-                logger.notice("refused \(call.method) from uid \(peer.uid) (PID \(peer.pid))")
-                throw VServerError.permissionDenied(reason: "\(call.memberName) needs root or the group vserverd")
+        VarlinkInterface(name: managerInterfaceName, description: managerInterfaceDescription) { call, peer, sink in
+            guard let method = ManagerMethod(rawValue: call.memberName) else {
+                throw VarlinkError.methodNotFound(call.method)
             }
-            logger.info("\(call.memberName) \(call.parameters["name"]?.stringValue ?? "")",
-                        metadata: ["peer_uid": "\(peer.uid)", "peer_pid": "\(peer.pid)"])
-            // In a task of its own: when the daemon stops, ControlServer cancels the connections, and a stop cut
-            // short would SIGKILL the guest. The ServiceGroup waits for it instead (SystemdSupervision extends
-            // systemd's stop timeout meanwhile).
-            return try await Task { try await body(self, call) }.value
+            try checkAccess(method, call, peer)
+            let handle: @Sendable () async throws -> Void = { [service] in
+                try await service.handle(method, parameters: call.parameters, more: call.more) { reply, continues in
+                    try await sink.send(reply, continues: continues)
+                }
+            }
+            // A change runs in a task of its own: when the daemon stops, ControlServer cancels the connections, and
+            // a stop cut short would SIGKILL the guest. The ServiceGroup waits for it instead (SystemdSupervision
+            // extends systemd's stop timeout meanwhile).
+            if method.access == .administrator { try await Task { try await handle() }.value } else { try await handle() }
         }
     }
 
-    /// `jobs` of StartAutostart/StartAll, else the daemon's --jobs.
-    private func requestedJobs(_ call: VarlinkCall) throws -> Int {
-        try call.parameters.optionalInt("jobs", in: ManagerLimits.jobs) ?? jobs
-    }
-
-    /// Join: what lets the caller run anything as root inside a vserver. uid 0 only (not the vserverd group:
-    /// the caller joins the namespaces itself, which needs root anyway), and logged with the caller.
-    private func rootOnly(_ body: @escaping Body) -> VarlinkMethodHandler {
-        VarlinkMethod.reply { call, peer in
-            guard peer.uid == 0 else {
-                logger.notice("refused \(call.method) from uid \(peer.uid) (PID \(peer.pid))")
-                throw VServerError.permissionDenied(reason: "entering a vserver needs root")
-            }
+    /// Refuses a caller the method's access rule leaves out, and logs every call that is not a query.
+    private func checkAccess(_ method: ManagerMethod, _ call: VarlinkCall, _ peer: PeerCredentials) throws {
+        let refusal: String? = switch method.access {
+        case .anyone: nil
+        case .administrator:
+            peer.uid == 0 || administratorGroup.map(peer.isMember) == true
+                ? nil : "\(call.memberName) needs root or the group \(AdministratorGroup.name)"
+        // Not the vserverd group: the caller joins the namespaces itself, which needs root anyway.
+        case .root: peer.uid == 0 ? nil : "entering a vserver needs root"
+        }
+        if let refusal {
+            logger.notice("refused \(call.method) from uid \(peer.uid) (PID \(peer.pid))")
+            throw ManagerError.permissionDenied(reason: refusal)
+        }
+        if method.access != .anyone {
             logger.info("\(call.memberName) \(call.parameters["name"]?.stringValue ?? "")",
                         metadata: ["peer_uid": "\(peer.uid)", "peer_pid": "\(peer.pid)"])
-            return try await body(self, call)
         }
-    }
-
-    private static func strings(_ values: [String]) -> JSON { .array(values.map { .string($0) }) }
-
-    private static func batchReply(_ result: Manager.BatchResult, key: String) -> [String: JSON] {
-        [key: strings(result.done), "failed": strings(result.failed), "errors": strings(result.errors)]
     }
 }

@@ -3,6 +3,9 @@ import Glibc
 import Logging
 import ServiceLifecycle
 import UnixSignals
+import VServerSystemd
+import VarlinkServer
+import VServerConfig
 import VServerCore
 import VServerProtocol
 
@@ -71,7 +74,7 @@ struct VServerDaemon: AsyncParsableCommand {
             logger.warning("\(error): vserverd may run out of file descriptors with many vservers")
         }
 
-        let socketPath = socket ?? defaultSocket()
+        let socketPath = socket ?? ManagerClient.defaultSocketPath()
         let manager: Manager
         do {
             var options = Manager.Options(
@@ -80,6 +83,7 @@ struct VServerDaemon: AsyncParsableCommand {
             options.placement = SystemdScopes.ifSystemdBooted(logger: logger)
             options.cgroupParent = cgroupParent
             options.libDirectory = ContextRecord.libDirectory(libDir)
+            options.jobs = jobs ?? ProcessInfoCPU.count
             manager = try Manager(options: options, logger: logger)
         } catch {
             logger.critical("\(error)")
@@ -94,10 +98,17 @@ struct VServerDaemon: AsyncParsableCommand {
             logger.critical("\(error)")
             throw ExitCode.failure
         }
-        let routes = ManagerRoutes(manager: manager, logger: logger, jobs: jobs ?? ProcessInfoCPU.count)
+        let routes = ManagerRoutes(service: manager, logger: logger)
         let server = ControlServer(
-            listeningSocket: listener, interfaces: [routes.interface], vendor: "vserverd", product: "vserverd",
-            version: vserverdVersion, url: "https://linux-vserver.org", logger: logger)
+            listeningSocket: listener, interfaces: [routes.interface],
+            connectionsPerUID: ManagerLimits.connectionsPerUID,
+            refusal: { uid, limit in
+                ManagerError.permissionDenied(reason: "uid \(uid) has \(limit) connections open, the most one user may have")
+                    .varlinkError
+            },
+            internalError: { ManagerError.internalError($0).varlinkError },
+            vendor: "vserverd", product: "vserverd", version: vserverdVersion, url: "https://linux-vserver.org",
+            logger: logger)
         let reloader = ReloadOnHangup(manager: manager, logger: logger)
         // Shut down in reverse order: the supervision first (STOPPING=1), the server last (it waits for
         // running operations).
@@ -108,11 +119,6 @@ struct VServerDaemon: AsyncParsableCommand {
         logger.info("listening on \(socketPath); \(summary)")
         SystemdNotify.ready(status: summary)
         try await group.run()
-    }
-
-    private func defaultSocket() -> String {
-        if let value = getenv("VSERVERD_SOCKET"), value.pointee != 0 { return String(cString: value) }
-        return defaultManagerSocketPath
     }
 }
 

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 
+import VServerConfig
+import VServerTestSupport
+
 @testable import VServerCore
 
 @Test func pidsMaxDefaultsTo4096AndTakesANumberOrMax() throws {

@@ -1,4 +1,6 @@
 import Glibc
+import VServerConfig
+import VServerProtocol
 
 /// rtnetlink (the protocol `ip` speaks): just the requests a veth set-up needs, each sent with NLM_F_ACK and
 /// answered by the kernel with an errno. Values from linux/netlink.h, rtnetlink.h, if_link.h, veth.h.

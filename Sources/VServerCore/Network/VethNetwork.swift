@@ -1,5 +1,7 @@
 import CVServerSpawn
 import Glibc
+import VServerConfig
+import VServerProtocol
 
 /// `net = "veth"` (docs/ARCHITECTURE.md §3): a veth pair per guest, `vsCONTEXT` on the host and `eth0` inside, set up
 /// while PID 1 is held before its exec, so that the guest's init finds its network ready.

@@ -1,0 +1,58 @@
+import Glibc
+
+/// Writes a `vserver.toml` for `vserverctl create`, `build` and `import`: the keys whose value is not the
+/// default, plus `context` and `root`, which are always written so that the vserver keeps them whatever else
+/// appears in the config directory later. Mounts are not written: `import` keeps them in `fstab`.
+package enum TOMLWriter {
+    package static func render(_ config: VServerConfig, header: [String]) -> String {
+        var lines = header.map { "# \($0)" }
+        if !lines.isEmpty { lines.append("") }
+        lines.append("context = \(config.context)")
+        lines.append("root = \(TOML.quote(config.root))")
+        if config.hostname != config.name { lines.append("hostname = \(TOML.quote(config.hostname))") }
+        if config.autostart { lines.append("autostart = true") }
+        if !config.after.isEmpty { lines.append("after = \(array(config.after))") }
+        if config.initStyle != .auto { lines.append("init-style = \(TOML.quote(config.initStyle.rawValue))") }
+        if config.onReboot != .restart { lines.append("on-reboot = \(TOML.quote(config.onReboot.rawValue))") }
+        if let signal = config.stopSignal { lines.append("stop-signal = \(TOML.quote(signal.name))") }
+        if let shell = config.shell { lines.append("shell = \(array(shell))") }
+        if config.userNamespace { lines += ["", "[namespaces]", "user = true"] }
+
+        let base = config.baseCapabilities
+        if config.capabilities != base {
+            lines += ["", "[capabilities]"]
+            let added = Capabilities.names(in: config.capabilities & ~base)
+            let dropped = Capabilities.names(in: base & ~config.capabilities)
+            if !added.isEmpty { lines.append("add = \(array(added))") }
+            if !dropped.isEmpty { lines.append("drop = \(array(dropped))") }
+        }
+        if config.seccomp != .default || config.nesting {
+            lines += ["", "[security]"]
+            if config.seccomp != .default { lines.append("seccomp = \(TOML.quote(config.seccomp.rawValue))") }
+            if config.nesting { lines.append("nesting = true") }
+        }
+        let defaults = VServerConfig(name: "", context: 0, root: "", configDirectory: "", configFile: "")
+        if config.initStyle == .sysv,
+           (config.startRunlevel, config.stopRunlevel) != (defaults.startRunlevel, defaults.stopRunlevel) {
+            lines += ["", "[runlevels]", "start = \(TOML.quote(config.startRunlevel))",
+                      "stop = \(TOML.quote(config.stopRunlevel))"]
+        }
+        if !config.limits.isEmpty {
+            lines += ["", "[limits]"]
+            for limit in config.limits {
+                let value = limit.soft == limit.hard
+                    ? amount(limit.hard) : "{ soft = \(amount(limit.soft)), hard = \(amount(limit.hard)) }"
+                lines.append("\(limit.name) = \(value)")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func amount(_ value: UInt64) -> String {
+        value == .max ? "\"unlimited\"" : "\(value)"
+    }
+
+    private static func array(_ values: [String]) -> String {
+        "[" + values.map(TOML.quote).joined(separator: ", ") + "]"
+    }
+}

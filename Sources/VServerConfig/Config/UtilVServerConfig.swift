@@ -1,0 +1,271 @@
+/// util-vserver's one-value-per-file configuration (`/etc/vservers/NAME/context`, `vdir`, …), read so that an
+/// existing /etc/vservers works unchanged. Only what maps onto vserverd is read; other files are ignored.
+///
+/// - `context`: the context number (first line).
+/// - `vdir`: symlink to the root; without it the root is /vservers/NAME.
+/// - `uts/nodename`: the hostname (first line).
+/// - `apps/init/mark`: "default" means autostart (what util-vserver's boot script starts).
+/// - `apps/init/depends`: vserver names, one a line → `after`.
+/// - `bcapabilities`: one capability a line, with or without `CAP_`; `~NAME` removes one from the set and `^N`
+///   adds bit N, as util-vserver's vattribute reads them. Applied to vserverd's default set (docs/ARCHITECTURE.md §7),
+///   which is narrower than util-vserver's own default.
+/// - `ulimits/NAME`, `NAME.soft`, `NAME.hard`: as util-vserver's exec-ulimit reads them: a number (base
+///   prefixes 0x/0 allowed, suffixes K M = 1024, 1024², k m = 1000, 1000²) or "inf"; a soft limit above the hard
+///   one is lowered to it; a half not given is the one vserverd itself has.
+/// - `fstab`: extra mounts (see `Fstab`). `scripts/`: hooks, run by the hook runner.
+package enum UtilVServerConfig {
+    /// Any of these makes a directory without vserver.toml a util-vserver configuration.
+    package static let markers = ["context", "vdir", "uts/nodename", "apps/init/mark", "bcapabilities", "ulimits", "fstab"]
+
+    package static func isPresent(in directory: String) -> Bool {
+        markers.contains { FileSystem.exists(Path.join(directory, $0)) }
+    }
+
+    /// exec-ulimit's syntax: "inf…" is unlimited; otherwise a C integer (0x…, 0…) with an optional K, M, k or m.
+    package static func limitValue(_ text: String, file: String) throws(ConfigError) -> UInt64 {
+        let line = trimmed(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        if line.hasPrefix("inf") || line == "unlimited" { return .max }
+        var digits = Substring(line)
+        var multiplier: UInt64 = 1
+        switch digits.last {
+        case "K": multiplier = 1024
+        case "M": multiplier = 1024 * 1024
+        case "k": multiplier = 1000
+        case "m": multiplier = 1000 * 1000
+        default: break
+        }
+        if multiplier != 1 { digits = digits.dropLast() }
+        let value: UInt64?
+        if digits.hasPrefix("0x") || digits.hasPrefix("0X") {
+            value = UInt64(digits.dropFirst(2), radix: 16)
+        } else if digits.count > 1 && digits.hasPrefix("0") {
+            value = UInt64(digits.dropFirst(), radix: 8)
+        } else {
+            value = UInt64(digits)
+        }
+        guard let value, case (let product, false) = value.multipliedReportingOverflow(by: multiplier) else {
+            throw ConfigError(file: file, line: 1, message: "expected a number or \"inf\", found \(quoted(line))")
+        }
+        return product
+    }
+
+    package static func read(name: String, directory: String, environment: LoaderEnvironment) -> DraftOutcome {
+        DraftOutcome { (context: inout DraftOutcome.Context?) throws(ConfigError) in
+            var reader = UtilVServerReader(name: name, directory: directory, environment: environment)
+            context = try reader.readContext()
+            return try reader.read()
+        }
+    }
+}
+
+private struct UtilVServerReader {
+    let directory: String
+    let environment: LoaderEnvironment
+    var config: VServerConfig
+    var afterLocations: [SettingLocation] = []
+
+    init(name: String, directory: String, environment: LoaderEnvironment) {
+        self.directory = directory
+        self.environment = environment
+        config = VServerConfig(name: name, context: 0, root: "", configDirectory: directory, configFile: directory)
+    }
+
+    private func path(_ relative: String) -> String { Path.join(directory, relative) }
+
+    /// Reads a file of the vserver directory. Subdirectories on the way (`apps/init/`) must pass the same
+    /// ownership check as the vserver directory: otherwise a user could swap in a symlink to any root file.
+    private func readFile(_ relative: String) throws(ConfigError) -> (path: String, text: String)? {
+        var directory = self.directory
+        for component in Path.components(relative).dropLast() {
+            directory = Path.join(directory, String(component))
+            guard let status = try? FileSystem.status(directory) else { return nil }
+            try environment.files.checkDirectory(directory, status: status)
+        }
+        let file = path(relative)
+        return try environment.files.read(file).map { (file, $0) }
+    }
+
+    /// The first line, trimmed; nil when the file is missing or empty.
+    private func firstLine(_ relative: String) throws(ConfigError) -> (path: String, text: String)? {
+        guard let (file, text) = try readFile(relative) else { return nil }
+        let line = trimmed(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        return line.isEmpty ? nil : (file, line)
+    }
+
+    mutating func readContext() throws(ConfigError) -> DraftOutcome.Context? {
+        guard let (file, text) = try firstLine("context") else { return nil }
+        guard let context = Int64(text) else {
+            throw ConfigError(file: file, line: 1, message: "expected a context number, found \(quoted(text))")
+        }
+        if let problem = Settings.contextProblem(context) { throw ConfigError(file: file, line: 1, message: problem) }
+        config.context = Int(context)
+        return (Int(context), SettingLocation(file: file, line: 1))
+    }
+
+    mutating func read() throws(ConfigError) -> VServerDraft {
+        if let (file, text) = try firstLine("name"), text != config.name {
+            config.warnings.append(
+                ConfigError(file: file, line: 1, message: "says \(quoted(text)); vserverd uses the directory name")
+                    .description)
+        }
+        if let (file, hostname) = try firstLine("uts/nodename") {
+            if let problem = Validation.hostnameProblem(hostname) {
+                throw ConfigError(file: file, line: 1, message: problem)
+            }
+            config.hostname = hostname
+        }
+        if let (_, mark) = try firstLine("apps/init/mark") { config.autostart = mark == "default" }
+        try readInitStyle()
+        try readDepends()
+        try readCapabilities()
+        try readLimits()
+        try readRoot()
+        if let (file, text) = try readFile("fstab") {
+            let (mounts, warnings) = try Fstab.parse(text, file: file)
+            config.mounts = mounts
+            config.warnings += warnings
+        }
+        if FileSystem.exists(path("interfaces")) {
+            config.warnings.append(
+                ConfigError(
+                    file: path("interfaces"),
+                    message: "util-vserver network interfaces are not set up by vserverd: the vserver shares the "
+                        + "host's network"
+                ).description)
+        }
+        return VServerDraft(config: config, afterLocations: afterLocations)
+    }
+
+    private mutating func readRoot() throws(ConfigError) {
+        let vdir = path("vdir")
+        let root = FileSystem.exists(vdir) ? vdir : Path.join(environment.defaultRootDirectory, config.name)
+        do throws(Problem) {
+            config.root = try Settings.resolveRoot(root, barrierOwner: environment.requiredOwner)
+        } catch {
+            throw ConfigError(
+                file: vdir, message: root == vdir ? error.message : "missing, and the default root \(error.message)")
+        }
+    }
+
+    /// `apps/init/style` (sysv or plain) and the runlevels of sysv: `apps/init/runlevel.start` (or the older
+    /// `apps/init/runlevel`) and `apps/init/runlevel.stop`.
+    private mutating func readInitStyle() throws(ConfigError) {
+        if let (file, style) = try firstLine("apps/init/style") {
+            switch style {
+            case "sysv": config.initStyle = .sysv
+            case "plain": config.initStyle = .plain
+            default:
+                throw ConfigError(
+                    file: file, line: 1,
+                    message: "init style \(quoted(style)) is not supported (vserverd runs \"sysv\" and \"plain\")")
+            }
+        }
+        // Runlevels mean something to sysv only (util-vserver's own default style, which vserverd does not assume).
+        guard config.initStyle == .sysv else { return }
+        for (name, isStart) in [("runlevel", true), ("runlevel.start", true), ("runlevel.stop", false)] {
+            guard let (file, level) = try firstLine("apps/init/\(name)") else { continue }
+            if let problem = Settings.runlevelProblem(level) {
+                throw ConfigError(file: file, line: 1, message: problem)
+            }
+            if isStart { config.startRunlevel = level } else { config.stopRunlevel = level }
+        }
+    }
+
+    private mutating func readDepends() throws(ConfigError) {
+        guard let (file, text) = try readFile("apps/init/depends") else { return }
+        for (number, name) in meaningfulLines(text) {
+            if let problem = VServerName.problem(name) {
+                throw ConfigError(
+                    file: file, line: number, message: "\(quoted(name)) is not a valid vserver name: \(problem)")
+            }
+            if name == config.name {
+                throw ConfigError(file: file, line: number, message: "a vserver cannot depend on itself")
+            }
+            if config.after.contains(name) { continue }
+            config.after.append(name)
+            afterLocations.append(SettingLocation(file: file, line: number))
+        }
+    }
+
+    private mutating func readCapabilities() throws(ConfigError) {
+        var mask = config.baseCapabilities
+        guard let (file, text) = try readFile("bcapabilities") else {
+            config.capabilities = mask
+            return
+        }
+        for (number, line) in meaningfulLines(text) {
+            if line.hasPrefix("^") {
+                guard let bit = Int(line.dropFirst()), (0..<64).contains(bit) else {
+                    throw ConfigError(
+                        file: file, line: number, message: "expected ^N with N from 0 to 63, found \(quoted(line))")
+                }
+                mask |= 1 << UInt64(bit)
+                continue
+            }
+            let drop = line.hasPrefix("~")
+            let name = drop ? String(line.dropFirst()) : line
+            guard let capability = Capabilities.number(name) else {
+                throw ConfigError(file: file, line: number, message: "unknown capability \(quoted(name))")
+            }
+            if drop {
+                mask &= ~(1 << UInt64(capability))
+            } else {
+                mask |= 1 << UInt64(capability)
+                if let warning = Capabilities.warning(adding: capability, userNamespace: false, hostNetwork: true) {
+                    config.warnings.append(ConfigError(file: file, line: number, message: warning).description)
+                }
+            }
+        }
+        config.capabilities = mask
+    }
+
+    private mutating func readLimits() throws(ConfigError) {
+        let directory = path("ulimits")
+        guard (try? FileSystem.status(directory))?.isDirectory == true else { return }
+        let names: [String]
+        do throws(SystemError) {
+            names = try FileSystem.listDirectory(directory)
+        } catch {
+            throw ConfigError(file: directory, message: "\(error.call): \(error.message)")
+        }
+        var configured: [String: (base: UInt64?, soft: UInt64?, hard: UInt64?)] = [:]
+        for file in names {
+            let parts = file.split(separator: ".", maxSplits: 1).map(String.init)
+            let resource = parts[0]
+            guard ResourceLimits.number(resource) != nil, parts.count == 1 || parts[1] == "soft" || parts[1] == "hard"
+            else {
+                config.warnings.append(
+                    ConfigError(
+                        file: Path.join(directory, file), message: "not a resource limit vserverd knows; ignored"
+                    )
+                    .description)
+                continue
+            }
+            guard let (path, text) = try readFile("ulimits/" + file) else { continue }
+            let value = try UtilVServerConfig.limitValue(text, file: path)
+            var entry = configured[resource] ?? (nil, nil, nil)
+            switch parts.count == 1 ? "" : parts[1] {
+            case "soft": entry.soft = value
+            case "hard": entry.hard = value
+            default: entry.base = value
+            }
+            configured[resource] = entry
+        }
+        for (name, number) in ResourceLimits.resources {
+            guard let entry = configured[name] else { continue }
+            let current = ResourceLimits.current(number)
+            let hard = entry.hard ?? entry.base ?? current.hard
+            var soft = entry.soft ?? entry.base ?? current.soft
+            if soft > hard, (entry.soft ?? entry.base) != nil {
+                config.warnings.append(
+                    ConfigError(
+                        file: Path.join(directory, entry.soft != nil ? name + ".soft" : name),
+                        message: "soft limit \(ResourceLimits.describe(soft)) is above the hard limit "
+                            + "\(ResourceLimits.describe(hard)); using the hard limit, as util-vserver does"
+                    ).description)
+            }
+            soft = min(soft, hard)
+            config.limits.append(VServerConfig.Limit(name: name, resource: number, soft: soft, hard: hard))
+        }
+    }
+}

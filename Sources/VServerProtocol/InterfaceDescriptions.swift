@@ -1,0 +1,144 @@
+/// The IDL texts this project serves: `io.vserverd.Manager` (docs/ARCHITECTURE.md §6) and `org.varlink.service`.
+
+public let managerInterfaceName = "io.vserverd.Manager"
+
+/// The IDL of `io.vserverd.Manager`, served by `org.varlink.service.GetInterfaceDescription`.
+public let managerInterfaceDescription = """
+    # Manages the vservers of this host: Linux guest systems that run in their own namespaces.
+    interface io.vserverd.Manager
+
+    # How a PID 1 ended: how is exited (status is its exit status), killed or dumped (status is the signal
+    # number; dumped: it also dumped core).
+    type ExitStatus (how: string, status: int)
+
+    # A vserver, its configuration and, while it runs, its PID 1 and usage.
+    # state is one of stopped, starting, running, stopping, failed; reason says why it failed or stopped.
+    # exit is how its last PID 1 ended, when vserverd saw it end (not for a stop it was asked for).
+    type VServer (name: string, context: int, state: string, root: string, hostname: string,
+                  autostart: bool, pid: ?int, startedAt: ?string, processes: ?int, memoryBytes: ?int,
+                  reason: ?string, exit: ?ExitStatus)
+
+    # A process on the host; vserver and context are null for a process of the host itself.
+    type Process (pid: int, vserver: ?string, context: ?int, command: string)
+
+    # All configured vservers, sorted by name.
+    method List() -> (vservers: []VServer)
+
+    # One vserver, by name or context number.
+    method Get(name: string) -> (vserver: VServer)
+
+    # Starts a vserver and returns once its PID 1 runs and its post-start hooks succeeded.
+    method Start(name: string) -> (vserver: VServer)
+
+    # Stops a vserver: stop-signal to its PID 1, SIGKILL after timeout seconds (default: stop-timeout;
+    # 0 to 3600, else InvalidParameter).
+    method Stop(name: string, timeout: ?int) -> (vserver: VServer)
+
+    # Stops and starts a vserver.
+    method Restart(name: string) -> (vserver: VServer)
+
+    # Starts every vserver with autostart = true, dependencies first, several at a time. A failure skips
+    # its dependents; errors has one line per failed or skipped vserver ("web: pre-start hook ...").
+    # started is in the order the starts finished. jobs: at most this many at once, 1 to 1024 (default: the
+    # daemon's --jobs, which defaults to the number of CPUs).
+    method StartAutostart(jobs: ?int) -> (started: []string, failed: []string, errors: []string)
+
+    # Starts every vserver with a valid config, like StartAutostart.
+    method StartAll(jobs: ?int) -> (started: []string, failed: []string, errors: []string)
+
+    # Stops every running vserver, dependents first.
+    method StopAll() -> (stopped: []string, failed: []string, errors: []string)
+
+    # Reads the configuration directory again.
+    method Reload() -> (added: []string, removed: []string, changed: []string)
+
+    # The vserver a host process belongs to; null for a process of the host.
+    method Whois(pid: int) -> (vserver: ?string, context: ?int)
+
+    # The processes of one vserver, or every process of the host when name is null (vserver and context are
+    # null for the host's own).
+    method Processes(name: ?string) -> (processes: []Process)
+
+    # What vserverctl needs to run a command inside a running vserver (enter, exec): its PID 1 on the host with
+    # the start time to check a pidfd against (field 22 of /proc/PID/stat), the environment its init got, its
+    # bounding set (bit n = capability n), its shell, the directory of its own cgroup (its systemd scope)
+    # when it has one, and of its cgroup in the v1 pids hierarchy of a hybrid host (its pids limit), and its
+    # seccomp policy ("default" or "unconfined"). Root only: the caller joins its namespaces.
+    method Join(name: string) -> (pid: int, startTime: int, environment: [string]string, capabilities: int,
+                                  shell: []string, cgroup: ?string, seccomp: ?string, pidsCgroup: ?string)
+
+    # Called with "more": first the current state of every vserver, then one reply per state change,
+    # until the client hangs up.
+    method Monitor() -> (name: string, state: string, reason: ?string)
+
+    # No vserver has this name or context number.
+    error NoSuchVServer (name: string)
+
+    # The configuration of a vserver is invalid; file is the file at fault.
+    error InvalidConfig (name: string, file: string, reason: string)
+
+    error AlreadyRunning (name: string)
+
+    error NotRunning (name: string)
+
+    # A vserver listed in after is not running.
+    error DependencyNotRunning (name: string, dependency: string)
+
+    # A hook script failed; output holds its last lines. timeout is set when it was killed for running
+    # longer than hook-timeout seconds.
+    error HookFailed (name: string, hook: string, script: string, exitCode: int, output: string, timeout: ?int)
+
+    # Starting failed at step (for example "mount proc on /vservers/web/proc").
+    error StartFailed (name: string, step: string, reason: string)
+
+    # Mutating methods need uid 0 or the group vserverd.
+    error PermissionDenied (reason: string)
+
+    # Anything else that failed on the daemon's side (a system call), as a sentence.
+    error InternalError (reason: string)
+
+    # Whois: no process has this PID.
+    error NoSuchProcess (pid: int)
+
+    """
+
+/// The IDL of `org.varlink.service` as on https://varlink.org/Service, including the two errors added
+/// there after the first published version.
+public let varlinkServiceInterfaceDescription = """
+    # The Varlink Service Interface is provided by every varlink service. It
+    # describes the service and the interfaces it implements.
+    interface org.varlink.service
+
+    # Get a list of all the interfaces a service provides and information
+    # about the implementation.
+    method GetInfo() -> (
+      vendor: string,
+      product: string,
+      version: string,
+      url: string,
+      interfaces: []string
+    )
+
+    # Get the description of an interface that is implemented by this service.
+    method GetInterfaceDescription(interface: string) -> (description: string)
+
+    # The requested interface was not found.
+    error InterfaceNotFound (interface: string)
+
+    # The requested method was not found
+    error MethodNotFound (method: string)
+
+    # The interface defines the requested method, but the service does not
+    # implement it.
+    error MethodNotImplemented (method: string)
+
+    # One of the passed parameters is invalid.
+    error InvalidParameter (parameter: string)
+
+    # Client is denied access
+    error PermissionDenied ()
+
+    # Method is expected to be called with 'more' set to true, but wasn't
+    error ExpectedMore ()
+
+    """

@@ -1,0 +1,227 @@
+/// The parameters and replies of `io.vserverd.Manager`'s methods, each with its one decoder and encoder. A decoder
+/// checks every value against what the daemon accepts (ManagerLimits): a bad one is `InvalidParameter` naming it.
+
+/// The parameters of a call or reply, as a type.
+public protocol ManagerParameters: Sendable {
+    init(parameters: [String: JSON]) throws(VarlinkError)
+    var parameters: [String: JSON] { get }
+}
+
+/// No parameters (List, StopAll, Reload, Monitor; what is sent is ignored).
+public struct NoParameters: ManagerParameters {
+    public init() {}
+    public init(parameters: [String: JSON]) {}
+    public var parameters: [String: JSON] { [:] }
+}
+
+/// `name` of a vserver, or its context number (Get, Start, Restart, Join).
+public struct NameParameters: ManagerParameters {
+    public var name: String
+
+    public init(name: String) { self.name = name }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        name = try parameters.requiredString("name")
+    }
+
+    public var parameters: [String: JSON] { ["name": .string(name)] }
+}
+
+/// `Stop(name, timeout)`.
+public struct StopParameters: ManagerParameters {
+    public var name: String
+    /// Seconds until SIGKILL; nil: the vserver's stop-timeout.
+    public var timeout: Int?
+
+    public init(name: String, timeout: Int? = nil) {
+        self.name = name
+        self.timeout = timeout
+    }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        timeout = try parameters.optionalInt("timeout", in: ManagerLimits.stopTimeout)
+        name = try parameters.requiredString("name")
+    }
+
+    public var parameters: [String: JSON] {
+        var fields: [String: JSON] = ["name": .string(name)]
+        if let timeout { fields["timeout"] = JSON(timeout) }
+        return fields
+    }
+}
+
+/// `jobs` of StartAutostart and StartAll; nil: the daemon's --jobs.
+public struct JobsParameters: ManagerParameters {
+    public var jobs: Int?
+
+    public init(jobs: Int? = nil) { self.jobs = jobs }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        jobs = try parameters.optionalInt("jobs", in: ManagerLimits.jobs)
+    }
+
+    public var parameters: [String: JSON] { jobs.map { ["jobs": JSON($0)] } ?? [:] }
+}
+
+/// `Whois(pid)`.
+public struct WhoisParameters: ManagerParameters {
+    public var pid: Int32
+
+    public init(pid: Int32) { self.pid = pid }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        guard let pid = Int32(exactly: try parameters.requiredInt("pid")), pid > 0 else {
+            throw .invalidParameter("pid")
+        }
+        self.pid = pid
+    }
+
+    public var parameters: [String: JSON] { ["pid": JSON(pid)] }
+}
+
+/// `Processes(name)`: nil for every process of the host.
+public struct ProcessesParameters: ManagerParameters {
+    public var name: String?
+
+    public init(name: String?) { self.name = name }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        name = try parameters.optionalString("name")
+    }
+
+    public var parameters: [String: JSON] { name.map { ["name": .string($0)] } ?? [:] }
+}
+
+/// The reply of `List`.
+public struct ListReply: ManagerParameters {
+    public var vservers: [VServerInfo]
+
+    public init(vservers: [VServerInfo]) { self.vservers = vservers }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        guard let values = parameters["vservers"]?.arrayValue else { throw .invalidParameter("vservers") }
+        var vservers: [VServerInfo] = []
+        for value in values { vservers.append(try VServerInfo(json: value)) }
+        self.vservers = vservers
+    }
+
+    public var parameters: [String: JSON] { ["vservers": .array(vservers.map(\.json))] }
+}
+
+/// The reply of `Get`, `Start`, `Stop` and `Restart`.
+public struct VServerReply: ManagerParameters {
+    public var vserver: VServerInfo
+
+    public init(vserver: VServerInfo) { self.vserver = vserver }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        guard let value = parameters["vserver"] else { throw .invalidParameter("vserver") }
+        vserver = try VServerInfo(json: value)
+    }
+
+    public var parameters: [String: JSON] { ["vserver": vserver.json] }
+}
+
+/// The reply of `StartAutostart` and `StartAll` (`started`), and of `StopAll` (`stopped`).
+public struct BatchReply: ManagerParameters {
+    public var result: BatchResult
+
+    public init(_ result: BatchResult) { self.result = result }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        let doneKey = parameters["stopped"] != nil ? "stopped" : "started"
+        result = BatchResult(done: try parameters.requiredStringArray(doneKey),
+                             failed: try parameters.requiredStringArray("failed"),
+                             errors: try parameters.requiredStringArray("errors"))
+    }
+
+    /// What a method calls the vservers it did.
+    public func parameters(doneKey: String) -> [String: JSON] {
+        [doneKey: .strings(result.done), "failed": .strings(result.failed), "errors": .strings(result.errors)]
+    }
+
+    public var parameters: [String: JSON] { parameters(doneKey: "started") }
+}
+
+/// The reply of `Reload`.
+public struct ReloadReply: ManagerParameters {
+    public var result: ReloadResult
+
+    public init(_ result: ReloadResult) { self.result = result }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        result = ReloadResult(added: try parameters.requiredStringArray("added"),
+                              removed: try parameters.requiredStringArray("removed"),
+                              changed: try parameters.requiredStringArray("changed"))
+    }
+
+    public var parameters: [String: JSON] {
+        ["added": .strings(result.added), "removed": .strings(result.removed), "changed": .strings(result.changed)]
+    }
+}
+
+/// The reply of `Whois`: both fields null for a process of the host.
+public struct WhoisReply: ManagerParameters {
+    public var owner: ProcessOwner?
+
+    public init(owner: ProcessOwner?) { self.owner = owner }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        if let name = try parameters.optionalString("vserver") {
+            guard let context = try parameters.optionalInt("context") else { throw .invalidParameter("context") }
+            owner = ProcessOwner(name: name, context: context)
+        } else {
+            owner = nil
+        }
+    }
+
+    public var parameters: [String: JSON] {
+        ["vserver": JSON(owner?.name), "context": owner.map { JSON($0.context) } ?? .null]
+    }
+}
+
+/// The reply of `Processes`.
+public struct ProcessesReply: ManagerParameters {
+    public var processes: [HostProcess]
+
+    public init(processes: [HostProcess]) { self.processes = processes }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        guard let values = parameters["processes"]?.arrayValue else { throw .invalidParameter("processes") }
+        var processes: [HostProcess] = []
+        for value in values { processes.append(try HostProcess(json: value)) }
+        self.processes = processes
+    }
+
+    public var parameters: [String: JSON] { ["processes": .array(processes.map(\.json))] }
+}
+
+extension VServerJoinInfo: ManagerParameters {}
+
+/// One reply of `Monitor`: a vserver changed state.
+public struct VServerStateChange: ManagerParameters, Equatable {
+    public var name: String
+    public var state: VServerState
+    public var reason: String?
+
+    public init(name: String, state: VServerState, reason: String? = nil) {
+        self.name = name
+        self.state = state
+        self.reason = reason
+    }
+
+    /// From the parameters of a `Monitor` reply.
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        name = try parameters.requiredString("name")
+        state = try VServerState(parameter: parameters, "state")
+        reason = try parameters.optionalString("reason")
+    }
+
+    /// The parameters of a `Monitor` reply.
+    public var parameters: [String: JSON] {
+        var fields: [String: JSON] = ["name": .string(name), "state": .string(state.rawValue)]
+        if let reason { fields["reason"] = .string(reason) }
+        return fields
+    }
+}
+

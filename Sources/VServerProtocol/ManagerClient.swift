@@ -1,0 +1,135 @@
+import Glibc
+
+/// A blocking client of `io.vserverd.Manager` for vserverctl: one connection per call, typed replies, and every
+/// failure a `ManagerError`.
+public struct ManagerClient: Sendable {
+    /// The daemon's socket.
+    public var socketPath: String
+
+    /// `socketPath` nil: `$VSERVERD_SOCKET`, else the default (`ManagerClient.defaultSocketPath`).
+    public init(socketPath: String? = nil) {
+        self.socketPath = socketPath ?? Self.defaultSocketPath()
+    }
+
+    /// `$VSERVERD_SOCKET` when set and not empty, else `defaultManagerSocketPath`: where the daemon listens unless
+    /// told otherwise, and where vserverctl looks.
+    public static func defaultSocketPath() -> String {
+        if let value = getenv("VSERVERD_SOCKET"), value.pointee != 0 { return String(cString: value) }
+        return defaultManagerSocketPath
+    }
+
+    /// A connection to vserverd, which runs as root: answers from a socket anybody else serves (a stale path,
+    /// a user's socket where ours is missing) are never believed.
+    public func connect() throws(ManagerError) -> VarlinkClient {
+        do { return try VarlinkClient(path: socketPath, requiredPeerUID: 0) } catch { throw .connectionFailed(error) }
+    }
+
+    /// One call and its one reply.
+    public func call<Reply: ManagerParameters>(_ method: ManagerMethod, _ parameters: some ManagerParameters,
+                                               as reply: Reply.Type = Reply.self) throws(ManagerError) -> Reply
+    {
+        let client = try connect()
+        defer { client.close() }
+        do {
+            return try Reply(parameters: try client.call(method.qualifiedName, parameters.parameters))
+        } catch {
+            throw ManagerError(any: error)
+        }
+    }
+
+    public func list() throws(ManagerError) -> [VServerInfo] {
+        try call(.list, NoParameters(), as: ListReply.self).vservers
+    }
+
+    public func get(_ name: String) throws(ManagerError) -> VServerInfo {
+        try call(.get, NameParameters(name: name), as: VServerReply.self).vserver
+    }
+
+    public func start(_ name: String) throws(ManagerError) -> VServerInfo {
+        try call(.start, NameParameters(name: name), as: VServerReply.self).vserver
+    }
+
+    public func stop(_ name: String, timeout: Int? = nil) throws(ManagerError) -> VServerInfo {
+        try call(.stop, StopParameters(name: name, timeout: timeout), as: VServerReply.self).vserver
+    }
+
+    public func restart(_ name: String) throws(ManagerError) -> VServerInfo {
+        try call(.restart, NameParameters(name: name), as: VServerReply.self).vserver
+    }
+
+    public func startMany(onlyAutostart: Bool, jobs: Int? = nil) throws(ManagerError) -> BatchResult {
+        try call(onlyAutostart ? .startAutostart : .startAll, JobsParameters(jobs: jobs), as: BatchReply.self).result
+    }
+
+    public func stopAll() throws(ManagerError) -> BatchResult {
+        try call(.stopAll, NoParameters(), as: BatchReply.self).result
+    }
+
+    public func reload() throws(ManagerError) -> ReloadResult {
+        try call(.reload, NoParameters(), as: ReloadReply.self).result
+    }
+
+    public func whois(pid: Int32) throws(ManagerError) -> ProcessOwner? {
+        try call(.whois, WhoisParameters(pid: pid), as: WhoisReply.self).owner
+    }
+
+    public func processes(_ name: String?) throws(ManagerError) -> [HostProcess] {
+        try call(.processes, ProcessesParameters(name: name), as: ProcessesReply.self).processes
+    }
+
+    public func joinInfo(_ name: String) throws(ManagerError) -> VServerJoinInfo {
+        try call(.join, NameParameters(name: name), as: VServerJoinInfo.self)
+    }
+
+    /// `Monitor`: the current state of every vserver, then each change; the stream owns the connection.
+    public func monitor() throws(ManagerError) -> MonitorStream {
+        let client = try connect()
+        do {
+            return MonitorStream(client: client, replies: try client.callMore(ManagerMethod.monitor.qualifiedName))
+        } catch {
+            client.close()
+            throw ManagerError(any: error)
+        }
+    }
+
+    /// The replies of `Monitor`, one state change at a time.
+    public struct MonitorStream {
+        let client: VarlinkClient
+        var replies: VarlinkReplyStream
+
+        /// The next change; nil when the daemon ended the stream.
+        public mutating func next() throws(ManagerError) -> VServerStateChange? {
+            do {
+                guard let parameters = try replies.next() else { return nil }
+                return try VServerStateChange(parameters: parameters)
+            } catch {
+                throw ManagerError(any: error)
+            }
+        }
+
+        public func close() { client.close() }
+    }
+}
+
+extension ManagerError {
+    /// Any failure of a call: the daemon's error, a reply that does not decode, or the connection.
+    init(any error: any Error) {
+        switch error {
+        case let error as ManagerError: self = error
+        case let error as VarlinkError: self.init(error)
+        case let error as VarlinkConnectionError: self = .connectionFailed(error)
+        default: self = .connectionFailed(VarlinkConnectionError("\(error)"))
+        }
+    }
+}
+
+extension VarlinkClient {
+    /// A call of an `io.vserverd.Manager` method with raw parameters (tests, scripts).
+    public func call(_ method: ManagerMethod, _ parameters: [String: JSON] = [:]) throws -> [String: JSON] {
+        try call(method.qualifiedName, parameters)
+    }
+
+    public func callMore(_ method: ManagerMethod, _ parameters: [String: JSON] = [:]) throws -> VarlinkReplyStream {
+        try callMore(method.qualifiedName, parameters)
+    }
+}

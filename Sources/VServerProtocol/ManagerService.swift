@@ -1,0 +1,59 @@
+/// What serves `io.vserverd.Manager`: the daemon's Manager actor conforms, and `handle` turns a call into a typed
+/// method call and its result into the reply. Access checks and logging are the server's (they need the peer).
+public protocol ManagerService: Sendable {
+    func list() async -> [VServerInfo]
+    func get(_ nameOrContext: String) async throws(ManagerError) -> VServerInfo
+    func start(_ nameOrContext: String) async throws(ManagerError) -> VServerInfo
+    func stop(_ nameOrContext: String, timeout: Int?) async throws(ManagerError) -> VServerInfo
+    func restart(_ nameOrContext: String) async throws(ManagerError) -> VServerInfo
+    /// `jobs` nil: the daemon's default.
+    func startMany(onlyAutostart: Bool, jobs: Int?) async -> BatchResult
+    func stopAll() async -> BatchResult
+    func reload() async -> ReloadResult
+    func whois(pid: Int32) async throws(ManagerError) -> ProcessOwner?
+    func processes(_ nameOrContext: String?) async throws(ManagerError) -> [HostProcess]
+    func joinInfo(_ nameOrContext: String) async throws(ManagerError) -> VServerJoinInfo
+    /// The current state of every vserver, then each change, until the stream is dropped.
+    func monitor() async -> AsyncStream<VServerStateChange>
+}
+
+extension ManagerService {
+    /// Answers one call of `method`: `send` gets each reply (`continues` for all but the last). Errors are thrown:
+    /// `VarlinkError` for bad parameters, `ManagerError` from the method.
+    public func handle(_ method: ManagerMethod, parameters: [String: JSON], more: Bool,
+                       send: @Sendable ([String: JSON], _ continues: Bool) async throws -> Void) async throws
+    {
+        func reply(_ reply: some ManagerParameters) async throws { try await send(reply.parameters, false) }
+        switch method {
+        case .list:
+            try await reply(ListReply(vservers: await list()))
+        case .get:
+            try await reply(VServerReply(vserver: try await get(NameParameters(parameters: parameters).name)))
+        case .start:
+            try await reply(VServerReply(vserver: try await start(NameParameters(parameters: parameters).name)))
+        case .stop:
+            let call = try StopParameters(parameters: parameters)
+            try await reply(VServerReply(vserver: try await stop(call.name, timeout: call.timeout)))
+        case .restart:
+            try await reply(VServerReply(vserver: try await restart(NameParameters(parameters: parameters).name)))
+        case .startAutostart, .startAll:
+            let jobs = try JobsParameters(parameters: parameters).jobs
+            let result = await startMany(onlyAutostart: method == .startAutostart, jobs: jobs)
+            try await send(BatchReply(result).parameters(doneKey: "started"), false)
+        case .stopAll:
+            try await send(BatchReply(await stopAll()).parameters(doneKey: "stopped"), false)
+        case .reload:
+            try await reply(ReloadReply(await reload()))
+        case .whois:
+            try await reply(WhoisReply(owner: try await whois(pid: WhoisParameters(parameters: parameters).pid)))
+        case .processes:
+            let name = try ProcessesParameters(parameters: parameters).name
+            try await reply(ProcessesReply(processes: try await processes(name)))
+        case .join:
+            try await reply(try await joinInfo(NameParameters(parameters: parameters).name))
+        case .monitor:
+            guard more else { throw VarlinkError.expectedMore }
+            for await change in await monitor() { try await send(change.parameters, true) }
+        }
+    }
+}

@@ -7,7 +7,7 @@ import VServerProtocol
 /// delegated to the guest: it is the root of the guest's cgroup namespace and mounted on its /sys/fs/cgroup, so that a
 /// systemd guest manages the cgroups below. The kernel keeps the guest's processes together there, so counting them
 /// needs no walk over all of /proc.
-struct GuestCgroup: Sendable, Equatable {
+package struct GuestCgroup: Sendable, Equatable {
     /// The cgroup's directory in the mounted hierarchy.
     let directory: String
     /// The cgroup PID 1 was in when this was read: the scope, or a cgroup below it when the guest manages its
@@ -52,10 +52,10 @@ struct GuestCgroup: Sendable, Equatable {
         accountsMemory = FileSystem.exists("\(directory)/memory.current")
     }
 
-    static func scopeName(_ name: String) -> String { "vserver-\(name).scope" }
+    package static func scopeName(_ name: String) -> String { "vserver-\(name).scope" }
 
     /// The name of the cgroup vserverd makes itself, outside systemd.
-    static func ownName(_ name: String) -> String { "vserver-\(name)" }
+    package static func ownName(_ name: String) -> String { "vserver-\(name)" }
 
     /// Made by vserverd rather than systemd: vserverd removes it when the guest has ended.
     var isOwn: Bool { !directory.hasSuffix(".scope") }
@@ -84,14 +84,9 @@ struct GuestCgroup: Sendable, Equatable {
     func usage(procRoot: String = "/proc") -> ProcessTable.Usage {
         var pids: [Int32] = []
         collectPids(in: directory, into: &pids)
-        var usage = ProcessTable.Usage(processes: pids.count)
-        if let current = try? FileSystem.readText("\(directory)/memory.current"),
-           let bytes = current.split(separator: "\n").first.flatMap({ UInt64($0) }) {
-            usage.residentBytes = bytes
-        } else {
-            usage.residentBytes = pids.reduce(0) { $0 + ProcessTable.residentBytes(pid: $1, procRoot: procRoot) }
-        }
-        return usage
+        let current = try? FileSystem.readText("\(directory)/memory.current")
+        let memoryBytes = current?.split(separator: "\n").first.flatMap { UInt64($0) }
+        return ProcessTable.usage(of: pids, memoryBytes: memoryBytes, procRoot: procRoot)
     }
 
     private func collectPids(in directory: String, into pids: inout [Int32]) {

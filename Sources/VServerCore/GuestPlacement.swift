@@ -41,31 +41,15 @@ public struct PlacedGuest: Sendable, Equatable {
     }
 }
 
-extension Manager {
-    /// Log metadata naming a vserver: `vserver` and, when known, `vserver_context` (journald VSERVER_CONTEXT=).
-    func logMetadata(_ name: String) -> Logger.Metadata {
-        var metadata: Logger.Metadata = ["vserver": "\(name)"]
-        if let context = states[name]?.guest?.record.context ?? configs.configs[name]?.context {
-            metadata["vserver_context"] = "\(context)"
-        }
-        return metadata
-    }
+/// A placement that only takes the path of one (PID 1 held before its exec, then released) and logs it: tests run
+/// that spawn path on hosts without systemd (`vserverd --placement held`).
+public struct HeldOnlyPlacement: GuestPlacement {
+    let logger: Logger
 
-    /// Usage of every running guest by pid namespace inode: from the guest's own cgroup when the memory controller
-    /// accounts it, else from one walk over /proc for all the others (per guest, a few reads of its cgroup plus one
-    /// of each of its processes cost more than its share of one walk: 94 against 38 ms for 1000 guests).
-    func guestUsage() -> [UInt64: ProcessTable.Usage] {
-        var usage: [UInt64: ProcessTable.Usage] = [:]
-        var uncounted = Set<UInt64>()
-        for state in states.values {
-            guard let guest = state.guest, let pidNamespace = guest.record.namespaces["pid"] else { continue }
-            if let cgroup = guest.cgroup, cgroup.accountsMemory {
-                usage[pidNamespace] = cgroup.usage()
-            } else {
-                uncounted.insert(pidNamespace)
-            }
-        }
-        usage.merge(ProcessTable.usage(inPidNamespaces: uncounted)) { fromCgroup, _ in fromCgroup }
-        return usage
+    public init(logger: Logger) { self.logger = logger }
+
+    public func place(_ guest: PlacedGuest) {
+        logger.debug("held PID \(guest.pid) before its exec for placement",
+                     metadata: .vserver(guest.name, context: guest.context))
     }
 }

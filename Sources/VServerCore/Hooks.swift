@@ -62,9 +62,7 @@ struct HookRunner: Sendable {
     /// Runs every script of the flavour in order and stops at the first that fails.
     func run(_ flavour: HookFlavour, for config: VServerConfig, pid: Int32? = nil) async throws(ManagerError) {
         for script in try scripts(flavour, for: config) {
-            var logger = self.logger
-            logger[metadataKey: "vserver"] = "\(config.name)"
-            logger[metadataKey: "vserver_context"] = "\(config.context)"
+            var logger = logger.about(vserver: config.name, context: config.context)
             logger[metadataKey: "hook"] = "\(flavour.rawValue)"
             let arguments = [script.path, flavour.rawValue, config.name]
             let environment = environment(flavour, for: config, pid: pid)
@@ -98,8 +96,8 @@ struct HookRunner: Sendable {
         do {
             try await run(flavour, for: config, pid: pid)
         } catch {
-            logger.warning("\(error)", metadata: ["vserver": "\(config.name)", "vserver_context": "\(config.context)",
-                                                  "hook": "\(flavour.rawValue)"])
+            logger.about(vserver: config.name, context: config.context)
+                .warning("\(error)", metadata: ["hook": "\(flavour.rawValue)"])
         }
     }
 

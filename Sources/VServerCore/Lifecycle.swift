@@ -241,9 +241,7 @@ extension Manager {
     /// The stop sequence: pre-stop hooks, stop-signal, wait up to `timeout`, SIGKILL, then `finish`.
     func stopGuest(_ guest: RunningGuest, timeout: Int) async {
         let name = guest.record.name
-        var logger = self.logger
-        logger[metadataKey: "vserver"] = "\(name)"
-        logger[metadataKey: "vserver_context"] = "\(guest.record.context)"
+        let logger = logger.about(vserver: name, context: guest.record.context)
         setState(name, .stopping(guest))
         await hooks.runLoggingFailures(.preStop, for: guest.config, pid: guest.pid)
         requestStop(guest, logger: logger)
@@ -411,12 +409,11 @@ extension Manager {
     {
         // As it was started (the config may have changed since): its user namespace is not ours.
         let userNamespace = record.namespaces["user"] != ProcFS.namespaceInodes(pid: getpid())["user"]
-        let attached = try? await onBlockingThread { () -> Result<[Int32], SystemError> in
+        let attached = try? await onBlockingThread { () -> Result<[Int32], SpawnFailure> in
             var masters = [Int32](repeating: -1, count: 1 + Int(VS_MAX_TTYS))
             var failure = vs_error()
             guard vs_console_attach(pidfd, userNamespace ? 1 : 0, Int32(ttys), &masters, &failure) == 0 else {
-                return .failure(SystemError(cString(of: &failure.step), path: cString(of: &failure.path),
-                                            errno: failure.err))
+                return .failure(SpawnFailure(failure))
             }
             return .success(masters)
         }
@@ -476,7 +473,7 @@ extension Manager {
             case .refused(let why):
                 let entry = StateStore.entry(record.name)
                 let message = "state file refused: \(why); set aside as \(entry).refused, PID \(record.pid) left alone"
-                logger.warning("\(message)", metadata: ["vserver": "\(record.name)"])
+                logger.warning("\(message)", metadata: .vserver(record.name, context: nil))
                 stateStore.setAside(entry)
                 if configs.configs[record.name] != nil || configs.invalid[record.name] != nil {
                     setState(record.name, .stopped(reason: "state file refused: \(why)"))

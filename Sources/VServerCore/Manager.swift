@@ -105,7 +105,7 @@ public actor Manager {
     private static func logProblems(of configs: ConfigSet, logger: Logger) {
         for problem in configs.ignored { logger.warning("\(problem)") }
         for (name, error) in configs.invalid.sorted(by: { $0.key < $1.key }) {
-            logger.error("\(error)", metadata: ["vserver": "\(name)"])
+            logger.error("\(error)", metadata: .vserver(name, context: nil))
         }
     }
 

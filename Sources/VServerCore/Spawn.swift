@@ -145,19 +145,15 @@ enum Spawner {
         withExtendedLifetime(arena) {}
         if let heldFailure { throw heldFailure }
         guard result == 0 else {
-            let step = cString(of: &failure.step)
-            let path = cString(of: &failure.path)
-            let text = String(cString: strerror(failure.err))
-            // "mount proc on /vservers/web/proc: ...", but "exec /sbin/init: ..." and "setrlimit nofile: ...".
-            var reason = path.isEmpty ? "\(step): \(text)"
-                : step == "exec" ? "exec \(path): \(text)" : "\(step) on \(path): \(text)"
-            if failure.err == ELOOP, step == "open bind source" || step == "open root",
-               let link = FileSystem.firstSymlink(in: path)
+            let failure = SpawnFailure(failure)
+            var reason = failure.description
+            if failure.errno == ELOOP, failure.step == "open bind source" || failure.step == "open root",
+               let link = FileSystem.firstSymlink(in: failure.path)
             {
-                reason = "\(step) \(path): \(link) is a symbolic link; roots and bind sources are opened without "
-                    + "following symlinks (docs/ARCHITECTURE.md §7): give the real path"
+                reason = "\(failure.step) \(failure.path): \(link) is a symbolic link; roots and bind sources are "
+                    + "opened without following symlinks (docs/ARCHITECTURE.md §7): give the real path"
             }
-            throw .startFailed(name: config.name, step: step, reason: reason)
+            throw .startFailed(name: config.name, step: failure.step, reason: reason)
         }
         let idmapError = spawned.idmap_error == 0 ? nil
             : SystemError("idmapped mount of", path: config.root, errno: spawned.idmap_error)
@@ -166,13 +162,5 @@ enum Spawner {
         }
         return SpawnedGuest(pid: spawned.pid, pidfd: spawned.pidfd, console: spawned.console_fd, ttys: ttys,
                             idmapError: idmapError)
-    }
-}
-
-/// Reads a fixed-size C char array (a struct field imported as a tuple) as a String.
-func cString<T>(of tuple: inout T) -> String {
-    withUnsafeBytes(of: &tuple) { raw in
-        let bytes = raw.prefix { $0 != 0 }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

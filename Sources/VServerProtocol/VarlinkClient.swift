@@ -88,8 +88,9 @@ public final class VarlinkClient {
     /// Calls `method` and returns the parameters of its reply.
     /// Throws `VarlinkError` for an error reply, `VarlinkConnectionError` when the connection fails.
     public func call(_ method: String, _ parameters: [String: JSON] = [:]) throws -> [String: JSON] {
-        try send(VarlinkCall(method: method, parameters: parameters))
-        let reply = try receive()
+        let sendError = sendReportingHangUp(VarlinkCall(method: method, parameters: parameters))
+        let reply: VarlinkReply
+        do { reply = try receive() } catch { throw sendError ?? error }
         if let error = reply.varlinkError { throw error }
         if reply.continues {
             // Only a `more` call may be answered with several replies; this connection is now out of step.
@@ -127,6 +128,18 @@ public final class VarlinkClient {
         }
         streaming = reply.continues
         return reply.parameters
+    }
+
+    /// Sends `call` and returns its failure rather than throwing it: a server may answer before it reads the call
+    /// and close (a connection it refuses, with the reason), so the caller reads a reply anyway, and that answer
+    /// beats "Broken pipe".
+    private func sendReportingHangUp(_ call: VarlinkCall) -> VarlinkConnectionError? {
+        do {
+            try send(call)
+            return nil
+        } catch {
+            return error
+        }
     }
 
     private func send(_ call: VarlinkCall) throws(VarlinkConnectionError) {

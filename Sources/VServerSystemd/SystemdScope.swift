@@ -23,10 +23,8 @@ package struct SystemdScopes: GuestPlacement {
     }
 
     package func place(_ guest: PlacedGuest) {
-        var logger = self.logger
-        logger[metadataKey: "vserver"] = "\(guest.name)"
-        logger[metadataKey: "vserver_context"] = "\(guest.context)"
-        let scope = "vserver-\(guest.name).scope"
+        let logger = logger.about(vserver: guest.name, context: guest.context)
+        let scope = GuestCgroup.scopeName(guest.name)
         do {
             let bus = try SystemBus()
             try retryWhileExists {

@@ -114,18 +114,16 @@ enum Join {
 extension CommandFailure {
     /// A failed join as one line: "nosuchcmd: No such file or directory" (127) for the exec, like a shell;
     /// "not running" when PID 1 went away meanwhile; otherwise the step, its path and the errno text (125).
-    init(joinFailure failure: vs_error) {
-        var failure = failure
-        let step = withUnsafeBytes(of: &failure.step) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let path = withUnsafeBytes(of: &failure.path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let text = String(cString: strerror(failure.err))
-        if step == "exec" {
-            let notFound = failure.err == ENOENT || failure.err == ENOTDIR
-            self.init("\(path): \(text)", exitStatus: notFound ? Join.notFoundStatus : Join.cannotRunStatus)
-        } else if failure.err == ESRCH && (step == "pidfd_open" || step == "check start time of") {
+    init(joinFailure error: vs_error) {
+        let failure = SpawnFailure(error)
+        if failure.step == "exec" {
+            let notFound = failure.errno == ENOENT || failure.errno == ENOTDIR
+            self.init("\(failure.path): \(failure.message)",
+                      exitStatus: notFound ? Join.notFoundStatus : Join.cannotRunStatus)
+        } else if failure.errno == ESRCH && (failure.step == "pidfd_open" || failure.step == "check start time of") {
             self.init("not running (its PID 1 has just ended)", exitStatus: Join.failureStatus)
         } else {
-            self.init(path.isEmpty ? "\(step): \(text)" : "\(step) \(path): \(text)", exitStatus: Join.failureStatus)
+            self.init(failure.description, exitStatus: Join.failureStatus)
         }
     }
 }

@@ -51,6 +51,11 @@ struct VServerDaemon: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    /// Tests only: where new guests go. `auto` (a scope under systemd, else none), `none`, or `held`: PID 1 is held
+    /// before its exec as for a scope, which is then not made, so that both spawn paths run on any host.
+    @Option(help: .private)
+    var placement: PlacementChoice = .auto
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -80,7 +85,11 @@ struct VServerDaemon: AsyncParsableCommand {
             var options = Manager.Options(
                 configDirectory: configDir, stateDirectory: stateDir, logDirectory: logDir,
                 stubInitPath: initBinary ?? StubInit.defaultPath())
-            options.placement = SystemdScopes.ifSystemdBooted(logger: logger)
+            options.placement = switch placement {
+            case .auto: SystemdScopes.ifSystemdBooted(logger: logger)
+            case .none: nil
+            case .held: HeldOnlyPlacement(logger: logger)
+            }
             options.cgroupParent = cgroupParent
             options.libDirectory = ContextRecord.libDirectory(libDir)
             options.jobs = jobs ?? ProcessInfoCPU.count
@@ -140,4 +149,11 @@ struct ReloadOnHangup: Service, CustomStringConvertible {
             _ = await manager.reload()
         }
     }
+}
+
+/// `--placement` (tests only).
+enum PlacementChoice: String, ExpressibleByArgument {
+    case auto
+    case none
+    case held
 }

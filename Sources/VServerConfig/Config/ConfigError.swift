@@ -7,6 +7,8 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The key as a dotted path (`context`, `namespaces.net`, `mount[2].target`), when there is one.
     public var key: String?
     public var message: String
+    /// The failed system call behind it, when one is (reading the file, walking the directory).
+    public var cause: SystemError?
 
     public init(file: String, line: Int? = nil, column: Int? = nil, key: String? = nil, message: String) {
         self.file = file
@@ -14,6 +16,12 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
         self.column = column
         self.key = key
         self.message = message
+    }
+
+    /// A system call failed on `file` (or below it): "FILE: CALL: errno text", keeping the error as the cause.
+    public init(file: String, failed cause: SystemError) {
+        self.init(file: file, message: "\(cause.call): \(cause.message)")
+        self.cause = cause
     }
 
     /// `/etc/vservers/web/vserver.toml:3: context: must be an integer from 2 to 49151, not 70000`; the line,

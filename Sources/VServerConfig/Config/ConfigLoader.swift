@@ -21,7 +21,7 @@ public enum ConfigLoader {
         do throws(SystemError) {
             names = try FileSystem.listDirectory(directory)
         } catch {
-            set.ignored.append(ConfigError(file: directory, message: "\(error.call): \(error.message)"))
+            set.ignored.append(ConfigError(file: directory, failed: error))
             return set
         }
 
@@ -43,7 +43,7 @@ public enum ConfigLoader {
                 guard let found = try FileSystem.status(path) else { continue }
                 status = found
             } catch {
-                set.ignored.append(ConfigError(file: path, message: "\(error.call): \(error.message)"))
+                set.ignored.append(ConfigError(file: path, failed: error))
                 continue
             }
             guard status.isDirectory else { continue }

@@ -156,7 +156,7 @@ public enum ConfigWriter {
             }
             status = found
         } catch {
-            throw ConfigError(file: sourceDirectory, message: "\(error.call): \(error.message)")
+            throw ConfigError(file: sourceDirectory, failed: error)
         }
         let tomlFile = Path.join(sourceDirectory, TOMLConfig.fileName)
         if FileSystem.exists(tomlFile) {
@@ -211,7 +211,7 @@ public enum ConfigWriter {
         do throws(SystemError) {
             try FileSystem.writeFileAtomically(tomlFile, contents: text, mode: 0o644)
         } catch {
-            throw ConfigError(file: tomlFile, message: "\(error.call): \(error.message)")
+            throw ConfigError(file: tomlFile, failed: error)
         }
         do throws(ConfigError) {
             try checkReadsBack(config, from: sourceDirectory, environment: environment)
@@ -253,7 +253,7 @@ public enum ConfigWriter {
                 try FileSystem.copyTree(extra, to: Path.join(staging, name), modeMask: 0o755)
             }
         } catch {
-            throw ConfigError(file: error.path ?? staging, message: "\(error.call): \(error.message)")
+            throw ConfigError(file: error.path ?? staging, failed: error)
         }
         try checkReadsBack(config, from: staging, environment: environment)
         guard rename(staging, target) == 0 else {

@@ -72,7 +72,7 @@ package enum HookScripts {
             // Listed through the checked fd: the directory read is the one checked.
             entries = try FileSystem.listDirectory("/proc/self/fd/\(parts.fd)")
         } catch {
-            throw ConfigError(file: parts.path, message: "\(error.call): \(error.message)")
+            throw ConfigError(file: parts.path, failed: error)
         }
         for entry in entries where isPart(entry) {
             if try trust.isScript(entry, in: parts) {

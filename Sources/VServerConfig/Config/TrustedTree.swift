@@ -38,7 +38,7 @@ package struct TrustedTree {
         do throws(SystemError) {
             path = try FileSystem.realPath(given)
         } catch {
-            throw ConfigError(file: given, message: "\(error.call): \(error.message)")
+            throw ConfigError(file: given, failed: error)
         }
         var current = try open(at: AT_FDCWD, "/", path: "/")
         var status = try self.status(current)

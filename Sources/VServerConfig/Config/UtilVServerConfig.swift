@@ -226,7 +226,7 @@ private struct UtilVServerReader {
         do throws(SystemError) {
             names = try FileSystem.listDirectory(directory)
         } catch {
-            throw ConfigError(file: directory, message: "\(error.call): \(error.message)")
+            throw ConfigError(file: directory, failed: error)
         }
         var configured: [String: (base: UInt64?, soft: UInt64?, hard: UInt64?)] = [:]
         for file in names {

@@ -53,8 +53,7 @@ enum ProcessList {
             return found
         }
         var result: [HostProcess] = []
-        for name in FileSystem.entries("/proc") {
-            guard let pid = Int32(name) else { continue }
+        for pid in ProcessTable.pids() {
             // Most processes are in a known namespace: their parent is only read for the others.
             let namespace = ProcFS.pidNamespace(pid: pid)
             let owner = namespace.flatMap { owners.byNamespace[$0] }
@@ -92,4 +91,46 @@ extension ProcFS {
         guard let comm = try? FileSystem.readText("/proc/\(pid)/comm") else { return nil }
         return "[\(comm.hasSuffix("\n") ? String(comm.dropLast()) : comm)]"
     }
+}
+
+/// The processes of the host: the one walk over /proc (`ps`, `whois`, `list`), and what they use. `list` for 1000
+/// vservers sums up processes and memory per pid namespace in one walk, never one per guest.
+enum ProcessTable {
+    struct Usage: Sendable, Equatable {
+        var processes = 0
+        var residentBytes: UInt64 = 0
+    }
+
+    /// Every process of the host (as /proc lists them now), unsorted.
+    static func pids(procRoot: String = "/proc") -> [Int32] {
+        FileSystem.entries(procRoot).compactMap { Int32($0) }
+    }
+
+    /// Usage of the processes inside the given pid namespaces (by namespace inode).
+    static func usage(inPidNamespaces wanted: Set<UInt64>) -> [UInt64: Usage] {
+        guard !wanted.isEmpty else { return [:] }
+        var result: [UInt64: Usage] = [:]
+        for pid in pids() {
+            guard let namespace = ProcFS.pidNamespace(pid: pid), wanted.contains(namespace) else { continue }
+            result[namespace, default: Usage()].processes += 1
+            result[namespace, default: Usage()].residentBytes += residentBytes(pid: pid)
+        }
+        return result
+    }
+
+    /// Usage of the given processes (a cgroup's): `memoryBytes` when the kernel counts it, else their resident memory.
+    static func usage(of pids: [Int32], memoryBytes: UInt64?, procRoot: String = "/proc") -> Usage {
+        Usage(processes: pids.count,
+              residentBytes: memoryBytes ?? pids.reduce(0) { $0 + residentBytes(pid: $1, procRoot: procRoot) })
+    }
+
+    /// Resident memory of one process from /proc/PID/statm ("size resident shared ..." in pages); 0 when gone.
+    static func residentBytes(pid: Int32, procRoot: String = "/proc") -> UInt64 {
+        guard let statm = try? FileSystem.readText("\(procRoot)/\(pid)/statm"),
+              let pages = statm.split(separator: " ").dropFirst().first.flatMap({ UInt64($0) })
+        else { return 0 }
+        return pages * pageSize
+    }
+
+    private static let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
 }

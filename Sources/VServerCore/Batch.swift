@@ -20,7 +20,8 @@ extension Manager {
         let dependencies = Dictionary(uniqueKeysWithValues: wanted.map { name in
             (name, Set(configs.configs[name]?.after ?? []).intersection(wanted))
         })
-        let batch = await runInOrder(wanted, blockers: dependencies, jobs: jobs ?? options.jobs) { manager, name throws(ManagerError) in
+        let jobs = jobs ?? options.jobs
+        let batch = await runInOrder(wanted, blockers: dependencies, jobs: jobs) { manager, name throws(ManagerError) in
             if await manager.states[name]?.guest != nil { return }
             _ = try await manager.start(name)
         }

@@ -209,7 +209,8 @@ public actor Manager {
     /// The current state of every vserver, then one element per state change, until the consumer stops
     /// iterating. Starting with the present means a client never misses what happened before it subscribed.
     public func monitor() -> AsyncStream<VServerStateChange> {
-        let (stream, continuation) = AsyncStream<VServerStateChange>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let (stream, continuation) = AsyncStream<VServerStateChange>.makeStream(
+            bufferingPolicy: .bufferingNewest(10_000))
         for name in knownNames {
             let current = info(name)
             continuation.yield(VServerStateChange(name: name, state: current.state, reason: current.reason))

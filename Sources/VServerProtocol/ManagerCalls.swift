@@ -99,10 +99,9 @@ public struct ListReply: ManagerParameters {
     public init(vservers: [VServerInfo]) { self.vservers = vservers }
 
     public init(parameters: [String: JSON]) throws(VarlinkError) {
-        guard let values = parameters["vservers"]?.arrayValue else { throw .invalidParameter("vservers") }
-        var vservers: [VServerInfo] = []
-        for value in values { vservers.append(try VServerInfo(json: value)) }
-        self.vservers = vservers
+        vservers = try parameters.requiredArray("vservers") { (json) throws(VarlinkError) in
+            try VServerInfo(json: json)
+        }
     }
 
     public var parameters: [String: JSON] { ["vservers": .array(vservers.map(\.json))] }
@@ -115,8 +114,7 @@ public struct VServerReply: ManagerParameters {
     public init(vserver: VServerInfo) { self.vserver = vserver }
 
     public init(parameters: [String: JSON]) throws(VarlinkError) {
-        guard let value = parameters["vserver"] else { throw .invalidParameter("vserver") }
-        vserver = try VServerInfo(json: value)
+        vserver = try parameters.required("vserver") { (json) throws(VarlinkError) in try VServerInfo(json: json) }
     }
 
     public var parameters: [String: JSON] { ["vserver": vserver.json] }
@@ -187,10 +185,9 @@ public struct ProcessesReply: ManagerParameters {
     public init(processes: [HostProcess]) { self.processes = processes }
 
     public init(parameters: [String: JSON]) throws(VarlinkError) {
-        guard let values = parameters["processes"]?.arrayValue else { throw .invalidParameter("processes") }
-        var processes: [HostProcess] = []
-        for value in values { processes.append(try HostProcess(json: value)) }
-        self.processes = processes
+        processes = try parameters.requiredArray("processes") { (json) throws(VarlinkError) in
+            try HostProcess(json: json)
+        }
     }
 
     public var parameters: [String: JSON] { ["processes": .array(processes.map(\.json))] }

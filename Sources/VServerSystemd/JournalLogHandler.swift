@@ -46,7 +46,9 @@ package struct JournalLogHandler: LogHandler {
 package struct JournalEntry {
     package var fields: [(name: String, value: String)]
 
-    package init(level: Logger.Level, message: String, metadata: Logger.Metadata, file: String, function: String, line: UInt) {
+    package init(
+        level: Logger.Level, message: String, metadata: Logger.Metadata, file: String, function: String, line: UInt
+    ) {
         fields = [
             ("MESSAGE", Self.message(message, metadata: metadata)),
             ("PRIORITY", "\(Self.priority(level))"),

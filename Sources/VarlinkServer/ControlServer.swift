@@ -34,7 +34,8 @@ extension VarlinkReplySink {
 
 /// Handles one call. Throwing a `VarlinkError` (or a `VarlinkErrorConvertible`) answers with that error.
 /// Returning without a final reply answers with empty parameters.
-package typealias VarlinkMethodHandler = @Sendable (VarlinkCall, PeerCredentials, any VarlinkReplySink) async throws -> Void
+package typealias VarlinkMethodHandler =
+    @Sendable (VarlinkCall, PeerCredentials, any VarlinkReplySink) async throws -> Void
 
 /// One served interface: its name, IDL text and a handler for calls of "NAME.Method".
 package struct VarlinkInterface: Sendable {

@@ -27,7 +27,11 @@ struct ManagerRoutes: Sendable {
             // A change runs in a task of its own: when the daemon stops, ControlServer cancels the connections, and
             // a stop cut short would SIGKILL the guest. The ServiceGroup waits for it instead (SystemdSupervision
             // extends systemd's stop timeout meanwhile).
-            if method.access == .administrator { try await Task { try await handle() }.value } else { try await handle() }
+            if method.access == .administrator {
+                try await Task { try await handle() }.value
+            } else {
+                try await handle()
+            }
         }
     }
 

@@ -112,8 +112,8 @@ struct VServerDaemon: AsyncParsableCommand {
             listeningSocket: listener, interfaces: [routes.interface],
             connectionsPerUID: ManagerLimits.connectionsPerUID,
             refusal: { uid, limit in
-                ManagerError.permissionDenied(reason: "uid \(uid) has \(limit) connections open, the most one user may have")
-                    .varlinkError
+                let reason = "uid \(uid) has \(limit) connections open, the most one user may have"
+                return ManagerError.permissionDenied(reason: reason).varlinkError
             },
             internalError: { ManagerError.internalError($0).varlinkError },
             vendor: "vserverd", product: "vserverd", version: vserverdVersion, url: "https://linux-vserver.org",

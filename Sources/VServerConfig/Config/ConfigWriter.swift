@@ -140,7 +140,7 @@ public enum ConfigWriter {
     }
 
     package static func importUtilVServer(from source: String, name: String?, configDirectory: String, dryRun: Bool,
-                                  environment: LoaderEnvironment) throws(ConfigError) -> Written
+                                          environment: LoaderEnvironment) throws(ConfigError) -> Written
     {
         let sourceDirectory = FileSystem.absolutePath(source)
         let name = name ?? Path.components(sourceDirectory).last.map(String.init) ?? ""

@@ -14,7 +14,9 @@ package enum HookScripts {
 
     /// The scripts of each of `flavours`, in the order they run; refused with the offending path when anyone but
     /// root could have changed one.
-    package static func find(_ flavours: [HookFlavour], configRoot: String, vserverDirectory: String, trust: TrustedTree)
+    package static func find(
+        _ flavours: [HookFlavour], configRoot: String, vserverDirectory: String, trust: TrustedTree
+    )
         throws(ConfigError) -> [HookFlavour: [Script]]
     {
         guard let root = try trust.openConfigRoot(configRoot) else {
@@ -26,7 +28,8 @@ package enum HookScripts {
 
     /// The same from an already checked config root (the loader opens it once for every vserver).
     package static func find(_ flavours: [HookFlavour], root: TrustedTree.Directory, configRoot: String,
-                     vserverDirectory: String, trust: TrustedTree) throws(ConfigError) -> [HookFlavour: [Script]]
+                             vserverDirectory: String, trust: TrustedTree)
+        throws(ConfigError) -> [HookFlavour: [Script]]
     {
         var global: TrustedTree.Directory?
         if let defaults = try trust.openDirectory(".defaults", in: root) {

@@ -60,7 +60,9 @@ package struct TOMLReader {
         return result
     }
 
-    package func unknownKey(_ entry: TOMLTable.Entry, _ key: String, known: [String], in table: String?) -> ConfigError {
+    package func unknownKey(_ entry: TOMLTable.Entry, _ key: String, known: [String], in table: String?)
+        -> ConfigError
+    {
         if let suggestion = Validation.suggestion(for: entry.key, among: known) {
             return error(entry.line, key, "unknown key; did you mean \(quoted(suggestion))?")
         }
@@ -83,7 +85,9 @@ package enum TOMLConfig {
         "capabilities", "limits", "resources", "mount", "security",
     ]
 
-    package static func read(name: String, directory: String, file: String, text: String, environment: LoaderEnvironment)
+    package static func read(
+        name: String, directory: String, file: String, text: String, environment: LoaderEnvironment
+    )
         -> DraftOutcome
     {
         let document: TOMLTable

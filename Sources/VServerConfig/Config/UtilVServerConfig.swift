@@ -15,7 +15,9 @@
 /// - `fstab`: extra mounts (see `Fstab`). `scripts/`: hooks, run by the hook runner.
 package enum UtilVServerConfig {
     /// Any of these makes a directory without vserver.toml a util-vserver configuration.
-    package static let markers = ["context", "vdir", "uts/nodename", "apps/init/mark", "bcapabilities", "ulimits", "fstab"]
+    package static let markers = [
+        "context", "vdir", "uts/nodename", "apps/init/mark", "bcapabilities", "ulimits", "fstab",
+    ]
 
     package static func isPresent(in directory: String) -> Bool {
         markers.contains { FileSystem.exists(Path.join(directory, $0)) }

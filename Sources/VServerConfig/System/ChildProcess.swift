@@ -70,7 +70,7 @@ package final class ChildProcess {
     /// Hands its output to `lines` until it exits (then reaps it), `deadline` passes, or `extra` (when >= 0)
     /// becomes readable, whichever comes first.
     package func wait(until deadline: ContinuousClock.Instant? = nil, orReadable extra: Int32 = -1,
-              lines: inout LineCollector) throws(SystemError) -> Event
+                      lines: inout LineCollector) throws(SystemError) -> Event
     {
         let clock = ContinuousClock()
         while true {

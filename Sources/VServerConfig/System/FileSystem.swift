@@ -135,7 +135,9 @@ package enum FileSystem {
     /// Writes a file atomically: a temporary file beside it, fsync, rename. Readers see the old or the new
     /// content, never half of it. `durable: false` skips the fsync: the rename alone is atomic for every reader
     /// and across a crash of the writer; only a crash of the machine may then lose the file.
-    package static func writeFileAtomically(_ path: String, contents: String, mode: mode_t = 0o600, durable: Bool = true)
+    package static func writeFileAtomically(
+        _ path: String, contents: String, mode: mode_t = 0o600, durable: Bool = true
+    )
         throws(SystemError)
     {
         let temporary = path + ".tmp"
@@ -188,7 +190,9 @@ package enum FileSystem {
     /// `cp -a` without owners: directories, regular files and symlinks with their modes cut to `modeMask`;
     /// `destination` must not exist. Other file types (devices, sockets) are skipped: config directories hold none.
     /// The copies belong to whoever copies (root for `vserverctl import`), never to the source's owners.
-    package static func copyTree(_ source: String, to destination: String, modeMask: mode_t = 0o7777) throws(SystemError) {
+    package static func copyTree(_ source: String, to destination: String, modeMask: mode_t = 0o7777)
+        throws(SystemError)
+    {
         var status = stat()
         guard lstat(source, &status) == 0 else { throw SystemError(call: "lstat", path: source, errno: errno) }
         let permissions = status.st_mode & 0o7777 & modeMask

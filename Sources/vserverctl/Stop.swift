@@ -39,19 +39,3 @@ struct Stop: ParsableCommand {
         }
     }
 }
-
-struct Restart: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Stop vservers if they run, then start them.")
-
-    @Argument(help: "Vservers to restart (names or context ids).")
-    var names: [String]
-
-    @OptionGroup var connection: ConnectionOptions
-
-    func run() throws {
-        let manager = connection.manager
-        try forEachName("restart", names) { name throws(ManagerError) in
-            _ = try manager.restart(name)
-        }
-    }
-}

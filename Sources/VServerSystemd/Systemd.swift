@@ -1,7 +1,6 @@
 import CSystemd
 import Glibc
 import Logging
-import VServerConfig
 import VarlinkServer
 
 /// sd_notify(3): a no-op when the daemon was not started by systemd (no NOTIFY_SOCKET).

@@ -1,8 +1,9 @@
 import Glibc
 import Logging
-import VServerConfig
 import VarlinkServer
+import VServerConfig
 import VServerProtocol
+import VServerSystemd
 
 /// Serves io.vserverd.Manager from a `ManagerService` (the Manager actor): the access rule of each method, the
 /// log line of each change with its caller, and changes run to their end even when the daemon stops. Decoding,

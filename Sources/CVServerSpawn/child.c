@@ -1,5 +1,7 @@
 /*
- * Between clone and exec, shared by vs_spawn (PID 1 of a vserver) and vs_join (a command inside a running one).
+ * Between clone and exec, shared by vs_spawn (PID 1 of a vserver), vs_join (a command inside a running one) and
+ * vs_console_attach: the error record (and the parent's side of it), signal reset, the capability drop, ptys and fds
+ * over a socket. C because it runs in a child cloned from the multi-threaded daemon, before exec: only syscalls.
  */
 #define _GNU_SOURCE
 #include "child.h"
@@ -17,18 +19,25 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-/* Room for "/proc/self/fd/" and any int. */
-#define FD_LINK_SIZE 32
-
-int vs_set_error(struct vs_error *error, const char *step_a, const char *step_b, const char *path, int err)
+/* The one place a struct vs_error is filled: {step_a + step_b, path_a (path_a_len bytes) + path_b, err}. */
+static void fill_error(struct vs_error *error, const char *step_a, const char *step_b, const char *path_a,
+                       size_t path_a_len, const char *path_b, int err)
 {
     memset(error, 0, sizeof *error);
     append_str(error->step, sizeof error->step, step_a);
     append_str(error->step, sizeof error->step, step_b);
-    append_str(error->path, sizeof error->path, path);
+    if (path_a != NULL)
+        append(error->path, sizeof error->path, path_a, path_a_len);
+    append_str(error->path, sizeof error->path, path_b);
     error->err = err;
+}
+
+int vs_set_error(struct vs_error *error, const char *step_a, const char *step_b, const char *path, int err)
+{
+    fill_error(error, step_a, step_b, NULL, 0, path, err);
     errno = err;
     return -1;
 }
@@ -48,6 +57,15 @@ _Noreturn void vs_child_report(int error_fd, const struct vs_error *error)
         left -= (size_t)n;
     }
     _exit(127);
+}
+
+_Noreturn void vs_child_fail(int error_fd, const char *step_a, const char *step_b, const char *path_a,
+                             size_t path_a_len, const char *path_b, int err)
+{
+    struct vs_error e;
+
+    fill_error(&e, step_a, step_b, path_a, path_a_len, path_b, err);
+    vs_child_report(error_fd, &e);
 }
 
 ssize_t vs_read_error(int fd, struct vs_error *record)
@@ -70,6 +88,19 @@ ssize_t vs_read_error(int fd, struct vs_error *record)
         record->path[sizeof record->path - 1] = '\0';
     }
     return (ssize_t)got;
+}
+
+void vs_reap(int pidfd, int kill)
+{
+    siginfo_t info;
+    int saved = errno;
+
+    if (kill)
+        vs_pidfd_send_signal(pidfd, SIGKILL);
+    while (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED) < 0 && errno == EINTR)
+        ;
+    close(pidfd);
+    errno = saved;
 }
 
 int vs_child_reset_signals(void)
@@ -145,7 +176,7 @@ int vs_child_become_root(struct vs_error *error)
 
 int vs_child_open_ptmx(int dirfd, const char *path, uint64_t resolve, int proc_dirfd, int flags)
 {
-    char self[FD_LINK_SIZE] = "";
+    char self[VS_FD_PATH_SIZE];
     struct stat st;
     struct statfs fs;
     int pathfd, master, err;
@@ -164,9 +195,12 @@ int vs_child_open_ptmx(int dirfd, const char *path, uint64_t resolve, int proc_d
         errno = ENOTTY;
         return -1;
     }
-    append_str(self, sizeof self, proc_dirfd < 0 ? "/proc/self/fd/" : "self/fd/");
-    format_uint(self + strlen(self), (unsigned int)pathfd);
-    master = openat(proc_dirfd < 0 ? AT_FDCWD : proc_dirfd, self, flags | O_RDWR | O_NOCTTY | O_CLOEXEC);
+    /* "/proc/self/fd/N", or "self/fd/N" beneath proc_dirfd. */
+    vs_fd_path(self, pathfd);
+    if (proc_dirfd < 0)
+        master = openat(AT_FDCWD, self, flags | O_RDWR | O_NOCTTY | O_CLOEXEC);
+    else
+        master = openat(proc_dirfd, self + strlen("/proc/"), flags | O_RDWR | O_NOCTTY | O_CLOEXEC);
     err = errno;
     close(pathfd);
     errno = err;

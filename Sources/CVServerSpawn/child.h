@@ -1,7 +1,8 @@
 /*
  * What the children of vs_spawn and vs_join share between clone and exec: string work without allocation, the
- * error record sent to the parent, signal reset and the capability drop. Only syscalls and memcpy-class
- * helpers (async-signal-safe): the parent may have been multi-threaded at clone time.
+ * error record sent to the parent, signal reset and the capability drop; and the parent's side of that record
+ * (reading it, reaping a child that failed). Only syscalls and memcpy-class helpers (async-signal-safe): the parent
+ * may have been multi-threaded at clone time. Private to CVServerSpawn: it is not in include/, so Swift never sees it.
  */
 #ifndef VS_CHILD_H
 #define VS_CHILD_H
@@ -45,6 +46,33 @@ static inline void format_uint(char *out, unsigned int value)
     out[n] = '\0';
 }
 
+/* Room for "/proc/self/fd/" and any int. */
+enum { VS_FD_PATH_SIZE = 32 };
+
+/* "/proc/self/fd/N": how the child names an fd it opened safely, for mount(2) which only takes paths. While
+ * the child still sees the host's /proc this resolves to exactly the object behind the fd. */
+static inline void vs_fd_path(char out[VS_FD_PATH_SIZE], int fd)
+{
+    out[0] = '\0';
+    append_str(out, VS_FD_PATH_SIZE, "/proc/self/fd/");
+    format_uint(out + strlen(out), (unsigned int)fd);
+}
+
+/* "/proc/PID/NAME" into out (64 bytes); "/proc/PID" with name NULL. */
+static inline void vs_proc_path(char out[64], pid_t pid, const char *name)
+{
+    char number[12];
+
+    out[0] = '\0';
+    append_str(out, 64, "/proc/");
+    format_uint(number, (unsigned int)pid);
+    append_str(out, 64, number);
+    if (name != NULL) {
+        append_str(out, 64, "/");
+        append_str(out, 64, name);
+    }
+}
+
 /* Fills *error with {step_a + step_b, path, err}, sets errno to err and returns -1. */
 int vs_set_error(struct vs_error *error, const char *step_a, const char *step_b, const char *path, int err);
 
@@ -52,8 +80,17 @@ int vs_set_error(struct vs_error *error, const char *step_a, const char *step_b,
  * writes to it, so the record arrives whole even though it is larger than PIPE_BUF. */
 _Noreturn void vs_child_report(int error_fd, const struct vs_error *error);
 
+/* Child: sends {step_a + step_b, path_a (its first path_a_len bytes) + path_b, err} to the parent (vs_child_report)
+ * and exits. NULL parts are empty. */
+_Noreturn void vs_child_fail(int error_fd, const char *step_a, const char *step_b, const char *path_a,
+                             size_t path_a_len, const char *path_b, int err);
+
 /* Parent: reads the child's error record: 0 bytes (the exec happened), a whole record, or -1/short on failure. */
 ssize_t vs_read_error(int fd, struct vs_error *record);
+
+/* Parent: kills (when kill) and reaps a child that will not become a guest or a command, and closes its pidfd;
+ * errno is kept. */
+void vs_reap(int pidfd, int kill);
 
 /* Child: every handler back to SIG_DFL (and ignored signals too: they would survive exec). */
 int vs_child_reset_signals(void);

@@ -1,6 +1,8 @@
 /*
  * Hook scripts run on the host (docs/ARCHITECTURE.md §5). posix_spawn rather than fork: glibc implements it with
- * CLONE_VM|CLONE_VFORK, which is safe in the multi-threaded daemon and reports exec errors to the caller.
+ * CLONE_VM|CLONE_VFORK, which is safe in the multi-threaded daemon and reports exec errors to the caller. C because
+ * the chdir and closefrom file actions need _GNU_SOURCE, which Swift's Glibc module does not define, and glibc's
+ * internal signals can only be set in a sigset_t by hand.
  */
 #define _GNU_SOURCE
 #include "vserver_spawn.h"

@@ -71,7 +71,7 @@ struct vs_spawn_config {
                                            devpts too, for gettys; their masters come back in vs_spawned.tty_fds */
     int seccomp;                        /* VS_SECCOMP_*: the filter PID 1 gets (with a new session keyring) */
     int nesting;                        /* with VS_CLONE_NEWUSER: 1 leaves the guest's mounts unlocked (container
-                                           runtimes inside mount a proc), 0 locks them (lock_mounts in spawn.c) */
+                                           runtimes inside mount a proc), 0 locks them (lock_mounts in spawn_child.c) */
     int pids_tasks_fd;                  /* >= 0: `tasks` of the guest's cgroup in the v1 pids hierarchy (a hybrid
                                            host), to which the child writes "0" first thing: it moves itself, one
                                            thread, which the kernel does without the global lock a move by PID takes

@@ -138,7 +138,7 @@ extension Integration {
         @Test func commandRunsUnderStubInitThatForwardsTheStopSignal() async throws {
             try await withTestHost { host in
                 try host.addVServer("app", config: """
-                    command = ["sh", "-c", "echo started; trap 'echo got TERM; exit 0' TERM; while true; do usleep 10000; done"]
+                    command = ["sh", "-c", "trap 'echo got TERM; exit 0' TERM; echo started; while true; do usleep 10000; done"]
 
                     """)
                 try host.startDaemon()
@@ -148,10 +148,11 @@ extension Integration {
                 #expect(cmdline.hasPrefix("vserverd-init\0--\0sh\0"), "\(cmdline)")
                 let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
                 #expect(exe.hasPrefix("/memfd:vserverd-init"), "runs from the sealed memfd, not a host path: \(exe)")
+                // The trap is set once "started" is out: a SIGTERM before would end sh without a word.
+                try waitUntil("the command to set its trap") { (try? host.consoleLog("app"))?.contains("started\n") == true }
                 let stop = try host.timedStop("app")
                 #expect(stop.result.status == 0 && stop.took < .seconds(5), "\(stop)")
                 let console = try host.consoleLog("app")
-                #expect(console.contains("started\n"), "console log: \(console)")
                 #expect(console.contains("got TERM"), "the command got the forwarded SIGTERM: \(console)")
             }
         }

@@ -1,5 +1,7 @@
 import Glibc
+#if canImport(Testing)
 import Testing
+#endif
 
 import VServerConfig
 
@@ -109,6 +111,9 @@ package final class ConfigFixture {
     /// The error of the one invalid vserver `name`, as the user reads it.
     package func error(_ name: String) -> String? { load().invalid[name]?.description }
 
+    #if canImport(Testing)
+    /// The config of `name`, an issue of the calling test when it is invalid. (`swift build` builds this target
+    /// too, where Testing is not there.)
     package func config(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) -> VServerConfig? {
         let set = load()
         #expect(
@@ -116,6 +121,7 @@ package final class ConfigFixture {
             sourceLocation: sourceLocation)
         return set.configs[name]
     }
+    #endif
 
     package func path(_ relative: String) -> String { tree.absolute(relative) }
 }

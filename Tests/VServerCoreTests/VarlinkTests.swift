@@ -329,7 +329,7 @@ import VServerProtocol
         }
     }
 
-    @Test(.enabled(if: Python.hasVarlink, "python3 with the varlink package (pip install varlink) is not installed"))
+    @Test(.requires(Python.hasVarlink, "python3 with the varlink package (pip install varlink)"))
     func interfaceDescriptionsParseWithPythonVarlink() throws {
         let directory = try TemporaryDirectory()
         for (name, text) in [
@@ -379,7 +379,7 @@ import VServerProtocol
         #expect(defaultManagerSocketPath == "/run/vserverd/io.vserverd.Manager")
     }
 
-    @Test(.enabled(if: Python.hasVarlink, "python3 with the varlink package (pip install varlink) is not installed"))
+    @Test(.requires(Python.hasVarlink, "python3 with the varlink package (pip install varlink)"))
     func clientTalksToThePythonReferenceServer() throws {
         let server = try PythonVarlinkServer()
         defer { server.stop() }
@@ -411,7 +411,7 @@ import VServerProtocol
         )
     }
 
-    @Test(.enabled(if: Python.hasVarlink, "python3 with the varlink package (pip install varlink) is not installed"))
+    @Test(.requires(Python.hasVarlink, "python3 with the varlink package (pip install varlink)"))
     func aClosedClientFailsWithAConnectionError() throws {
         let server = try PythonVarlinkServer()
         defer { server.stop() }

@@ -12,9 +12,12 @@ import Testing
 ///
 /// Only what differs between runs is replaced, and only by substituting text inside the reply, never by parsing
 /// and re-serialising it: the test host's temp directory (`$ROOT`) and its name in cgroup paths (`$HOSTDIR`),
-/// PIDs (`$PID(web)`, `$PID(vserverd)`), `startedAt`, `startTime`, the `processes` and `memoryBytes` counts, and
-/// the host's own processes in `Processes(name: null)`, whose entries (the host's, which change from run to run)
-/// are collapsed into one `$HOST_PROCESSES` before the vservers' own entries, kept byte for byte.
+/// where the host mounts its cgroup2 and v1 pids hierarchies (`$CGROUP2`, `$PIDS_V1`), PIDs (`$PID(web)`,
+/// `$PID(vserverd)`), `startedAt`, `startTime`, the `processes` and `memoryBytes` counts, and the host's own
+/// processes in `Processes(name: null)`, whose entries (the host's, which change from run to run) are collapsed
+/// into one `$HOST_PROCESSES` before the vservers' own entries, kept byte for byte. The transcript is that of a
+/// host like the project's test machines (hybrid cgroups, cgroup2 on /sys/fs/cgroup/unified, v1 pids): on a pure
+/// cgroup2 host Join has no pidsCgroup.
 ///
 /// The daemon's `io.vserverd.InternalError {description}` (ControlServer's answer to an error without a Varlink
 /// form) is not in the transcript: no call can trigger it, since every handler throws typed errors. Monitor's
@@ -90,6 +93,13 @@ struct WireNormaliser {
     func normalise(_ text: String) -> String {
         var text = text.replacingOccurrences(of: hostDirectory, with: "$ROOT")
             .replacingOccurrences(of: URL(fileURLWithPath: hostDirectory).lastPathComponent, with: "$HOSTDIR")
+        // Where the host mounts its cgroup hierarchies (Join's cgroup and pidsCgroup).
+        if let unified = unifiedCgroupMount {
+            text = text.replacingOccurrences(of: #""\#(unified)/"#, with: #""$CGROUP2/"#)
+        }
+        if let pids = legacyPidsCgroupMount {
+            text = text.replacingOccurrences(of: #""\#(pids)/"#, with: #""$PIDS_V1/"#)
+        }
         text = text.replacing(#/"startedAt":"[^"]*"/#, with: #""startedAt":"$TIME""#)
         text = text.replacing(#/"startTime":[0-9]+/#, with: #""startTime":$TICKS"#)
         text = text.replacing(#/"processes":[0-9]+/#, with: #""processes":$N"#)
@@ -181,6 +191,17 @@ final class RawVarlinkSocket {
         }
     }
 
+    /// The next reply, or nil when the daemon closed the connection instead.
+    func receiveOrClose() throws -> String? {
+        do {
+            return try receive()
+        } catch let failure as TestFailure where failure.description == Self.closed {
+            return nil
+        }
+    }
+
+    private static let closed = "the daemon closed the connection"
+
     /// The next reply's bytes as text (JSON is UTF-8), without the NUL.
     func receive() throws -> String {
         while true {
@@ -192,7 +213,7 @@ final class RawVarlinkSocket {
             var chunk = [UInt8](repeating: 0, count: 65536)
             let count = read(fd, &chunk, chunk.count)
             guard count > 0 else {
-                throw TestFailure(count == 0 ? "the daemon closed the connection" : "read: errno \(errno)")
+                throw TestFailure(count == 0 ? Self.closed : "read: errno \(errno)")
             }
             buffer += chunk[..<count]
         }
@@ -260,13 +281,14 @@ struct WireScript {
         }
     }
 
-    /// Waits until `name`'s only process is its PID 1 (busybox init's sysinit `true` has come and gone), so that
-    /// Processes answers the same every time.
+    /// Waits until `name`'s only process is its PID 1 (busybox init's sysinit `true` has come and gone) and has
+    /// renamed itself from /sbin/init to init (busybox init overwrites its argv[0]), so that Processes answers the
+    /// same every time.
     private func waitForOnlyInit(_ connection: RawVarlinkSocket, _ name: String) throws {
         try waitUntil("\(name) to run only its init") {
             let reply = try quietCall(
                 connection, #"{"method":"io.vserverd.Manager.Processes","parameters":{"name":"\#(name)"}}"#)
-            return reply.components(separatedBy: #""pid":"#).count == 2
+            return reply.components(separatedBy: #""pid":"#).count == 2 && reply.contains(#""command":"init","#)
         }
     }
 
@@ -283,6 +305,8 @@ struct WireScript {
         try host.addVServer("hookfail", config: busyboxInit + "context = 1030\n")
         try host.addHook("hookfail", "pre-start", "echo first line; echo boom-line >&2; exit 3")
         try host.addVServer("broken", config: busyboxInit + "context = 1040\ncolour = \"blue\"\n")
+        // systemd as init without a way to mount: refused before anything runs (StartFailed, step "check init").
+        try host.addVServer("needsmount", config: busyboxInit + "context = 1060\ninit-style = \"systemd\"\n")
         try host.startDaemon()
         guard let daemon = host.daemon else { throw TestFailure("no daemon") }
         normaliser.pids[daemon.processIdentifier] = "vserverd"
@@ -314,6 +338,19 @@ struct WireScript {
         try call(main, #"{"method":"io.vserverd.Manager.List","upgrade":true}"#)
         try call(main, #"{"method":"io.vserverd.Manager.Monitor"}"#)
 
+        note("messages that break the protocol: no reply, the connection is closed (and only that one)")
+        for message in [
+            "{this is not json", #"{"parameters":{}}"#, #"{"method":"nodots"}"#, #"{"method":42}"#, "[]",
+            #"{"method":"io.vserverd.Manager.List","more":true,"oneway":true}"#,
+            #"{"method":"io.vserverd.Manager.List","parameters":[]}"#,
+            #"{"method":"io.vserverd.Manager.List","more":"yes"}"#,
+        ] {
+            let connection = try RawVarlinkSocket(host.socket)
+            try connection.send(message)
+            lines.append("> " + message)
+            lines.append(try connection.receiveOrClose().map { "< " + $0 } ?? "<closed>")
+        }
+
         note("List and Get, everything stopped; broken has an invalid config")
         try call(main, #"{"method":"io.vserverd.Manager.List"}"#)
         try call(main, #"{"method":"io.vserverd.Manager.List","parameters":{"unknown":1}}"#)
@@ -328,6 +365,7 @@ struct WireScript {
         try call(main, #"{"method":"io.vserverd.Manager.Start","parameters":{"name":"broken"}}"#)
         try call(main, #"{"method":"io.vserverd.Manager.Start","parameters":{"name":"hookfail"}}"#)
         try call(main, #"{"method":"io.vserverd.Manager.Get","parameters":{"name":"hookfail"}}"#)
+        try call(main, #"{"method":"io.vserverd.Manager.Start","parameters":{"name":"needsmount"}}"#)
         try call(main, #"{"method":"io.vserverd.Manager.Start","parameters":{"name":"nope"}}"#)
 
         note("Start, Start again, then the dependent")
@@ -365,7 +403,7 @@ struct WireScript {
         note("Monitor on its own connection: the current states, then web's stop and start as they happen")
         do {
             let monitor = try RawVarlinkSocket(host.socket)
-            try call(monitor, #"{"method":"io.vserverd.Manager.Monitor","more":true}"#, replies: 4)
+            try call(monitor, #"{"method":"io.vserverd.Manager.Monitor","more":true}"#, replies: 5)
             try call(main, #"{"method":"io.vserverd.Manager.Stop","parameters":{"name":"web","timeout":10}}"#)
             lines.append("# (monitor connection, up to web's stopped)")
             try receive(monitor, until: #""state":"stopped""#)

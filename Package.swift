@@ -90,9 +90,12 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--gc-sections", "-Xlinker", "-s"])]
         ),
         // What the unit tests share: temporary trees and config fixtures.
-        .target(name: "VServerTestSupport", dependencies: ["VServerConfig"], path: "Tests/Support"),
+        // `swift build -c release` builds it too, where the Testing module is not: its Testing parts are debug only.
+        .target(
+            name: "VServerTestSupport", dependencies: ["VServerConfig"], path: "Tests/Support",
+            swiftSettings: [.define("TESTING_AVAILABLE", .when(configuration: .debug))]),
         // Unit tests, one target per library.
-        .testTarget(name: "VServerProtocolTests", dependencies: ["VServerProtocol"]),
+        .testTarget(name: "VServerProtocolTests", dependencies: ["VServerProtocol", "VServerTestSupport"]),
         .testTarget(
             name: "VServerConfigTests", dependencies: ["VServerConfig", "VServerBuild", "VServerTestSupport", "CVServerSpawn"]),
         .testTarget(
@@ -107,6 +110,6 @@ let package = Package(
             dependencies: ["VServerSystemd", "VServerCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "VServerCLITests", dependencies: ["VServerCLI", "VServerProtocol"]),
         // Root tests of the built binaries: real namespaces, mounts, guests, a real Varlink client.
-        .testTarget(name: "IntegrationTests", dependencies: ["VServerProtocol"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["VServerProtocol", "VServerTestSupport"]),
     ]
 )

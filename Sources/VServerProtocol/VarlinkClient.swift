@@ -88,7 +88,7 @@ public final class VarlinkClient {
     /// Calls `method` and returns the parameters of its reply.
     /// Throws `VarlinkError` for an error reply, `VarlinkConnectionError` when the connection fails.
     public func call(_ method: String, _ parameters: [String: JSON] = [:]) throws -> [String: JSON] {
-        let sendError = sendReportingHangUp(VarlinkCall(method: method, parameters: parameters))
+        let sendError = try sendReportingHangUp(VarlinkCall(method: method, parameters: parameters))
         let reply: VarlinkReply
         do { reply = try receive() } catch { throw sendError ?? error }
         if let error = reply.varlinkError { throw error }
@@ -130,14 +130,15 @@ public final class VarlinkClient {
         return reply.parameters
     }
 
-    /// Sends `call` and returns its failure rather than throwing it: a server may answer before it reads the call
-    /// and close (a connection it refuses, with the reason), so the caller reads a reply anyway, and that answer
-    /// beats "Broken pipe".
-    private func sendReportingHangUp(_ call: VarlinkCall) -> VarlinkConnectionError? {
+    /// Sends `call`; a server that hung up (EPIPE, ECONNRESET) is returned rather than thrown: it may have answered
+    /// before it read the call and closed (a connection it refuses, with the reason), so the caller reads a reply
+    /// anyway, and that answer beats "Broken pipe". Other failures are thrown.
+    private func sendReportingHangUp(_ call: VarlinkCall) throws(VarlinkConnectionError) -> VarlinkConnectionError? {
         do {
             try send(call)
             return nil
         } catch {
+            guard error.errno == EPIPE || error.errno == ECONNRESET else { throw error }
             return error
         }
     }

@@ -87,20 +87,7 @@ extension Integration {
         final class Connection {
             let fd: Int32
             init(_ path: String) throws {
-                fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-                var address = sockaddr_un()
-                address.sun_family = sa_family_t(AF_UNIX)
-                withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                    for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
-                }
-                let connected = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                    }
-                }
-                guard connected == 0 else { throw TestFailure("connect \(path): errno \(errno)") }
-                var timeout = timeval(tv_sec: 10, tv_usec: 0)
-                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                fd = try connectUnixSocket(path)
             }
             deinit { close(fd) }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VServerTestSupport
 
 /// What issue 9 gave guests (CAP_SYS_BOOT, a cgroup of their own, a stop through their init's FIFO) attacked from
 /// inside: each reaches no further than the guest itself.
@@ -35,7 +36,7 @@ extension Integration {
             return binary
         }
 
-        @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/cc"), "needs a C compiler"))
+        @Test(.requires(FileManager.default.isExecutableFile(atPath: "/usr/bin/cc"), "a C compiler"))
         func kexecIsDeniedToGuestsThatMayRebootTheirPidNamespace() async throws {
             try await withTestHost { host in
                 let probe = try Self.kexecProbe(in: host.directory)
@@ -99,7 +100,7 @@ extension Integration {
         }
 
         /// Its own cgroup is all a guest sees of the host's cgroups, and without a user namespace it is read-only.
-        @Test(.enabled(if: unifiedCgroupMount != nil, "needs a mounted cgroup v2 hierarchy"))
+        @Test(.requires(unifiedCgroupMount != nil, "a mounted cgroup v2 hierarchy"))
         func aGuestSeesOnlyItsOwnCgroupAndCannotChangeItWithoutAUserNamespace() async throws {
             try await withTestHost { host in
                 try host.addVServer("web", config: busyboxInit + "context = 1202\n")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VServerTestSupport
 
 /// A process whose parent is `parent` and whose command line is `command` (arguments joined by spaces).
 private func child(of parent: Int32, running command: String) -> Int32? {
@@ -340,7 +341,7 @@ extension Integration {
 
         /// Outside systemd every guest has a cgroup of its own (vserver-NAME below --cgroup-parent): what exec runs
         /// lands in it too, so it counts and is limited with the guest, and the guest sees that cgroup as its "/".
-        @Test(.enabled(if: unifiedCgroupMount != nil, "needs a mounted cgroup v2 hierarchy"))
+        @Test(.requires(unifiedCgroupMount != nil, "a mounted cgroup v2 hierarchy"))
         func execedProcessJoinsTheGuestsOwnCgroup() async throws {
             try await withTestHost { host in
                 let cgroup = "\(try #require(host.cgroupParentDirectory))/vserver-web"

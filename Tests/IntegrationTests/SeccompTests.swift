@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VServerTestSupport
 
 /// Issue 10, finding 2 attacked from inside: the host's keyrings, other guests' keyrings, new user namespaces, bpf,
 /// perf and userfaultfd.
@@ -118,7 +119,7 @@ extension Integration {
 
         /// Acceptance 3: the filter of a default guest, and the same calls passing where it is unconfined (so the
         /// probe can tell) or has a user namespace of its own (keyrings and user namespaces are its own then).
-        @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/cc"), "needs a C compiler"))
+        @Test(.requires(FileManager.default.isExecutableFile(atPath: "/usr/bin/cc"), "a C compiler"))
         func aDefaultGuestCannotMakeUserNamespacesNorCallBpfPerfOrKeyctl() async throws {
             try await withTestHost { host in
                 let probe = try Self.probe(in: host.directory)
@@ -196,7 +197,7 @@ extension Integration {
         /// Acceptance 2: a key in the host root's user keyring is out of every default guest's reach, and every
         /// guest's PID 1 and every command joined into one has a session keyring that is neither vserverd's nor
         /// another guest's.
-        @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/cc"), "needs a C compiler"))
+        @Test(.requires(FileManager.default.isExecutableFile(atPath: "/usr/bin/cc"), "a C compiler"))
         func noGuestReachesTheHostsKeyringsOrAnotherGuests() async throws {
             try await withTestHost { host in
                 let probe = try Self.probe(in: host.directory)

@@ -1,5 +1,5 @@
 import Glibc
-#if canImport(Testing)
+#if TESTING_AVAILABLE
 import Testing
 #endif
 
@@ -111,7 +111,7 @@ package final class ConfigFixture {
     /// The error of the one invalid vserver `name`, as the user reads it.
     package func error(_ name: String) -> String? { load().invalid[name]?.description }
 
-    #if canImport(Testing)
+    #if TESTING_AVAILABLE
     /// The config of `name`, an issue of the calling test when it is invalid. (`swift build` builds this target
     /// too, where Testing is not there.)
     package func config(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) -> VServerConfig? {

@@ -726,7 +726,7 @@ private func realPath(_ path: String) -> String { (try? FileSystem.realPath(path
     )
 }
 
-@Test(.enabled(if: geteuid() == 0, "needs root to give files away"))
+@Test(.requires(geteuid() == 0, "root, to give files away"))
 func asRootAVServerOwnedByAUserIsInvalid() {
     let fixture = ConfigFixture()
     let file = fixture.vserver("web", "")

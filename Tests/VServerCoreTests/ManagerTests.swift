@@ -36,7 +36,7 @@ private final class RecordingPlacement: GuestPlacement {
     }
 }
 
-@Test(.enabled(if: geteuid() == 0, "clones namespaces: needs root"))
+@Test(.requires(geteuid() == 0, "root, to clone namespaces"))
 func placementRunsWhilePidOneWaitsBeforeItsExec() async throws {
     let tree = TemporaryTree()
     let root = tree.absolute("vservers/web")

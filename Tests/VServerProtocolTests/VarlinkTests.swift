@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import VServerTestSupport
 import VServerProtocol
 
 @Suite struct VarlinkMessageTests {
@@ -313,7 +314,7 @@ import VServerProtocol
         }
     }
 
-    @Test(.enabled(if: Python.hasVarlink, "python3 with the varlink package (pip install varlink) is not installed"))
+    @Test(.requires(Python.hasVarlink, "python3 with the varlink package (pip install varlink)"))
     func interfaceDescriptionsParseWithPythonVarlink() throws {
         let directory = try TemporaryDirectory()
         for (name, text) in [
@@ -363,7 +364,7 @@ import VServerProtocol
         #expect(defaultManagerSocketPath == "/run/vserverd/io.vserverd.Manager")
     }
 
-    @Test(.enabled(if: Python.hasVarlink, "python3 with the varlink package (pip install varlink) is not installed"))
+    @Test(.requires(Python.hasVarlink, "python3 with the varlink package (pip install varlink)"))
     func clientTalksToThePythonReferenceServer() throws {
         let server = try PythonVarlinkServer()
         defer { server.stop() }
@@ -395,7 +396,7 @@ import VServerProtocol
         )
     }
 
-    @Test(.enabled(if: Python.hasVarlink, "python3 with the varlink package (pip install varlink) is not installed"))
+    @Test(.requires(Python.hasVarlink, "python3 with the varlink package (pip install varlink)"))
     func aClosedClientFailsWithAConnectionError() throws {
         let server = try PythonVarlinkServer()
         defer { server.stop() }

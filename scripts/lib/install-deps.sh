@@ -1,6 +1,7 @@
 # Sourced by scripts/test and scripts/demo: installs the Debian packages and the Python Varlink client
 # the build and the tests need, only when something is missing.
-debian_packages="libsystemd-dev pkg-config busybox-static util-linux iproute2 python3"
+# gcc and libc6-dev: the seccomp and confinement tests compile static probes with /usr/bin/cc.
+debian_packages="libsystemd-dev pkg-config busybox-static util-linux iproute2 python3 gcc libc6-dev"
 
 install_deps() {
     missing=""

@@ -147,7 +147,7 @@ private final class RecordingPlacement: GuestPlacement {
     }
 }
 
-@Test(.enabled(if: geteuid() == 0, "clones namespaces: needs root"))
+@Test(.enabled(if: geteuid() == 0, "clones namespaces: needs root"), .timeLimit(.minutes(2)))
 func placementRunsWhilePidOneWaitsBeforeItsExec() async throws {
     let tree = TemporaryTree()
     let root = tree.absolute("vservers/web")

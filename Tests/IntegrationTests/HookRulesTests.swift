@@ -44,7 +44,8 @@ extension Integration {
                 let configDir = "\(host.configDirectory)/web"
                 for flavour in ["pre-start", "post-start", "pre-stop", "post-stop"] {
                     // /proc/$$/environ is what the hook was exec'd with, before the shell adds anything.
-                    try host.addHook("web", flavour, "tr '\\0' '\\n' < /proc/$$/environ > \(host.directory)/\(flavour).env")
+                    let dump = "tr '\\0' '\\n' < /proc/$$/environ > \(host.directory)/\(flavour).env"
+                    try host.addHook("web", flavour, dump)
                 }
                 // The daemon's own environment (the test runner's, and more) must not reach a hook.
                 try host.startDaemon(environment: ["DAEMON_ONLY": "1", "LANG": "C.UTF-8"])
@@ -77,7 +78,8 @@ extension Integration {
                 try host.startDaemon()
                 let start = try host.ctl("start", "web")
                 #expect(start.status == 1)
-                #expect(start.stderr == "vserverctl: start web: post-start hook scripts/post-start exited 1: not ready\n")
+                #expect(start.stderr
+                        == "vserverctl: start web: post-start hook scripts/post-start exited 1: not ready\n")
                 let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init)
                 let pid = try #require(lines.first.flatMap { Int32($0.split(separator: " ").last ?? "") })
                 #expect(lines == ["post-start \(pid)", "pre-stop \(pid) running", "post-stop no-pid"])

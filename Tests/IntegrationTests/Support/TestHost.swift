@@ -29,42 +29,56 @@ struct CommandResult: CustomStringConvertible {
 
 /// Runs a program to completion, feeding `input` on stdin. A program still running after `timeout` (or still
 /// holding its output open then) is SIGKILLed and the test fails with its command line: no test waits forever.
+/// posix_spawn and waitpid, not Foundation's Process, whose wait never returned for a vserverctl that a
+/// signal ended (its zombie stayed) and whose isRunning waited for a killed child's grandchildren.
 @discardableResult
 func run(_ executable: String, _ arguments: [String], input: String? = nil,
          environment: [String: String]? = nil, timeout: Duration = .seconds(120)) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let stdout = Pipe()
-    let stderr = Pipe()
-    let stdin = Pipe()
-    process.standardOutput = stdout
-    process.standardError = stderr
-    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-    try process.run()
+    var outputPipe: [Int32] = [-1, -1]
+    var errorPipe: [Int32] = [-1, -1]
+    var inputPipe: [Int32] = [-1, -1]
+    // Close-on-exec at once (pipe2 is not imported): a child spawned meanwhile elsewhere must not hold them.
+    func makePipe(_ fds: inout [Int32]) -> Bool {
+        guard pipe(&fds) == 0 else { return false }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return true
+    }
+    guard makePipe(&outputPipe), makePipe(&errorPipe), input == nil || makePipe(&inputPipe)
+    else { throw TestFailure("pipe: \(String(cString: strerror(errno)))") }
+    let child: ChildProcess
+    do {
+        child = try ChildProcess([executable] + arguments, environment: environment,
+                                 stdin: input == nil ? nil : inputPipe[0], stdout: outputPipe[1], stderr: errorPipe[1])
+    } catch {
+        for fd in outputPipe + errorPipe + inputPipe where fd >= 0 { close(fd) }
+        throw error
+    }
+    close(outputPipe[1])
+    close(errorPipe[1])
     if let input {
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
+        close(inputPipe[0])
+        // Small inputs only (a pipe buffer's worth): the child may not read before it exits.
+        let bytes = Array(input.utf8)
+        _ = bytes.withUnsafeBytes { write(inputPipe[1], $0.baseAddress, $0.count) }
+        close(inputPipe[1])
+    }
+    defer {
+        close(outputPipe[0])
+        close(errorPipe[0])
     }
     let deadline = ContinuousClock.now + timeout
     var killed = false
-    func killOnce() {
-        if !killed { kill(process.processIdentifier, SIGKILL) }
-        killed = true
-    }
     // Both pipes are read together so a chatty child cannot block on a full one.
-    let outputFD = stdout.fileHandleForReading.fileDescriptor
-    let errorFD = stderr.fileHandleForReading.fileDescriptor
-    var output = [outputFD: Data(), errorFD: Data()]
-    var open = [outputFD, errorFD]
+    var output = [outputPipe[0]: [UInt8](), errorPipe[0]: [UInt8]()]
+    var open = [outputPipe[0], errorPipe[0]]
     // After a kill, a grandchild may still hold a pipe: give it a moment, then stop reading.
     var readDeadline = deadline
     while !open.isEmpty {
         let now = ContinuousClock.now
         if now >= readDeadline {
             if killed { break }
-            killOnce()
+            child.stop()
+            killed = true
             readDeadline = now + .seconds(5)
             continue
         }
@@ -85,14 +99,15 @@ func run(_ executable: String, _ arguments: [String], input: String? = nil,
         }
     }
     // The pipes closed; the process itself may still run (a child that closed them, or a wedged one).
-    while process.isRunning {
-        if ContinuousClock.now >= deadline { killOnce() }
-        usleep(1000)
+    let remaining = max(deadline - ContinuousClock.now, .zero)
+    var status: Int32 = -1
+    do {
+        status = killed ? (child.stop(), child.status ?? -1).1 : try child.wait(timeout: remaining)
+    } catch {
+        killed = true
     }
-    let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus
-        : process.terminationStatus
-    let result = CommandResult(status: status, stdout: String(decoding: output[outputFD] ?? Data(), as: UTF8.self),
-                               stderr: String(decoding: output[errorFD] ?? Data(), as: UTF8.self))
+    let result = CommandResult(status: status, stdout: String(decoding: output[outputPipe[0]] ?? [], as: UTF8.self),
+                               stderr: String(decoding: output[errorPipe[0]] ?? [], as: UTF8.self))
     if killed {
         throw TestFailure("timed out after \(timeout) and killed: \(([executable] + arguments).joined(separator: " "))"
             + "\n\(result)")
@@ -232,7 +247,8 @@ final class TestHost: @unchecked Sendable {
         if daemon.isRunning {
             Issue.record("vserverd (PID \(daemon.processIdentifier)) still ran \(timeout) after signal \(signal)")
             kill(daemon.processIdentifier, SIGKILL)
-            daemon.waitUntilExit()
+            let killed = ContinuousClock.now + .seconds(10)
+            while daemon.isRunning && ContinuousClock.now < killed { usleep(2000) }
         }
     }
 
@@ -357,31 +373,42 @@ func namespace(_ kind: String, of pid: Int32) throws -> String {
     try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/\(kind)")
 }
 
-/// A child started with posix_spawn and reaped here with waitpid, with a deadline: for tests that signal
-/// vserverctl and must see it end however it ends. stdin, stdout and stderr are /dev/null; no signal is blocked.
+/// A child started with posix_spawn and reaped here with waitpid, with a deadline: `run` and the tests that signal
+/// vserverctl and must see it end however it ends.
 final class ChildProcess {
     let pid: pid_t
     let commandLine: String
     /// The exit status, 128+N when signal N ended it; nil while it runs.
     private(set) var status: Int32?
 
-    init(_ argv: [String], environment: [String: String]) throws {
+    /// Starts `argv` (argv[0] a path) with `environment` (nil: the test runner's), fds 0-2 from the fds given
+    /// (nil: /dev/null); every signal at its default and unblocked, as from a login shell.
+    init(_ argv: [String], environment: [String: String]?, stdin: Int32? = nil, stdout: Int32? = nil,
+         stderr: Int32? = nil) throws {
         commandLine = argv.joined(separator: " ")
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        for (target, source, flags) in [(Int32(0), stdin, O_RDONLY), (1, stdout, O_WRONLY), (2, stderr, O_WRONLY)] {
+            if let source {
+                posix_spawn_file_actions_adddup2(&actions, source, target)
+            } else {
+                posix_spawn_file_actions_addopen(&actions, target, "/dev/null", flags, 0)
+            }
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         var none = sigset_t()
         sigemptyset(&none)
         posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let arguments = argv.map { strdup($0) } + [nil]
-        let variables = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let variables = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") }
+            + [nil]
         defer {
             for pointer in arguments + variables { free(pointer) }
         }

@@ -306,8 +306,15 @@ final class TestHost: @unchecked Sendable {
             if let pid = try? guestPID(String(file.dropLast(5))), pid > 1 { kill(pid, SIGKILL) }
         }
         killDaemon(signal: SIGTERM)
-        if let cgroup = cgroupParentDirectory { removeCgroupTree(cgroup) }
-        if let cgroup = legacyPidsCgroupParentDirectory { removeCgroupTree(cgroup) }
+        // A guest killed just now (or one whose daemon died, reaped by the host's init when it gets to it) may
+        // still hold its cgroup for a moment: retry for a while rather than leave empty cgroups on the machine.
+        let cgroups = [cgroupParentDirectory, legacyPidsCgroupParentDirectory].compactMap { $0 }
+        let deadline = ContinuousClock.now + .seconds(10)
+        repeat {
+            for cgroup in cgroups { removeCgroupTree(cgroup) }
+            if cgroups.allSatisfy({ !FileManager.default.fileExists(atPath: $0) }) { break }
+            usleep(20_000)
+        } while ContinuousClock.now < deadline
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

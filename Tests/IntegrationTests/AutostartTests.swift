@@ -81,9 +81,12 @@ extension Integration {
             try await withTestHost { host in
                 try host.startDaemon()
                 let zero = try host.ctl("start", "--autostart", "--jobs", "0")
-                #expect(zero.status != 0)
-                #expect(zero.stderr.contains("--jobs must be at least 1"), "\(zero)")
-                #expect(try host.ctl("start", "web", "--jobs", "2").status != 0, "--jobs goes with --all/--autostart")
+                #expect(zero.status == 64, "a usage error: \(zero)")
+                #expect(zero.stderr.hasPrefix("Error: --jobs must be at least 1\nUsage: vserverctl start "), "\(zero)")
+                let jobsWithName = try host.ctl("start", "web", "--jobs", "2")
+                #expect(jobsWithName.status == 64, "a usage error: \(jobsWithName)")
+                #expect(jobsWithName.stderr.hasPrefix("Error: --jobs goes with --all or --autostart\nUsage: "),
+                        "\(jobsWithName)")
 
                 let client = try VarlinkClient(path: host.socket)
                 defer { client.close() }

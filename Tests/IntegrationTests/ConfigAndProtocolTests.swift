@@ -37,14 +37,14 @@ extension Integration {
                     #expect(check.stdout.contains(piece), "check output names \(piece): \(check.stdout)")
                 }
                 try host.startDaemon()
-                let namespacesBefore = try allPidNamespaces()
+                let namespacesBefore = try host.daemonPidNamespaces()
                 let start = try host.ctl("start", invalid.name)
                 #expect(start.status == 1)
                 for piece in invalid.mentions + [file] {
                     #expect(start.stderr.contains(piece), "start error names \(piece): \(start.stderr)")
                 }
                 #expect(start.stderr.hasPrefix("vserverctl: start \(invalid.name): invalid config: "))
-                #expect(try allPidNamespaces() == namespacesBefore)
+                #expect(try host.daemonPidNamespaces() == namespacesBefore, "no namespace was created")
             }
         }
 

@@ -141,7 +141,10 @@ extension Integration {
                     #expect(!list.stdout.contains(name), "\(name) is not adopted: \(list.stdout)")
                 }
                 for name in ["hostsleep", "madeup", "1500"] {
-                    #expect(try host.ctl("stop", name).status != 0, "stop \(name) does nothing")
+                    let stop = try host.ctl("stop", name)
+                    #expect(stop.status == 1, "stop \(name) does nothing: \(stop)")
+                    let why = name == "hostsleep" ? "not running" : "no vserver named \(name)"
+                    #expect(stop.stderr == "vserverctl: stop \(name): \(why)\n", "\(stop)")
                 }
                 #expect(host.daemonLogText.contains("state file refused: PID \(pid) is a process of the host's"))
                 #expect(sleeper.isRunning, "the host process the files named still runs")

@@ -44,7 +44,9 @@ extension Integration {
                 // The host's "/" shows itself by this test's own directory, which no guest tree has.
                 let hostRootInside = try host.ctl("exec", "web", "--", "sh", "-c",
                                                   "ls -d /mnt/share\(host.directory) 2>/dev/null; cat /proc/mounts")
-                #expect(second.status != 0, "web started with the swapped source: \(hostRootInside)")
+                #expect(second.status == 1, "web started with the swapped source: \(hostRootInside)")
+                #expect(second.stderr == "vserverctl: start web: open bind source \(share): \(share) (-> /) is a "
+                            + "symbolic link; roots and bind sources are opened without following symlinks (docs/ARCHITECTURE.md §7): give the real path\n", "\(second)")
                 #expect(!hostRootInside.stdout.contains(host.directory), "the host's / is in web: \(hostRootInside)")
                 #expect(second.stderr.contains("open bind source \(share)"), "\(second)")
                 #expect(second.stderr.contains("\(share) (-> /) is a symbolic link"), "\(second)")
@@ -65,7 +67,9 @@ extension Integration {
                 try FileManager.default.createSymbolicLink(atPath: root, withDestinationPath: elsewhere)
                 let start = try host.ctl("start", "web")
                 let marker = try host.ctl("exec", "web", "--", "cat", "/vserver-marker")
-                #expect(start.status != 0, "web started on the tree the symlink points to: \(marker)")
+                #expect(start.status == 1, "web started on the tree the symlink points to: \(marker)")
+                #expect(start.stderr == "vserverctl: start web: open root \(root): \(root) (-> \(elsewhere)) is a "
+                            + "symbolic link; roots and bind sources are opened without following symlinks (docs/ARCHITECTURE.md §7): give the real path\n", "\(start)")
                 #expect(marker.stdout != "elsewhere\n")
                 #expect(start.stderr.contains("open root \(root): \(root) (-> \(elsewhere)) is a symbolic link"),
                         "\(start)")

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
 
-/// Root integration tests on a real busybox rootfs. One at a time: some compare the host's whole mount
-/// table and namespace list before and after.
-@Suite(.serialized) struct Integration {}
+/// Root integration tests on a real busybox rootfs. One at a time: each starts daemons and guests of its own and
+/// some compare mounts and namespaces before and after. No test may hang the run: each has 10 minutes (a Debian
+/// boot or an mmdebstrap build included), and `run` and `killDaemon` their own deadlines.
+@Suite(.serialized, .timeLimit(.minutes(10))) struct Integration {}
 
 /// busybox init with an inittab that only runs `true`: a quiet, long-lived PID 1.
 let busyboxInit = """
@@ -45,7 +46,12 @@ extension Integration {
                 let pids = try inside("ls /proc").stdout.split(separator: "\n").compactMap { Int($0) }
                 #expect(pids.contains(1))
                 #expect(pids.count <= 3, "guest sees \(pids)")
-                #expect(try inside("cat /proc/self/status").stdout.contains("NSpid"))
+                // PID 1 of a namespace one level below the host's: the host's /proc shows both of its PIDs.
+                let nspid = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+                    .split(separator: "\n").first { $0.hasPrefix("NSpid:") }
+                #expect(nspid == "NSpid:\t\(pid)\t1", "\(nspid ?? "no NSpid")")
+                #expect(try inside("grep NSpid /proc/self/status").stdout.split(separator: "\t").count == 2,
+                        "inside, a process has one PID: the guest's /proc is its own namespace's")
                 // Its own cgroup is its "/": no path of the host's cgroup tree shows.
                 let cgroups = try inside("cat /proc/1/cgroup").stdout.split(separator: "\n")
                 #expect(!cgroups.isEmpty && cgroups.allSatisfy { $0.hasSuffix(":/") }, "\(cgroups)")
@@ -69,7 +75,7 @@ extension Integration {
 
                     """)
                 try host.startDaemon()
-                let before = try hostMountInfo()
+                let before = try hostMountInfo(below: host.directory)
                 #expect(try host.ctl("start", "web").status == 0)
                 let pid = try host.guestPID("web")
                 let guestMount = try run("/usr/bin/nsenter", ["-t", "\(pid)", "-a", "/bin/sh", "-c",
@@ -77,9 +83,9 @@ extension Integration {
                 #expect(guestMount.stdout == "1\n", "\(guestMount)")
                 let guestMounts = try run("/usr/bin/nsenter", ["-t", "\(pid)", "-a", "cat", "/proc/mounts"]).stdout
                 #expect(guestMounts.contains("/mnt/scratch tmpfs"), "the [[mount]] is inside: \(guestMounts)")
-                #expect(try hostMountInfo() == before, "running guest leaks no mount to the host")
+                #expect(try hostMountInfo(below: host.directory) == before, "running guest leaks no mount to the host")
                 #expect(try host.ctl("stop", "web").status == 0)
-                #expect(try hostMountInfo() == before)
+                #expect(try hostMountInfo(below: host.directory) == before)
             }
         }
 
@@ -241,11 +247,4 @@ func processesIn(_ namespaces: Set<String>) throws -> [Int32] {
         guard let inode = try? namespace("pid", of: pid) else { return false }
         return namespaces.contains(inode)
     }
-}
-
-/// Every pid namespace any process on the machine is in.
-func allPidNamespaces() throws -> Set<String> {
-    Set(try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { Int32($0) }.compactMap { pid in
-        try? namespace("pid", of: pid)
-    })
 }

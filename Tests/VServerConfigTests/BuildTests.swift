@@ -315,7 +315,7 @@ private let namespaces = ["/usr/bin/unshare", "--mount", "--propagation", "priva
 
 // MARK: Processes and signals
 
-@Test func aChildsOutputLinesAndExitStatusComeBackThroughThePidfd() throws {
+@Test(.timeLimit(.minutes(2))) func aChildsOutputLinesAndExitStatusComeBackThroughThePidfd() throws {
     let child = try ChildProcess(arguments: ["/bin/sh", "-c", "echo one; echo two >&2; exit 3"], environment: [],
                                  directory: "/")
     var seen: [String] = []
@@ -324,7 +324,7 @@ private let namespaces = ["/usr/bin/unshare", "--mount", "--propagation", "priva
     #expect(seen == ["one", "two"] && output.lastLines == ["two"])
 }
 
-@Test func signallingAChildsGroupReachesWhatItStarted() throws {
+@Test(.timeLimit(.minutes(2))) func signallingAChildsGroupReachesWhatItStarted() throws {
     let child = try ChildProcess(arguments: ["/bin/sh", "-c", "sleep 600 & echo $!; wait"], environment: [],
                                  directory: nil)
     var output = LineCollector(keep: 1) { _ in }
@@ -341,7 +341,7 @@ private let namespaces = ["/usr/bin/unshare", "--mount", "--propagation", "priva
     #expect(kill(grandchild, 0) != 0)
 }
 
-@Test func aSignalIsHeldForTheWorkToStopAtAndAnIgnoredOneStaysIgnored() throws {
+@Test(.timeLimit(.minutes(2))) func aSignalIsHeldForTheWorkToStopAtAndAnIgnoredOneStaysIgnored() throws {
     // raise() signals this thread only, and the mask is the thread's: other tests run on other threads. SIGUSR1 and
     // SIGUSR2 stand in for SIGINT and SIGTERM, whose dispositions belong to the test runner.
     var before = sigset_t()

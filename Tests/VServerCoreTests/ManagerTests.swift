@@ -36,7 +36,7 @@ private final class RecordingPlacement: GuestPlacement {
     }
 }
 
-@Test(.requires(geteuid() == 0, "root, to clone namespaces"))
+@Test(.requires(geteuid() == 0, "root, to clone namespaces"), .timeLimit(.minutes(2)))
 func placementRunsWhilePidOneWaitsBeforeItsExec() async throws {
     let tree = TemporaryTree()
     let root = tree.absolute("vservers/web")

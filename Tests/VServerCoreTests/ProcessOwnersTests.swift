@@ -44,13 +44,23 @@ import VServerTestSupport
         #expect(owners.owner(of: 1, entry: { table[$0] }) == nil)
     }
 
-    @Test func theProcessListOfThisHostHasThisProcessAsAHostProcess() {
-        let owners = ProcessOwners(byNamespace: [:], hostNamespace: ProcFS.pidNamespace(pid: getpid()))
-        let list = ProcessList.processes(owners: owners)
-        let me = list.first { $0.pid == getpid() }
-        #expect(me != nil)
-        #expect(me?.vserver == nil)
-        #expect(me?.command.isEmpty == false)
+    /// The walk over the real /proc finds this process by the pid namespace it reads for it: mapped to web, the
+    /// process is web's (and is in web's list); mapped as the host's, it is the host's; its command is its argv.
+    @Test func theWalkOverProcFindsThisProcessByTheNamespaceItReads() throws {
+        let own = try #require(ProcFS.pidNamespace(pid: getpid()))
+        let argv = try FileSystem.readBytes("/proc/self/cmdline").bytes
+            .split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
+        let asWeb = ProcessOwners(byNamespace: [own: web], hostNamespace: own &+ 1)
+        #expect(ProcessList.processes(owners: asWeb).first { $0.pid == getpid() }
+            == HostProcess(pid: getpid(), vserver: "web", context: 1042, command: argv))
+        let webOnly = ProcessList.processes(owners: asWeb, only: web)
+        #expect(webOnly.contains { $0.pid == getpid() })
+        #expect(webOnly.allSatisfy { $0.vserver == "web" && $0.context == 1042 })
+
+        let asHost = ProcessOwners(byNamespace: [own &+ 1: web], hostNamespace: own)
+        let list = ProcessList.processes(owners: asHost)
+        #expect(list.first { $0.pid == getpid() } == HostProcess(pid: getpid(), command: argv))
+        #expect(ProcessList.processes(owners: asHost, only: web).allSatisfy { $0.pid != getpid() })
         #expect(list.map(\.pid) == list.map(\.pid).sorted())
     }
 }

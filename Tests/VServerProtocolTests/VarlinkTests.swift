@@ -344,7 +344,7 @@ import VServerProtocol
     }
 }
 
-@Suite struct VarlinkClientTests {
+@Suite(.timeLimit(.minutes(2))) struct VarlinkClientTests {
     @Test func connectingToAMissingSocketSaysWhy() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/io.vserverd.Manager"

@@ -27,49 +27,92 @@ struct CommandResult: CustomStringConvertible {
     var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
 }
 
-/// Runs a program to completion, feeding `input` on stdin.
+/// Runs a program to completion, feeding `input` on stdin. A program still running after `timeout` (or still
+/// holding its output open then) is SIGKILLed and the test fails with its command line: no test waits forever.
+/// posix_spawn and waitpid, not Foundation's Process, whose wait never returned for a vserverctl that a
+/// signal ended (its zombie stayed) and whose isRunning waited for a killed child's grandchildren.
 @discardableResult
 func run(_ executable: String, _ arguments: [String], input: String? = nil,
-         environment: [String: String]? = nil) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let stdout = Pipe()
-    let stderr = Pipe()
-    let stdin = Pipe()
-    process.standardOutput = stdout
-    process.standardError = stderr
-    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-    try process.run()
+         environment: [String: String]? = nil, timeout: Duration = .seconds(120)) throws -> CommandResult {
+    var outputPipe: [Int32] = [-1, -1]
+    var errorPipe: [Int32] = [-1, -1]
+    var inputPipe: [Int32] = [-1, -1]
+    // Close-on-exec at once (pipe2 is not imported): a child spawned meanwhile elsewhere must not hold them.
+    func makePipe(_ fds: inout [Int32]) -> Bool {
+        guard pipe(&fds) == 0 else { return false }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return true
+    }
+    guard makePipe(&outputPipe), makePipe(&errorPipe), input == nil || makePipe(&inputPipe)
+    else { throw TestFailure("pipe: \(String(cString: strerror(errno)))") }
+    let child: ChildProcess
+    do {
+        child = try ChildProcess([executable] + arguments, environment: environment,
+                                 stdin: input == nil ? nil : inputPipe[0], stdout: outputPipe[1], stderr: errorPipe[1])
+    } catch {
+        for fd in outputPipe + errorPipe + inputPipe where fd >= 0 { close(fd) }
+        throw error
+    }
+    close(outputPipe[1])
+    close(errorPipe[1])
     if let input {
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
+        close(inputPipe[0])
+        // Small inputs only (a pipe buffer's worth): the child may not read before it exits.
+        let bytes = Array(input.utf8)
+        _ = bytes.withUnsafeBytes { write(inputPipe[1], $0.baseAddress, $0.count) }
+        close(inputPipe[1])
     }
-    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-    let errorData = LockedData()
-    let errorReader = Thread {
-        errorData.value = stderr.fileHandleForReading.readDataToEndOfFile()
+    defer {
+        close(outputPipe[0])
+        close(errorPipe[0])
     }
-    errorReader.start()
-    let outputData = stdout.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    while !errorData.done { usleep(1000) }
-    let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus
-        : process.terminationStatus
-    return CommandResult(status: status, stdout: String(decoding: outputData, as: UTF8.self),
-                         stderr: String(decoding: errorData.value ?? Data(), as: UTF8.self))
-}
-
-final class LockedData: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data: Data?
-    private var finished = false
-    var value: Data? {
-        get { lock.withLock { data } }
-        set { lock.withLock { data = newValue; finished = true } }
+    let deadline = ContinuousClock.now + timeout
+    var killed = false
+    // Both pipes are read together so a chatty child cannot block on a full one.
+    var output = [outputPipe[0]: [UInt8](), errorPipe[0]: [UInt8]()]
+    var open = [outputPipe[0], errorPipe[0]]
+    // After a kill, a grandchild may still hold a pipe: give it a moment, then stop reading.
+    var readDeadline = deadline
+    while !open.isEmpty {
+        let now = ContinuousClock.now
+        if now >= readDeadline {
+            if killed { break }
+            child.stop()
+            killed = true
+            readDeadline = now + .seconds(5)
+            continue
+        }
+        var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        let (seconds, attoseconds) = (readDeadline - now).components
+        let milliseconds = Int32(min(seconds * 1000 + attoseconds / 1_000_000_000_000_000, 1000))
+        guard poll(&fds, nfds_t(fds.count), max(milliseconds, 1)) >= 0 || errno == EINTR else {
+            throw TestFailure("poll: \(String(cString: strerror(errno)))")
+        }
+        for entry in fds where entry.revents != 0 {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            let count = read(entry.fd, &buffer, buffer.count)
+            if count > 0 {
+                output[entry.fd]?.append(contentsOf: buffer[..<count])
+            } else if count == 0 || errno != EINTR {
+                open.removeAll { $0 == entry.fd }
+            }
+        }
     }
-    var done: Bool { lock.withLock { finished } }
+    // The pipes closed; the process itself may still run (a child that closed them, or a wedged one).
+    let remaining = max(deadline - ContinuousClock.now, .zero)
+    var status: Int32 = -1
+    do {
+        status = killed ? (child.stop(), child.status ?? -1).1 : try child.wait(timeout: remaining)
+    } catch {
+        killed = true
+    }
+    let result = CommandResult(status: status, stdout: String(decoding: output[outputPipe[0]] ?? [], as: UTF8.self),
+                               stderr: String(decoding: output[errorPipe[0]] ?? [], as: UTF8.self))
+    if killed {
+        throw TestFailure("timed out after \(timeout) and killed: \(([executable] + arguments).joined(separator: " "))"
+            + "\n\(result)")
+    }
+    return result
 }
 
 /// Polls `condition` until it holds or `timeout` passes: no sleeps as synchronisation.
@@ -166,9 +209,13 @@ final class TestHost: @unchecked Sendable {
     }
 
     /// Starts vserverd on this host's directories; `wrapper` is a command that execs it (`prlimit …`), so
-    /// that the PID is still the daemon's.
-    func startDaemon(_ extraArguments: [String] = [], wrapper: [String] = []) throws {
+    /// that the PID is still the daemon's; `environment` is added to the test runner's.
+    func startDaemon(_ extraArguments: [String] = [], wrapper: [String] = [],
+                     environment: [String: String] = [:]) throws {
         let process = Process()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let arguments = [
             "--config-dir", configDirectory, "--state-dir", stateDirectory, "--socket", socket,
             "--log-dir", logDirectory, "--log-level", "debug", "--cgroup-parent", cgroupParent,
@@ -190,11 +237,19 @@ final class TestHost: @unchecked Sendable {
         }
     }
 
-    /// Kills the daemon by PID (SIGKILL: what a crash looks like) and waits for it.
-    func killDaemon(signal: Int32 = SIGKILL) {
+    /// Kills the daemon by PID (SIGKILL: what a crash looks like) and waits for it, at most `timeout`: a daemon
+    /// that outlives it is a failed test (and is then SIGKILLed, so that the run goes on).
+    func killDaemon(signal: Int32 = SIGKILL, timeout: Duration = .seconds(60)) {
         guard let daemon, daemon.isRunning else { return }
         kill(daemon.processIdentifier, signal)
-        daemon.waitUntilExit()
+        let deadline = ContinuousClock.now + timeout
+        while daemon.isRunning && ContinuousClock.now < deadline { usleep(2000) }
+        if daemon.isRunning {
+            Issue.record("vserverd (PID \(daemon.processIdentifier)) still ran \(timeout) after signal \(signal)")
+            kill(daemon.processIdentifier, SIGKILL)
+            let killed = ContinuousClock.now + .seconds(10)
+            while daemon.isRunning && ContinuousClock.now < killed { usleep(2000) }
+        }
     }
 
     var daemonLogText: String { (try? String(contentsOfFile: daemonLog, encoding: .utf8)) ?? "" }
@@ -251,8 +306,15 @@ final class TestHost: @unchecked Sendable {
             if let pid = try? guestPID(String(file.dropLast(5))), pid > 1 { kill(pid, SIGKILL) }
         }
         killDaemon(signal: SIGTERM)
-        if let cgroup = cgroupParentDirectory { removeCgroupTree(cgroup) }
-        if let cgroup = legacyPidsCgroupParentDirectory { removeCgroupTree(cgroup) }
+        // A guest killed just now (or one whose daemon died, reaped by the host's init when it gets to it) may
+        // still hold its cgroup for a moment: retry for a while rather than leave empty cgroups on the machine.
+        let cgroups = [cgroupParentDirectory, legacyPidsCgroupParentDirectory].compactMap { $0 }
+        let deadline = ContinuousClock.now + .seconds(10)
+        repeat {
+            for cgroup in cgroups { removeCgroupTree(cgroup) }
+            if cgroups.allSatisfy({ !FileManager.default.fileExists(atPath: $0) }) { break }
+            usleep(20_000)
+        } while ContinuousClock.now < deadline
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
@@ -276,12 +338,129 @@ func withTestHost(_ body: (TestHost) async throws -> Void) async throws {
     try await body(host)
 }
 
-/// The lines of the host's mount table, for leak checks.
-func hostMountInfo() throws -> [String] {
+/// The lines of the host's mount table that name a path below `directory` (a TestHost's), for leak checks. A
+/// mount that leaked out of a guest shows below its root; the rest of the table is the machine's, which other
+/// tests and programs running meanwhile may change.
+func hostMountInfo(below directory: String) throws -> [String] {
     try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).split(separator: "\n").map(String.init)
+        .filter { $0.split(separator: " ").contains { $0.hasPrefix(directory) } }
+}
+
+/// `pid` and every process below it, from each process's parent in /proc/PID/stat.
+func processTree(of pid: Int32) -> [Int32] {
+    var children: [Int32: [Int32]] = [:]
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+        guard let child = Int32(entry),
+              let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { continue }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        if fields.count > 1, let parent = Int32(fields[1]) { children[parent, default: []].append(child) }
+    }
+    var tree = [pid]
+    var index = 0
+    while index < tree.count {
+        tree += children[tree[index]] ?? []
+        index += 1
+    }
+    return tree
+}
+
+extension TestHost {
+    /// The pid namespaces of the daemon and every process below it (its guests' PID 1 and their children, its
+    /// hooks): what it made, not what other tests or programs on the machine make meanwhile.
+    func daemonPidNamespaces() throws -> Set<String> {
+        let daemonPID = try #require(daemon?.processIdentifier, "vserverd runs")
+        return Set(processTree(of: daemonPID).compactMap { try? namespace("pid", of: $0) })
+    }
 }
 
 /// Namespace inode of a process ("mnt", "pid", ...).
 func namespace(_ kind: String, of pid: Int32) throws -> String {
     try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/\(kind)")
+}
+
+/// A child started with posix_spawn and reaped here with waitpid, with a deadline: `run` and the tests that signal
+/// vserverctl and must see it end however it ends.
+final class ChildProcess {
+    let pid: pid_t
+    let commandLine: String
+    /// The exit status, 128+N when signal N ended it; nil while it runs.
+    private(set) var status: Int32?
+
+    /// Starts `argv` (argv[0] a path) with `environment` (nil: the test runner's), fds 0-2 from the fds given
+    /// (nil: /dev/null); every signal at its default and unblocked, as from a login shell.
+    init(_ argv: [String], environment: [String: String]?, stdin: Int32? = nil, stdout: Int32? = nil,
+         stderr: Int32? = nil) throws {
+        commandLine = argv.joined(separator: " ")
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (target, source, flags) in [(Int32(0), stdin, O_RDONLY), (1, stdout, O_WRONLY), (2, stderr, O_WRONLY)] {
+            if let source {
+                posix_spawn_file_actions_adddup2(&actions, source, target)
+            } else {
+                posix_spawn_file_actions_addopen(&actions, target, "/dev/null", flags, 0)
+            }
+        }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let arguments = argv.map { strdup($0) } + [nil]
+        let variables = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") }
+            + [nil]
+        defer {
+            for pointer in arguments + variables { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, argv[0], &actions, &attributes, arguments, variables)
+        guard result == 0 else { throw TestFailure("posix_spawn \(argv[0]): \(String(cString: strerror(result)))") }
+        self.pid = pid
+    }
+
+    var isRunning: Bool {
+        reap(blocking: false)
+        return status == nil
+    }
+
+    /// Waits until it ended, at most `timeout`; then SIGKILLs it and fails.
+    @discardableResult
+    func wait(timeout: Duration = .seconds(30)) throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while isRunning {
+            if ContinuousClock.now >= deadline {
+                stop()
+                throw TestFailure("still running after \(timeout), killed: \(commandLine)")
+            }
+            usleep(2000)
+        }
+        return status ?? -1
+    }
+
+    /// SIGKILL (when it still runs) and reap.
+    func stop() {
+        guard status == nil else { return }
+        kill(pid, SIGKILL)
+        reap(blocking: true)
+    }
+
+    deinit { stop() }
+
+    private func reap(blocking: Bool) {
+        guard status == nil else { return }
+        var raw: Int32 = 0
+        let result = waitpid(pid, &raw, blocking ? 0 : WNOHANG)
+        if result == pid {
+            status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        } else if result < 0 && errno == ECHILD {
+            status = -1
+        }
+    }
 }

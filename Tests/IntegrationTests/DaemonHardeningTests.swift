@@ -83,15 +83,10 @@ extension Integration {
 
         @Test func plantedStateFilesAreNeitherAdoptedNorFatalAndTheHostProcessTheyNameLives() async throws {
             try await withTestHost { host in
-                let sleeper = Process()
-                sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
-                sleeper.arguments = ["1000"]
-                try sleeper.run()
-                defer {
-                    kill(sleeper.processIdentifier, SIGKILL)
-                    sleeper.waitUntilExit()
-                }
-                let pid = sleeper.processIdentifier
+                // Killed and reaped when it goes away.
+                let sleeper = try ChildProcess(["/bin/sleep", "1000"], environment: nil)
+                defer { withExtendedLifetime(sleeper) {} }
+                let pid = sleeper.pid
                 let bootID = try String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)
                     .trimmingCharacters(in: .whitespacesAndNewlines)
                 let hostNamespaces = #"{"pid":\#(Self.namespaceInode("pid", of: pid)),"#

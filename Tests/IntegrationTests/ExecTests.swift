@@ -228,16 +228,10 @@ extension Integration {
         /// What a recycled PID looks like: the daemon's PID is alive, but its start time is another one.
         @Test func aProcessWithAnotherStartTimeIsNeverJoined() async throws {
             try await withTestHost { host in
-                let sleeper = Process()
-                sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
-                sleeper.arguments = ["100"]
-                try sleeper.run()
-                defer {
-                    // SIGKILL: children of the test runner inherit its blocked SIGTERM.
-                    kill(sleeper.processIdentifier, SIGKILL)
-                    sleeper.waitUntilExit()
-                }
-                let stat = try String(contentsOfFile: "/proc/\(sleeper.processIdentifier)/stat", encoding: .utf8)
+                // Killed and reaped when it goes away.
+                let sleeper = try ChildProcess(["/bin/sleep", "100"], environment: nil)
+                defer { withExtendedLifetime(sleeper) {} }
+                let stat = try String(contentsOfFile: "/proc/\(sleeper.pid)/stat", encoding: .utf8)
                 let fields = stat[stat.index(after: try #require(stat.lastIndex(of: ")")))...].split(separator: " ")
                 let startTime = try #require(UInt64(fields[19]))
                 // A daemon that answers one Join with that PID and a start time one tick later.
@@ -256,7 +250,7 @@ extension Integration {
                     """
                 let daemon = Process()
                 daemon.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-                daemon.arguments = ["-c", fakeDaemon, host.socket, "\(sleeper.processIdentifier)", "\(startTime + 1)"]
+                daemon.arguments = ["-c", fakeDaemon, host.socket, "\(sleeper.pid)", "\(startTime + 1)"]
                 try daemon.run()
                 defer {
                     if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) }
@@ -355,12 +349,12 @@ extension Integration {
                 #expect(inside.status == 0, "\(inside)")
                 #expect(inside.stdout.split(separator: "\n").filter { $0.hasPrefix("0::") } == ["0::/", "0::/"],
                         "\(inside)")
-                let sleeper = Process()
-                sleeper.executableURL = URL(fileURLWithPath: Products.vserverctl)
-                sleeper.arguments = ["exec", "web", "--", "sleep", "1000"]
-                sleeper.environment = ["VSERVERD_SOCKET": host.socket]
-                try sleeper.run()
-                defer { kill(sleeper.processIdentifier, SIGTERM); sleeper.waitUntilExit() }
+                let sleeper = try ChildProcess([Products.vserverctl, "exec", "web", "--", "sleep", "1000"],
+                                               environment: ["VSERVERD_SOCKET": host.socket])
+                defer {
+                    kill(sleeper.pid, SIGTERM)
+                    _ = try? sleeper.wait()
+                }
                 try waitUntil("sleep to be in the guest's cgroup") {
                     try String(contentsOfFile: "\(cgroup)/cgroup.procs", encoding: .utf8)
                         .split(separator: "\n").count == 2
@@ -429,11 +423,9 @@ extension Integration {
                 #expect(lines.last == lines.first, "stdout is the same pty: \(tty)")
 
                 // Interactive: type into the guest's shell, resize the window, `exit 3`.
-                let session = try run("/usr/bin/python3", ["-c", interactiveEnterScript, Products.vserverctl],
-                                      environment: environment)
+                let (session, result, output) = try ptySession(interactiveEnterScript, [Products.vserverctl],
+                                                               environment: environment)
                 #expect(session.status == 0, "\(session)")
-                let result = try JSONSerialization.jsonObject(with: Data(session.stdout.utf8)) as? [String: Any]
-                let output = result?["output"] as? String ?? ""
                 #expect(result?["ready"] as? Bool == true, "the guest shell answered: \(output)")
                 #expect(result?["firstSize"] as? Bool == true, "the pty starts with the window's size: \(output)")
                 #expect(result?["resized"] as? Bool == true, "SIGWINCH resized the pty: \(output)")

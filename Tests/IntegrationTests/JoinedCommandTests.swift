@@ -108,12 +108,10 @@ extension Integration {
                 let guestPidNamespace = try namespace("pid", of: try host.guestPID("web"))
                 var environment = ProcessInfo.processInfo.environment
                 environment["VSERVERD_SOCKET"] = host.socket
-                let session = try run("/usr/bin/python3",
-                                      ["-c", signalledEnterScript, Products.vserverctl, "\(signal)"],
-                                      environment: environment)
+                let (session, result, output) = try ptySession(signalledEnterScript,
+                                                               [Products.vserverctl, "\(signal)"],
+                                                               environment: environment)
                 #expect(session.status == 0, "\(session)")
-                let result = try JSONSerialization.jsonObject(with: Data(session.stdout.utf8)) as? [String: Any]
-                let output = result?["output"] as? String ?? ""
                 #expect(result?["ready"] as? Bool == true, "the command ran: \(output)")
                 #expect(result?["rawMeanwhile"] as? Bool == true, "the terminal went raw: \(output)")
                 #expect(result?["restored"] as? Bool == true, "its settings are back: \(result ?? [:])")

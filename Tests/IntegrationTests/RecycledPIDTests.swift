@@ -22,11 +22,9 @@ extension Integration {
                 try waitUntil("the old PID 1 to be reaped", timeout: .seconds(60)) {
                     !FileManager.default.fileExists(atPath: "/proc/\(pid)")
                 }
+                // Killed and reaped when it goes away.
                 let newcomer = try spawn(withPID: pid, "/bin/sleep", ["1000"])
-                defer {
-                    kill(newcomer.processIdentifier, SIGKILL)
-                    newcomer.waitUntilExit()
-                }
+                defer { withExtendedLifetime(newcomer) {} }
                 #expect(try startTime(of: pid) != guestStart, "the same PID, another process")
 
                 try host.startDaemon()
@@ -54,17 +52,11 @@ extension Integration {
 
 /// Starts `executable` as exactly PID `pid` (free by now): the kernel hands out the PID after
 /// /proc/sys/kernel/ns_last_pid next, so retry while other processes on the machine take it first.
-func spawn(withPID pid: Int32, _ executable: String, _ arguments: [String]) throws -> Process {
+func spawn(withPID pid: Int32, _ executable: String, _ arguments: [String]) throws -> ChildProcess {
     for _ in 0..<500 {
         try "\(pid - 1)".write(toFile: "/proc/sys/kernel/ns_last_pid", atomically: false, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        if process.processIdentifier == pid { return process }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        let process = try ChildProcess([executable] + arguments, environment: nil)
+        if process.pid == pid { return process }
     }
     throw TestFailure("could not start a process as PID \(pid)")
 }

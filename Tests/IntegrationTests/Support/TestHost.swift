@@ -380,6 +380,16 @@ func namespace(_ kind: String, of pid: Int32) throws -> String {
     try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/\(kind)")
 }
 
+/// Runs a python3 script that drives a pty and prints one JSON object: its run, that object (nil when the output is
+/// not one) and the object's `output` text (what appeared on the terminal).
+func ptySession(_ script: String, _ arguments: [String], environment: [String: String]) throws
+    -> (run: CommandResult, result: [String: Any]?, output: String)
+{
+    let session = try run("/usr/bin/python3", ["-c", script] + arguments, environment: environment)
+    let result = (try? JSONSerialization.jsonObject(with: Data(session.stdout.utf8))) as? [String: Any]
+    return (session, result, result?["output"] as? String ?? "")
+}
+
 /// A child started with posix_spawn and reaped here with waitpid, with a deadline: `run` and the tests that signal
 /// vserverctl and must see it end however it ends.
 final class ChildProcess {

@@ -69,13 +69,19 @@ package struct GuestCgroup: Sendable, Equatable {
         let unifiedPath = path(procCgroup: text, controller: nil)
         let systemdPath = path(procCgroup: text, controller: "name=systemd")
         for case let (mount?, path?) in [(mounts.unified, unifiedPath), (mounts.systemd, systemdPath)] {
-            // The first component named so is the guest's: the guest may name its own cgroups as it likes.
-            let components = path.split(separator: "/")
-            guard let index = components.firstIndex(where: { names.contains(String($0)) }) else { continue }
-            let scopePath = components[...index].joined(separator: "/")
-            return (scope: "\(mount)/\(scopePath)", process: "\(mount)/\(components.joined(separator: "/"))")
+            if let found = directories(path: path, names: names, mount: mount) { return found }
         }
         return nil
+    }
+
+    /// For a cgroup PATH (as in /proc/PID/cgroup) at or below a cgroup named one of `names`: that cgroup's directory
+    /// and PATH's, in the hierarchy mounted at `mount`. The first component named so is the guest's: the guest may
+    /// name its own cgroups as it likes.
+    static func directories(path: Substring, names: [String], mount: String) -> (scope: String, process: String)? {
+        let components = path.split(separator: "/")
+        guard let index = components.firstIndex(where: { names.contains(String($0)) }) else { return nil }
+        return (scope: "\(mount)/\(components[...index].joined(separator: "/"))",
+                process: "\(mount)/\(components.joined(separator: "/"))")
     }
 
     /// Processes in the cgroup and every cgroup below it (a systemd guest makes its own, with Delegate=yes), and

@@ -6,18 +6,18 @@ import VServerProtocol
 extension Manager {
     /// Vservers whose PID 1 exists (running or being stopped), by pid namespace.
     var processOwners: ProcessOwners {
-        var byNamespace: [UInt64: ProcessOwners.Owner] = [:]
+        var byNamespace: [UInt64: ProcessOwner] = [:]
         for (name, state) in states {
             guard let guest = state.guest, let namespace = guest.record.namespaces["pid"] else { continue }
-            byNamespace[namespace] = ProcessOwners.Owner(name: name, context: guest.record.context)
+            byNamespace[namespace] = ProcessOwner(name: name, context: guest.record.context)
         }
         return ProcessOwners(byNamespace: byNamespace, hostNamespace: ProcFS.pidNamespace(pid: getpid()))
     }
 
-    private func owner(ofRunning nameOrContext: String) throws(ManagerError) -> ProcessOwners.Owner {
+    private func owner(ofRunning nameOrContext: String) throws(ManagerError) -> ProcessOwner {
         let name = try resolve(nameOrContext)
         guard let guest = states[name]?.guest else { throw .notRunning(name: name) }
-        return ProcessOwners.Owner(name: name, context: guest.record.context)
+        return ProcessOwner(name: name, context: guest.record.context)
     }
 
     /// Every process of the host, or only those of one running vserver, sorted by PID. The /proc walk runs
@@ -35,7 +35,7 @@ extension Manager {
         guard pid > 0, let first = ProcFS.processEntry(pid: pid) else { throw .noSuchProcess(pid: pid) }
         // The walk up starts at `pid` itself: its entry was just read.
         let entry = { (next: Int32) in next == pid ? first : ProcFS.processEntry(pid: next) }
-        return owners.owner(of: pid, entry: entry).map { ProcessOwner(name: $0.name, context: $0.context) }
+        return owners.owner(of: pid, entry: entry)
     }
 
     /// What `vserverctl enter/exec` needs: PID 1 with its start time, the environment, bounding set and shell

@@ -151,6 +151,12 @@ public actor Manager {
         publish(VServerStateChange(name: name, state: state.state, reason: state.reason))
     }
 
+    /// A vserver's state as `list` shows it (an invalid config included), as a Monitor reply.
+    private func currentState(_ name: String) -> VServerStateChange {
+        let current = info(name)
+        return VServerStateChange(name: name, state: current.state, reason: current.reason)
+    }
+
     private func publish(_ change: VServerStateChange) {
         for monitor in monitors.values { monitor.yield(change) }
     }
@@ -211,10 +217,7 @@ public actor Manager {
     public func monitor() -> AsyncStream<VServerStateChange> {
         let (stream, continuation) = AsyncStream<VServerStateChange>.makeStream(
             bufferingPolicy: .bufferingNewest(10_000))
-        for name in knownNames {
-            let current = info(name)
-            continuation.yield(VServerStateChange(name: name, state: current.state, reason: current.reason))
-        }
+        for name in knownNames { continuation.yield(currentState(name)) }
         nextMonitor += 1
         let id = nextMonitor
         monitors[id] = continuation
@@ -251,10 +254,7 @@ public actor Manager {
             stateStore.remove(name)
         }
         // A config that became valid or invalid changes what `list` shows: monitors (and STATUS=) hear of it.
-        for name in result.added + result.changed where states[name]?.guest == nil {
-            let current = info(name)
-            publish(VServerStateChange(name: name, state: current.state, reason: current.reason))
-        }
+        for name in result.added + result.changed where states[name]?.guest == nil { publish(currentState(name)) }
         for name in result.removed where states[name] == nil {
             publish(VServerStateChange(name: name, state: .stopped, reason: "config removed"))
         }

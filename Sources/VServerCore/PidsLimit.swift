@@ -100,10 +100,9 @@ enum PidsLimit {
     static func legacyCgroup(procCgroup text: String, names: [String], mount: String)
         -> (cgroup: GuestCgroup, processDirectory: String)?
     {
-        guard let path = GuestCgroup.path(procCgroup: text, controller: "pids") else { return nil }
-        let components = path.split(separator: "/")
-        guard let index = components.firstIndex(where: { names.contains(String($0)) }) else { return nil }
-        return (GuestCgroup(directory: "\(mount)/\(components[...index].joined(separator: "/"))"),
-                "\(mount)/\(components.joined(separator: "/"))")
+        guard let path = GuestCgroup.path(procCgroup: text, controller: "pids"),
+              let found = GuestCgroup.directories(path: path, names: names, mount: mount)
+        else { return nil }
+        return (GuestCgroup(directory: found.scope), found.process)
     }
 }

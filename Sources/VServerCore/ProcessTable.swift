@@ -7,11 +7,6 @@ import VServerProtocol
 /// to the vserver of its nearest ancestor in a namespace we know; so does one whose namespace we may not read
 /// (a non-dumpable process when we lack CAP_SYS_PTRACE).
 struct ProcessOwners: Sendable {
-    struct Owner: Sendable, Equatable {
-        var name: String
-        var context: Int
-    }
-
     /// What the walk up the ancestry needs of a process.
     struct Entry: Sendable, Equatable {
         var parent: Int32
@@ -20,13 +15,13 @@ struct ProcessOwners: Sendable {
     }
 
     /// Running vservers by the inode of their pid namespace.
-    var byNamespace: [UInt64: Owner]
+    var byNamespace: [UInt64: ProcessOwner]
     /// The pid namespace of the host (the daemon's own).
     var hostNamespace: UInt64?
 
     /// The owner of a process, nil for the host's own. `entry` gives parent and namespace of a process, nil once
     /// it is gone. Gives up (host) after 64 levels: nested pid namespaces stop at 32.
-    func owner(of pid: Int32, entry: (Int32) -> Entry?) -> Owner? {
+    func owner(of pid: Int32, entry: (Int32) -> Entry?) -> ProcessOwner? {
         var current = pid
         for _ in 0..<64 {
             guard let found = entry(current) else { return nil }
@@ -44,7 +39,7 @@ struct ProcessOwners: Sendable {
 /// One walk over /proc for `Processes`: every host process, each with its owner.
 enum ProcessList {
     /// Processes sorted by PID; only those of `only` when given.
-    static func processes(owners: ProcessOwners, only: ProcessOwners.Owner? = nil) -> [HostProcess] {
+    static func processes(owners: ProcessOwners, only: ProcessOwner? = nil) -> [HostProcess] {
         var parents: [Int32: ProcessOwners.Entry] = [:]
         let entry = { (pid: Int32) -> ProcessOwners.Entry? in
             if let known = parents[pid] { return known }

@@ -120,41 +120,33 @@ public struct VServerReply: ManagerParameters {
     public var parameters: [String: JSON] { ["vserver": vserver.json] }
 }
 
-/// The reply of `StartAutostart` and `StartAll` (`started`), and of `StopAll` (`stopped`).
-public struct BatchReply: ManagerParameters {
-    public var result: BatchResult
-
-    public init(_ result: BatchResult) { self.result = result }
-
+/// The reply of `StartAutostart` and `StartAll` (the vservers done are `started`), and of `StopAll` (`stopped`).
+extension BatchResult: ManagerParameters {
     public init(parameters: [String: JSON]) throws(VarlinkError) {
         let doneKey = parameters["stopped"] != nil ? "stopped" : "started"
-        result = BatchResult(done: try parameters.requiredStringArray(doneKey),
-                             failed: try parameters.requiredStringArray("failed"),
-                             errors: try parameters.requiredStringArray("errors"))
+        self.init(done: try parameters.requiredStringArray(doneKey),
+                  failed: try parameters.requiredStringArray("failed"),
+                  errors: try parameters.requiredStringArray("errors"))
     }
 
     /// What a method calls the vservers it did.
     public func parameters(doneKey: String) -> [String: JSON] {
-        [doneKey: .strings(result.done), "failed": .strings(result.failed), "errors": .strings(result.errors)]
+        [doneKey: .strings(done), "failed": .strings(failed), "errors": .strings(errors)]
     }
 
     public var parameters: [String: JSON] { parameters(doneKey: "started") }
 }
 
 /// The reply of `Reload`.
-public struct ReloadReply: ManagerParameters {
-    public var result: ReloadResult
-
-    public init(_ result: ReloadResult) { self.result = result }
-
+extension ReloadResult: ManagerParameters {
     public init(parameters: [String: JSON]) throws(VarlinkError) {
-        result = ReloadResult(added: try parameters.requiredStringArray("added"),
-                              removed: try parameters.requiredStringArray("removed"),
-                              changed: try parameters.requiredStringArray("changed"))
+        self.init(added: try parameters.requiredStringArray("added"),
+                  removed: try parameters.requiredStringArray("removed"),
+                  changed: try parameters.requiredStringArray("changed"))
     }
 
     public var parameters: [String: JSON] {
-        ["added": .strings(result.added), "removed": .strings(result.removed), "changed": .strings(result.changed)]
+        ["added": .strings(added), "removed": .strings(removed), "changed": .strings(changed)]
     }
 }
 

@@ -58,15 +58,15 @@ public struct ManagerClient: Sendable {
     }
 
     public func startMany(onlyAutostart: Bool, jobs: Int? = nil) throws(ManagerError) -> BatchResult {
-        try call(onlyAutostart ? .startAutostart : .startAll, JobsParameters(jobs: jobs), as: BatchReply.self).result
+        try call(onlyAutostart ? .startAutostart : .startAll, JobsParameters(jobs: jobs), as: BatchResult.self)
     }
 
     public func stopAll() throws(ManagerError) -> BatchResult {
-        try call(.stopAll, NoParameters(), as: BatchReply.self).result
+        try call(.stopAll, NoParameters(), as: BatchResult.self)
     }
 
     public func reload() throws(ManagerError) -> ReloadResult {
-        try call(.reload, NoParameters(), as: ReloadReply.self).result
+        try call(.reload, NoParameters(), as: ReloadResult.self)
     }
 
     public func whois(pid: Int32) throws(ManagerError) -> ProcessOwner? {

@@ -39,11 +39,11 @@ extension ManagerService {
         case .startAutostart, .startAll:
             let jobs = try JobsParameters(parameters: parameters).jobs
             let result = await startMany(onlyAutostart: method == .startAutostart, jobs: jobs)
-            try await send(BatchReply(result).parameters(doneKey: "started"), false)
+            try await send(result.parameters(doneKey: "started"), false)
         case .stopAll:
-            try await send(BatchReply(await stopAll()).parameters(doneKey: "stopped"), false)
+            try await send(await stopAll().parameters(doneKey: "stopped"), false)
         case .reload:
-            try await reply(ReloadReply(await reload()))
+            try await reply(await reload())
         case .whois:
             try await reply(WhoisReply(owner: try await whois(pid: WhoisParameters(parameters: parameters).pid)))
         case .processes:

@@ -16,9 +16,6 @@ struct ConnectionOptions: ParsableArguments {
 struct CommandFailure: Error, CustomStringConvertible {
     var message: String
     var exitStatus: Int32 = 1
-    /// The daemon's error (or the connection's), when the failure is one.
-    var managerError: ManagerError?
-
     init(_ message: String, exitStatus: Int32 = 1) {
         self.message = message
         self.exitStatus = exitStatus
@@ -26,7 +23,6 @@ struct CommandFailure: Error, CustomStringConvertible {
 
     init(_ error: ManagerError) {
         self.init(error.description)
-        managerError = error
     }
 
     var description: String { message }

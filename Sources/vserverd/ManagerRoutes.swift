@@ -1,7 +1,5 @@
-import Glibc
 import Logging
 import VarlinkServer
-import VServerConfig
 import VServerProtocol
 import VServerSystemd
 

@@ -8,7 +8,7 @@ import VServerTestSupport
 @testable import VServerCore
 
 @Suite struct ProcessOwnersTests {
-    let web = ProcessOwners.Owner(name: "web", context: 1042)
+    let web = ProcessOwner(name: "web", context: 1042)
     var owners: ProcessOwners { ProcessOwners(byNamespace: [100: web], hostNamespace: 1) }
 
     @Test func aProcessBelongsToTheVServerOfItsPidNamespace() {

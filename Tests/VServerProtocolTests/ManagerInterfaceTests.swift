@@ -51,10 +51,10 @@ import VServerProtocol
         let owner = WhoisReply(owner: ProcessOwner(name: "web", context: 1042))
         #expect(try WhoisReply(parameters: owner.parameters).owner == owner.owner)
         #expect(WhoisReply(owner: nil).parameters == ["vserver": .null, "context": .null])
-        let batch = BatchReply(BatchResult(done: ["a"], failed: ["b"], errors: ["b: no"]))
-        #expect(try BatchReply(parameters: batch.parameters(doneKey: "stopped")).result == batch.result)
-        let reload = ReloadReply(ReloadResult(added: ["a"], removed: [], changed: ["c"]))
-        #expect(try ReloadReply(parameters: reload.parameters).result == reload.result)
+        let batch = BatchResult(done: ["a"], failed: ["b"], errors: ["b: no"])
+        #expect(try BatchResult(parameters: batch.parameters(doneKey: "stopped")) == batch)
+        let reload = ReloadResult(added: ["a"], removed: [], changed: ["c"])
+        #expect(try ReloadResult(parameters: reload.parameters) == reload)
     }
 
     @Test func aClientOfAnUnknownManagerErrorKeepsItAsItCame() {

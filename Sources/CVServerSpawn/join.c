@@ -164,8 +164,10 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
     memset(&child, 0, sizeof child);
     child.config = config;
     child.target_pidfd = child.rootfd = child.slave_fd = child.error_fd = child.cgroup_fd = -1;
-    child.pids_cgroup_fd = -1;
-    if (config->argv == NULL || config->argv[0] == NULL || config->envp == NULL || config->pid <= 0)
+    for (size_t i = 0; i < VS_MAX_LEGACY_CGROUPS; i++)
+        child.legacy_cgroup_fds[i] = -1;
+    if (config->argv == NULL || config->argv[0] == NULL || config->envp == NULL || config->pid <= 0 ||
+        config->legacy_cgroup_count > VS_MAX_LEGACY_CGROUPS)
         return vs_set_error(error, "check arguments", NULL, "", EINVAL);
     vs_proc_path(child.proc_path, config->pid, NULL);
 
@@ -221,9 +223,9 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
         goto out;
     if (config->cgroup != NULL && open_cgroup_file(config->cgroup, "/cgroup.procs", &child.cgroup_fd, error) < 0)
         goto out;
-    if (config->pids_cgroup != NULL &&
-        open_cgroup_file(config->pids_cgroup, "/tasks", &child.pids_cgroup_fd, error) < 0)
-        goto out;
+    for (size_t i = 0; i < config->legacy_cgroup_count; i++)
+        if (open_cgroup_file(config->legacy_cgroups[i], "/tasks", &child.legacy_cgroup_fds[i], error) < 0)
+            goto out;
 
     /* From here until its exec the child is in the vserver's pid namespace and visible there: not dumpable, so
      * root inside (without CAP_SYS_PTRACE) can neither ptrace it nor open its /proc/PID/fd or mem. */
@@ -305,8 +307,9 @@ out:
             close(child.slave_fd);
         if (child.cgroup_fd >= 0)
             close(child.cgroup_fd);
-        if (child.pids_cgroup_fd >= 0)
-            close(child.pids_cgroup_fd);
+        for (size_t i = 0; i < VS_MAX_LEGACY_CGROUPS; i++)
+            if (child.legacy_cgroup_fds[i] >= 0)
+                close(child.legacy_cgroup_fds[i]);
         if (child.rootfd >= 0)
             close(child.rootfd);
         if (procfd >= 0)

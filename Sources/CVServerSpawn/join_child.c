@@ -130,8 +130,9 @@ int vs_join_child_main(void *arg)
     /* "0" is the writing process, in cgroup v1 and v2 alike. */
     if (c->cgroup_fd >= 0 && write(c->cgroup_fd, "0", 1) != 1)
         child_fail(c, "join cgroup", c->config->cgroup, NULL, errno);
-    if (c->pids_cgroup_fd >= 0 && write(c->pids_cgroup_fd, "0", 1) != 1)
-        child_fail(c, "join cgroup", c->config->pids_cgroup, NULL, errno);
+    for (size_t i = 0; i < c->config->legacy_cgroup_count; i++)
+        if (write(c->legacy_cgroup_fds[i], "0", 1) != 1)
+            child_fail(c, "join cgroup", c->config->legacy_cgroups[i], NULL, errno);
     if (setns(c->target_pidfd, JOIN_NAMESPACES | (c->own_user_namespace ? CLONE_NEWUSER : 0)) < 0)
         child_fail(c, "setns", c->proc_path, "/ns", errno);
     /* In the vserver's user namespace the host's root is nobody: become its root, as its init is. */

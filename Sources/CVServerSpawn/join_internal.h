@@ -18,7 +18,7 @@ struct join_child {
     int target_pidfd;      /* pidfd of the vserver's PID 1 */
     int rootfd;            /* its /proc/PID/root */
     int cgroup_fd;         /* cgroup.procs of config->cgroup, or -1 */
-    int pids_cgroup_fd;    /* tasks of config->pids_cgroup, or -1 */
+    int legacy_cgroup_fds[VS_MAX_LEGACY_CGROUPS]; /* tasks of each of config->legacy_cgroups, or -1 */
     int slave_fd;          /* with a terminal: the pty slave, else -1 */
     int last_cap;
     int own_user_namespace; /* the vserver has a user namespace (user = true): join it, become its root */

@@ -272,18 +272,21 @@ static void confine(const struct child *c)
  */
 void vs_close_all_but_needed(const struct child *c)
 {
-    int keep[4] = {c->error_fd, c->channel, c->config->exec_fd, c->config->pids_tasks_fd};
+    int keep[3 + VS_MAX_LEGACY_CGROUPS] = {c->error_fd, c->channel, c->config->exec_fd};
+    int count = 3;
     unsigned int next = 3;
 
+    for (size_t i = 0; i < c->config->legacy_tasks_count && i < VS_MAX_LEGACY_CGROUPS; i++)
+        keep[count++] = c->config->legacy_tasks_fds[i];
     /* Ascending order, so that the gaps between them can be closed as ranges. */
-    for (int i = 1; i < 4; i++)
+    for (int i = 1; i < count; i++)
         for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
             int swap = keep[j];
 
             keep[j] = keep[j - 1];
             keep[j - 1] = swap;
         }
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < count; i++) {
         if (keep[i] < (int)next)
             continue;
         if ((unsigned int)keep[i] > next)
@@ -300,10 +303,11 @@ _Noreturn void vs_spawn_child_main(struct child *c)
     sigset_t none;
     mode_t saved_umask;
 
-    /* Its pids limit before anything else: nothing it forks later escapes it (CLONE_INTO_CGROUP reaches cgroup2
+    /* Its v1 limits before anything else: nothing it forks later escapes them (CLONE_INTO_CGROUP reaches cgroup2
      * only). */
-    if (config->pids_tasks_fd >= 0 && write(config->pids_tasks_fd, "0", 1) != 1)
-        fail_at(c, "join the pids cgroup", NULL, NULL, errno);
+    for (size_t i = 0; i < config->legacy_tasks_count; i++)
+        if (write(config->legacy_tasks_fds[i], "0", 1) != 1)
+            fail_at(c, "join the v1 cgroups", NULL, NULL, errno);
     /* All signals are blocked (vs_spawn did that before clone3), so no daemon handler runs in this copy of the
      * daemon. Handlers and ignored signals go back to default; the mask is lifted right before exec. */
     if (vs_child_reset_signals() < 0)

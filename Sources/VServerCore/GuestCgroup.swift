@@ -23,15 +23,12 @@ package struct GuestCgroup: Sendable, Equatable {
         var unified: String?
         /// systemd's own v1 hierarchy (name=systemd) on a legacy or hybrid host.
         var systemd: String?
-        /// The v1 pids hierarchy on a legacy or hybrid host (a v1 hierarchy has `tasks`, cgroup2 has not).
-        var legacyPids: String? = nil
 
         static let host: Mounts = {
             let root = "/sys/fs/cgroup"
             let unified = [root, "\(root)/unified"].first { FileSystem.exists("\($0)/cgroup.procs") }
             let systemd = FileSystem.exists("\(root)/systemd/cgroup.procs") ? "\(root)/systemd" : nil
-            let pids = FileSystem.exists("\(root)/pids/tasks") ? "\(root)/pids" : nil
-            return Mounts(unified: unified, systemd: systemd, legacyPids: pids)
+            return Mounts(unified: unified, systemd: systemd)
         }()
     }
 
@@ -88,11 +85,17 @@ package struct GuestCgroup: Sendable, Equatable {
     /// memory: the kernel's `memory.current` when the memory controller is on, else the resident memory of
     /// those processes (a hybrid host whose v1 memory controller systemd does not manage for the scope).
     func usage(procRoot: String = "/proc") -> ProcessTable.Usage {
-        var pids: [Int32] = []
-        collectPids(in: directory, into: &pids)
+        let pids = pids()
         let current = try? FileSystem.readText("\(directory)/memory.current")
         let memoryBytes = current?.split(separator: "\n").first.flatMap { UInt64($0) }
         return ProcessTable.usage(of: pids, memoryBytes: memoryBytes, procRoot: procRoot)
+    }
+
+    /// The processes in the cgroup and every cgroup below it.
+    func pids() -> [Int32] {
+        var pids: [Int32] = []
+        collectPids(in: directory, into: &pids)
+        return pids
     }
 
     private func collectPids(in directory: String, into pids: inout [Int32]) {

@@ -10,6 +10,9 @@ public protocol GuestPlacement: Sendable {
     /// meanwhile), so that it and every process it will fork land where they belong. It cannot fail the start:
     /// a guest runs without a scope too, so failures are logged by the implementation.
     func place(_ guest: PlacedGuest)
+
+    /// Gives the running guest `name` the limits `resources` at once (`vserverctl set`).
+    func setResources(_ resources: ResourceSettings, name: String) throws
 }
 
 extension GuestPlacement {
@@ -17,7 +20,7 @@ extension GuestPlacement {
     func placing(_ config: VServerConfig) -> @Sendable (Int32) -> Void {
         { pid in
             place(PlacedGuest(name: config.name, context: config.context, pid: pid, root: config.root,
-                              pidsMax: config.pidsMax))
+                              resources: config.resources))
         }
     }
 }
@@ -29,15 +32,15 @@ public struct PlacedGuest: Sendable, Equatable {
     /// Host PID of PID 1 (held before its exec).
     public var pid: Int32
     public var root: String
-    /// `[resources] pids-max`: the scope's TasksMax=; nil: no limit.
-    public var pidsMax: UInt64?
+    /// `[resources]`: the scope's MemoryMax=, CPUQuota=, TasksMax= and the rest.
+    public var resources: ResourceSettings
 
-    public init(name: String, context: Int, pid: Int32, root: String, pidsMax: UInt64? = nil) {
+    public init(name: String, context: Int, pid: Int32, root: String, resources: ResourceSettings = .init()) {
         self.name = name
         self.context = context
         self.pid = pid
         self.root = root
-        self.pidsMax = pidsMax
+        self.resources = resources
     }
 }
 
@@ -51,5 +54,10 @@ public struct HeldOnlyPlacement: GuestPlacement {
     public func place(_ guest: PlacedGuest) {
         logger.debug("held PID \(guest.pid) before its exec for placement",
                      metadata: .vserver(guest.name, context: guest.context))
+    }
+
+    public func setResources(_ resources: ResourceSettings, name: String) throws {
+        throw ManagerError.startFailed(name: name, step: "resources",
+                                       reason: "resources: the held placement has no cgroup to change")
     }
 }

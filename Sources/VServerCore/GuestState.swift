@@ -1,5 +1,6 @@
 import CVServerSpawn
 import Glibc
+import Synchronization
 import VServerConfig
 import VServerProtocol
 
@@ -13,9 +14,12 @@ final class RunningGuest: Sendable {
     /// Its own cgroup (systemd scope or vserverd's), nil without one. Read once: `list` must not read
     /// /proc/PID/cgroup of 1000 guests.
     let cgroup: GuestCgroup?
-    /// Its `vserver-NAME` in the v1 pids hierarchy of a hybrid host (its pids limit), made by vserverd: removed
-    /// when it ends. Found again from /proc/PID/cgroup after a restart of vserverd.
-    let pidsCgroup: GuestCgroup?
+    /// Its `vserver-NAME` cgroups in the v1 hierarchies of a hybrid host (its limits), made by vserverd: removed
+    /// when it ends. Found again from /proc/PID/cgroup after a restart of vserverd; `set` may add one.
+    var legacyCgroups: LegacyCgroups { legacy.withLock { $0 } }
+    let legacy: Mutex<LegacyCgroups>
+    /// The limits in force: the config's at its start, changed by `vserverctl set`.
+    let resources: Mutex<ResourceSettings>
     /// Its console pty, copied into its console log; nil for a console log file (or one that could not be made
     /// again for a re-adopted guest).
     let console: ConsoleRelay.Console?
@@ -37,9 +41,8 @@ final class RunningGuest: Sendable {
         self.console = console
         self.adopted = adopted
         self.cgroup = GuestCgroup(pid: record.pid, name: record.name)
-        self.pidsCgroup = PidsLimit.legacyCgroup(pid: record.pid, name: record.name).flatMap {
-            $0.cgroup.isOwn ? $0.cgroup : nil
-        }
+        self.legacy = Mutex(LegacyCgroups.of(pid: record.pid, name: record.name))
+        self.resources = Mutex(config.resources)
     }
 
     /// Sends a signal to PID 1 through the pidfd: never to a recycled PID.

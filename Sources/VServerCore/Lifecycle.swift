@@ -81,6 +81,9 @@ extension Manager {
         let name = config.name
         let guestInit = GuestInit.of(config)
         try checkManagerFor(guestInit, config)
+        if let problem = config.resourceProblems().first {
+            throw .startFailed(name: name, step: "resources", reason: problem)
+        }
         // The tree may have changed since the configs were loaded: checked again before anything runs.
         try hooks.check(config)
         if let problem = RootBarrier.problem(root: config.root, owner: hooks.trust.owner) {
@@ -107,16 +110,14 @@ extension Manager {
             plan.cgroupMount = cgroupMount
         }
         defer { if plan.cgroupFD >= 0 { close(plan.cgroupFD) } }
-        let pidsCgroup = try limitPids(config, ownCgroup: ownCgroup)
-        defer { if !recorded { try? pidsCgroup?.remove() } }
-        if let pidsCgroup {
-            do throws(SystemError) {
-                plan.pidsTasksFD = try PidsLimit.openTasks(of: pidsCgroup)
-            } catch {
-                throw .startFailed(name: name, step: "pids limit", reason: "pids limit: \(error)")
-            }
+        let legacyCgroups = try applyLimits(config, ownCgroup: ownCgroup)
+        defer { if !recorded { legacyCgroups.remove() } }
+        do throws(SystemError) {
+            plan.legacyTasksFDs = try legacyCgroups.openTasks()
+        } catch {
+            throw .startFailed(name: name, step: "resources", reason: "resources: \(error)")
         }
-        defer { if plan.pidsTasksFD >= 0 { close(plan.pidsTasksFD) } }
+        defer { for fd in plan.legacyTasksFDs { close(fd) } }
         // Every console is a pty of the guest's devpts that vserverd reads into the log (docs/ARCHITECTURE.md §4):
         // systemd writes nothing to a /dev/console that is no terminal, gettys need their ttys, and a host file bound
         // there could be made setuid by the guest's root.
@@ -211,25 +212,27 @@ extension Manager {
         }
     }
 
-    /// Outside systemd, `[resources] pids-max` (docs/ARCHITECTURE.md §4): pids.max of its own cgroup2 cgroup, or
-    /// of `vserver-NAME` in the v1 pids hierarchy, which is returned (PID 1 moves in while held). A guest with a
-    /// limit does not start where neither exists.
-    private func limitPids(_ config: VServerConfig, ownCgroup: GuestCgroup?) throws(ManagerError) -> GuestCgroup? {
-        guard options.placement == nil, let max = config.pidsMax else { return nil }
+    /// Outside systemd, `[resources]` (docs/ARCHITECTURE.md §4): written into its own cgroup2 cgroup where the
+    /// guests' parent offers the controller, else into `vserver-NAME` of the v1 hierarchy, which are returned (PID 1
+    /// joins them while held).
+    private func applyLimits(_ config: VServerConfig, ownCgroup: GuestCgroup?) throws(ManagerError) -> LegacyCgroups {
+        var legacy = LegacyCgroups()
+        guard options.placement == nil else { return legacy }
         do {
-            let place = try PidsLimit.place(unifiedParent: ownCgroup == nil ? nil : cgroupParent,
-                                            legacyMount: GuestCgroup.Mounts.host.legacyPids,
-                                            parentPath: cgroupParentPath)
-            switch place {
-            case .unified:
-                if let ownCgroup { try PidsLimit.setMax(max, of: ownCgroup.directory) }
-                return nil
-            case .legacy(let mount, let parentPath):
-                return try PidsLimit.createLegacy(name: config.name, mount: mount, parentPath: parentPath, max: max)
+            for controller in CgroupLimits.controllers(config.resources) {
+                if let ownCgroup, let cgroupParent, try CgroupLimits.enableController(controller, in: cgroupParent) {
+                    let writes = CgroupLimits.unifiedWrites(config.resources, controller: controller, resetting: false)
+                    try CgroupLimits.apply(writes, in: ownCgroup.directory)
+                } else {
+                    try legacy.add(controller, resources: config.resources, name: config.name,
+                                   parentPath: options.cgroupParent, host: .current)
+                }
             }
         } catch {
-            throw .startFailed(name: config.name, step: "pids limit", reason: "\(error)")
+            legacy.remove()
+            throw .startFailed(name: config.name, step: "resources", reason: "resources: \(error)")
         }
+        return legacy
     }
 
     func consoleLogPath(_ name: String) -> String { "\(options.logDirectory)/\(name).log" }
@@ -288,7 +291,7 @@ extension Manager {
         if VethNetwork(guest.config) != nil {
             VethNetwork.tearDown(VethNetwork.hostInterfaceName(context: guest.record.context))
         }
-        for case let cgroup? in [guest.cgroup, guest.pidsCgroup] where cgroup.isOwn {
+        for cgroup in [guest.cgroup].compactMap({ $0 }) + guest.legacyCgroups.cgroups where cgroup.isOwn {
             // The last processes of the namespace may take a moment to go: then remove() waits for them, off the actor.
             do {
                 if (try? cgroup.remove(patience: .zero)) == nil {

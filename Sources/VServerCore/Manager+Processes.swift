@@ -53,6 +53,6 @@ extension Manager {
             shell: guest.config.shell ?? GuestFiles.loginShell(pid: guest.pid) ?? VServerConfig.defaultShell,
             cgroup: GuestCgroup(pid: guest.pid, name: name)?.processDirectory,
             seccomp: guest.config.seccomp.rawValue,
-            pidsCgroup: PidsLimit.legacyCgroup(pid: guest.pid, name: name)?.processDirectory)
+            legacyCgroups: LegacyCgroups.of(pid: guest.pid, name: name).processDirectories.values.sorted())
     }
 }

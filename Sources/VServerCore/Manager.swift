@@ -44,9 +44,6 @@ public actor Manager {
     /// Where guests get their own cgroups (a directory of the cgroup2 hierarchy); nil under systemd (scopes) and
     /// on hosts without cgroup2.
     let cgroupParent: String?
-    /// The guests' parent as a cgroup path ("/vservers"), for the v1 pids hierarchy of a hybrid host: the same
-    /// place as in cgroup2.
-    let cgroupParentPath: String
 
     var configs: ConfigSet
     var states: [String: GuestState] = [:]
@@ -70,7 +67,6 @@ public actor Manager {
         try FileSystem.makeDirectories(options.logDirectory, mode: 0o750)
         self.consoles = try ConsoleRelay()
         self.cgroupParent = try Self.cgroupParent(options)
-        self.cgroupParentPath = Self.cgroupParentPath(options, cgroupParent: cgroupParent)
         self.configs = Self.loadConfigs(options)
         Self.logProblems(of: configs, logger: logger)
     }
@@ -87,19 +83,6 @@ public actor Manager {
     private static func loadConfigs(_ options: Options) -> ConfigSet {
         ConfigLoader.load(directory: options.configDirectory,
                           contextRecord: options.libDirectory.map(ContextRecord.file(in:)), recording: true)
-    }
-
-    private static func cgroupParentPath(_ options: Options, cgroupParent: String?) -> String {
-        if let configured = options.cgroupParent { return configured }
-        if let cgroupParent, let unified = GuestCgroup.Mounts.host.unified, cgroupParent.hasPrefix(unified) {
-            let path = String(cgroupParent.dropFirst(unified.count))
-            return path.isEmpty ? "/" : path
-        }
-        // No cgroup2: vserverd's own cgroup of the v1 pids hierarchy.
-        let own = (try? FileSystem.readText("/proc/self/cgroup")).flatMap {
-            GuestCgroup.path(procCgroup: $0, controller: "pids")
-        }
-        return own.map(String.init) ?? "/"
     }
 
     private static func logProblems(of configs: ConfigSet, logger: Logger) {
@@ -187,6 +170,11 @@ public actor Manager {
             if let pidNamespace = guest.record.namespaces["pid"], let used = usage[pidNamespace] {
                 info.processes = used.processes
                 info.memoryBytes = Int(used.residentBytes)
+                info.memoryPeakBytes = used.memoryPeakBytes.map { Int($0) }
+                info.cpuUserSeconds = used.cpuUserMicroseconds.map { Double($0) / 1e6 }
+                info.cpuSystemSeconds = used.cpuSystemMicroseconds.map { Double($0) / 1e6 }
+                info.ioReadBytes = used.ioReadBytes.map { Int($0) }
+                info.ioWriteBytes = used.ioWriteBytes.map { Int($0) }
             }
         }
         return info

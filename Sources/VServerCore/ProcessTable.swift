@@ -93,7 +93,14 @@ extension ProcFS {
 enum ProcessTable {
     struct Usage: Sendable, Equatable {
         var processes = 0
+        /// The kernel's count for its memory cgroup where it has one, else the sum of resident memory.
         var residentBytes: UInt64 = 0
+        /// The rest only where its cgroups count it (CgroupStatistics).
+        var memoryPeakBytes: UInt64?
+        var cpuUserMicroseconds: UInt64?
+        var cpuSystemMicroseconds: UInt64?
+        var ioReadBytes: UInt64?
+        var ioWriteBytes: UInt64?
     }
 
     /// Every process of the host (as /proc lists them now), unsorted.

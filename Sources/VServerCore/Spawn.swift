@@ -27,8 +27,8 @@ struct SpawnPlan: Sendable {
     var mountRun = false
     /// How many /dev/ttyN ptys besides the console (for the gettys of a sysvinit guest).
     var ttyCount = 0
-    /// `tasks` of its cgroup in the v1 pids hierarchy, which PID 1 joins first thing; or -1.
-    var pidsTasksFD: Int32 = -1
+    /// `tasks` of its cgroups in the v1 hierarchies (its limits on a hybrid host), which PID 1 joins first thing.
+    var legacyTasksFDs: [Int32] = []
 }
 
 /// Turns a validated config into the one C struct the spawn shim takes (`struct vs_spawn_config`) and
@@ -102,6 +102,7 @@ enum Spawner {
         var failure = vs_error()
         var heldFailure: ManagerError?
         let result = mounts.withUnsafeBufferPointer { mountBuffer in
+          plan.legacyTasksFDs.withUnsafeBufferPointer { tasksBuffer in
             limits.withUnsafeBufferPointer { limitBuffer in
                 argvPointers.withUnsafeBufferPointer { argvBuffer in
                     envPointers.withUnsafeBufferPointer { envBuffer in
@@ -126,7 +127,8 @@ enum Spawner {
                             tty_count: Int32(plan.ttyCount),
                             seccomp: config.seccomp.spawnValue,
                             nesting: config.nesting ? 1 : 0,
-                            pids_tasks_fd: plan.pidsTasksFD)
+                            legacy_tasks_fds: tasksBuffer.baseAddress,
+                            legacy_tasks_count: tasksBuffer.count)
                         guard let whileHeld else { return vs_spawn(&spawnConfig, &spawned, &failure) }
                         var pending = vs_spawn_pending()
                         guard vs_spawn_hold(&spawnConfig, &pending, &failure) == 0 else { return -1 }
@@ -141,6 +143,7 @@ enum Spawner {
                     }
                 }
             }
+          }
         }
         withExtendedLifetime(arena) {}
         if let heldFailure { throw heldFailure }

@@ -14,9 +14,11 @@ public let managerInterfaceDescription = """
     # A vserver, its configuration and, while it runs, its PID 1 and usage.
     # state is one of stopped, starting, running, stopping, failed; reason says why it failed or stopped.
     # exit is how its last PID 1 ended, when vserverd saw it end (not for a stop it was asked for).
+    # The accounting fields are there where its cgroups (or its root's file system, for disk) count them.
     type VServer (name: string, context: int, state: string, root: string, hostname: string,
                   autostart: bool, pid: ?int, startedAt: ?string, processes: ?int, memoryBytes: ?int,
-                  reason: ?string, exit: ?ExitStatus)
+                  memoryPeakBytes: ?int, cpuUserSeconds: ?float, cpuSystemSeconds: ?float, ioReadBytes: ?int,
+                  ioWriteBytes: ?int, diskBytes: ?int, diskLimitBytes: ?int, reason: ?string, exit: ?ExitStatus)
 
     # A process on the host; vserver and context are null for a process of the host itself.
     type Process (pid: int, vserver: ?string, context: ?int, command: string)
@@ -36,6 +38,18 @@ public let managerInterfaceDescription = """
 
     # Stops and starts a vserver.
     method Restart(name: string) -> (vserver: VServer)
+
+    # A limit of [resources] or [disk], with its value as vserver.toml writes it (memory-max, "512M").
+    type Limit (key: string, value: string)
+
+    # A vserver with its limits: those in force while it runs (its config's, as changed by SetResources),
+    # else its config's.
+    method GetResources(name: string) -> (vserver: VServer, limits: []Limit)
+
+    # Changes limits, each assignment "KEY=VALUE" (memory-max=128M; "max" or an empty value takes a limit
+    # away). A running vserver gets them at once; unless runtime, they are also written into its vserver.toml,
+    # keeping its comments and layout. A bad assignment is InvalidConfig, and nothing is changed.
+    method SetResources(name: string, assignments: []string, runtime: bool) -> (vserver: VServer, limits: []Limit)
 
     # Starts every vserver with autostart = true, dependencies first, several at a time. A failure skips
     # its dependents; errors has one line per failed or skipped vserver ("web: pre-start hook ...").
@@ -65,7 +79,7 @@ public let managerInterfaceDescription = """
     # when it has one, and of its cgroup in the v1 pids hierarchy of a hybrid host (its pids limit), and its
     # seccomp policy ("default" or "unconfined"). Root only: the caller joins its namespaces.
     method Join(name: string) -> (pid: int, startTime: int, environment: [string]string, capabilities: int,
-                                  shell: []string, cgroup: ?string, seccomp: ?string, pidsCgroup: ?string)
+                                  shell: []string, cgroup: ?string, seccomp: ?string, legacyCgroups: ?[]string)
 
     # Called with "more": first the current state of every vserver, then one reply per state change,
     # until the client hangs up.

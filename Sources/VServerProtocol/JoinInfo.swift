@@ -14,11 +14,11 @@ public struct VServerJoinInfo: Sendable, Equatable {
     public var cgroup: String?
     /// `[security] seccomp` of the vserver: "default" or "unconfined" (nil from an older daemon: the default).
     public var seccomp: String?
-    /// PID 1's cgroup in the v1 pids hierarchy (a hybrid host), which the command joins too: its pids limit.
-    public var pidsCgroup: String?
+    /// PID 1's cgroups in the v1 hierarchies (a hybrid host), which the command joins too: the vserver's limits.
+    public var legacyCgroups: [String]
 
     public init(pid: Int32, startTime: UInt64, environment: [String: String], capabilities: UInt64,
-                shell: [String], cgroup: String? = nil, seccomp: String? = nil, pidsCgroup: String? = nil) {
+                shell: [String], cgroup: String? = nil, seccomp: String? = nil, legacyCgroups: [String] = []) {
         self.pid = pid
         self.startTime = startTime
         self.environment = environment
@@ -26,7 +26,7 @@ public struct VServerJoinInfo: Sendable, Equatable {
         self.shell = shell
         self.cgroup = cgroup
         self.seccomp = seccomp
-        self.pidsCgroup = pidsCgroup
+        self.legacyCgroups = legacyCgroups
     }
 
     public init(parameters: [String: JSON]) throws(VarlinkError) {
@@ -53,7 +53,8 @@ public struct VServerJoinInfo: Sendable, Equatable {
         shell = try parameters.requiredStringArray("shell")
         cgroup = try parameters.optionalString("cgroup")
         seccomp = try parameters.optionalString("seccomp")
-        pidsCgroup = try parameters.optionalString("pidsCgroup")
+        legacyCgroups = parameters["legacyCgroups"] == nil || parameters["legacyCgroups"] == .null
+            ? [] : try parameters.requiredStringArray("legacyCgroups")
     }
 
     public var parameters: [String: JSON] {
@@ -64,7 +65,7 @@ public struct VServerJoinInfo: Sendable, Equatable {
         ]
         if let cgroup { parameters["cgroup"] = .string(cgroup) }
         if let seccomp { parameters["seccomp"] = .string(seccomp) }
-        if let pidsCgroup { parameters["pidsCgroup"] = .string(pidsCgroup) }
+        if !legacyCgroups.isEmpty { parameters["legacyCgroups"] = .array(legacyCgroups.map { .string($0) }) }
         return parameters
     }
 }

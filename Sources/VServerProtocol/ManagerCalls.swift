@@ -120,6 +120,69 @@ public struct VServerReply: ManagerParameters {
     public var parameters: [String: JSON] { ["vserver": vserver.json] }
 }
 
+/// `SetResources(name, assignments, runtime)`.
+public struct SetResourcesParameters: ManagerParameters {
+    public var name: String
+    /// "KEY=VALUE" each.
+    public var assignments: [String]
+    /// Applied to the running vserver only, vserver.toml left alone.
+    public var runtime: Bool
+
+    public init(name: String, assignments: [String], runtime: Bool) {
+        self.name = name
+        self.assignments = assignments
+        self.runtime = runtime
+    }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        name = try parameters.requiredString("name")
+        assignments = try parameters.requiredStringArray("assignments")
+        runtime = try parameters.requiredBool("runtime")
+    }
+
+    public var parameters: [String: JSON] {
+        ["name": .string(name), "assignments": .array(assignments.map { .string($0) }), "runtime": .bool(runtime)]
+    }
+}
+
+/// The reply of `GetResources` and `SetResources`.
+public struct ResourcesReply: ManagerParameters, Equatable {
+    public var vserver: VServerInfo
+    public var limits: [ResourceLimit]
+
+    public init(vserver: VServerInfo, limits: [ResourceLimit]) {
+        self.vserver = vserver
+        self.limits = limits
+    }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        vserver = try parameters.required("vserver") { (json) throws(VarlinkError) in try VServerInfo(json: json) }
+        guard let elements = parameters["limits"]?.arrayValue else { throw .invalidParameter("limits") }
+        var limits: [ResourceLimit] = []
+        for element in elements {
+            guard let fields = element.objectValue else { throw .invalidParameter("limits") }
+            limits.append(ResourceLimit(key: try fields.requiredString("key"), value: try fields.requiredString("value")))
+        }
+        self.limits = limits
+    }
+
+    public var parameters: [String: JSON] {
+        ["vserver": vserver.json,
+         "limits": .array(limits.map { .object(["key": .string($0.key), "value": .string($0.value)]) })]
+    }
+}
+
+/// `type Limit` of the IDL: a `[resources]` or `[disk]` key and its value as vserver.toml writes it.
+public struct ResourceLimit: Sendable, Equatable {
+    public var key: String
+    public var value: String
+
+    public init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
+}
+
 /// The reply of `StartAutostart` and `StartAll` (the vservers done are `started`), and of `StopAll` (`stopped`).
 extension BatchResult: ManagerParameters {
     public init(parameters: [String: JSON]) throws(VarlinkError) {

@@ -57,6 +57,17 @@ public struct ManagerClient: Sendable {
         try call(.restart, NameParameters(name: name), as: VServerReply.self).vserver
     }
 
+    public func resources(_ name: String) throws(ManagerError) -> ResourcesReply {
+        try call(.getResources, NameParameters(name: name), as: ResourcesReply.self)
+    }
+
+    public func setResources(_ name: String, assignments: [String], runtime: Bool) throws(ManagerError)
+        -> ResourcesReply
+    {
+        try call(.setResources, SetResourcesParameters(name: name, assignments: assignments, runtime: runtime),
+                 as: ResourcesReply.self)
+    }
+
     public func startMany(onlyAutostart: Bool, jobs: Int? = nil) throws(ManagerError) -> BatchResult {
         try call(onlyAutostart ? .startAutostart : .startAll, JobsParameters(jobs: jobs), as: BatchResult.self)
     }

@@ -7,6 +7,8 @@ public enum ManagerMethod: String, CaseIterable, Sendable {
     case start = "Start"
     case stop = "Stop"
     case restart = "Restart"
+    case getResources = "GetResources"
+    case setResources = "SetResources"
     case startAutostart = "StartAutostart"
     case startAll = "StartAll"
     case stopAll = "StopAll"
@@ -28,8 +30,8 @@ public enum ManagerMethod: String, CaseIterable, Sendable {
 
     public var access: Access {
         switch self {
-        case .list, .get, .whois, .processes, .monitor: .anyone
-        case .start, .stop, .restart, .startAutostart, .startAll, .stopAll, .reload: .administrator
+        case .list, .get, .getResources, .whois, .processes, .monitor: .anyone
+        case .start, .stop, .restart, .setResources, .startAutostart, .startAll, .stopAll, .reload: .administrator
         case .join: .root
         }
     }

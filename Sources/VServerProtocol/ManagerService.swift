@@ -6,6 +6,9 @@ public protocol ManagerService: Sendable {
     func start(_ nameOrContext: String) async throws(ManagerError) -> VServerInfo
     func stop(_ nameOrContext: String, timeout: Int?) async throws(ManagerError) -> VServerInfo
     func restart(_ nameOrContext: String) async throws(ManagerError) -> VServerInfo
+    func resources(_ nameOrContext: String) async throws(ManagerError) -> ResourcesReply
+    func setResources(_ nameOrContext: String, assignments: [String], runtime: Bool) async throws(ManagerError)
+        -> ResourcesReply
     /// `jobs` nil: the daemon's default.
     func startMany(onlyAutostart: Bool, jobs: Int?) async -> BatchResult
     func stopAll() async -> BatchResult
@@ -36,6 +39,11 @@ extension ManagerService {
             try await reply(VServerReply(vserver: try await stop(call.name, timeout: call.timeout)))
         case .restart:
             try await reply(VServerReply(vserver: try await restart(NameParameters(parameters: parameters).name)))
+        case .getResources:
+            try await reply(try await resources(NameParameters(parameters: parameters).name))
+        case .setResources:
+            let call = try SetResourcesParameters(parameters: parameters)
+            try await reply(try await setResources(call.name, assignments: call.assignments, runtime: call.runtime))
         case .startAutostart, .startAll:
             let jobs = try JobsParameters(parameters: parameters).jobs
             let result = await startMany(onlyAutostart: method == .startAutostart, jobs: jobs)

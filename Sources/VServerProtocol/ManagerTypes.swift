@@ -61,6 +61,15 @@ public struct VServerInfo: Sendable, Equatable {
     public var startedAt: String?
     public var processes: Int?
     public var memoryBytes: Int?
+    /// The rest of its accounting, where its cgroups count it (vserver-stat's figures).
+    public var memoryPeakBytes: Int?
+    public var cpuUserSeconds: Double?
+    public var cpuSystemSeconds: Double?
+    public var ioReadBytes: Int?
+    public var ioWriteBytes: Int?
+    /// Space its root uses, and its `[disk] space-max`, where the file system accounts it (a btrfs qgroup).
+    public var diskBytes: Int?
+    public var diskLimitBytes: Int?
     /// Why it is `failed`, or why it stopped by itself.
     public var reason: String?
     /// How its last PID 1 ended, when vserverd saw it end.
@@ -106,8 +115,21 @@ public struct VServerInfo: Sendable, Equatable {
         startedAt = try fields.optionalString("startedAt")
         processes = try fields.optionalInt("processes")
         memoryBytes = try fields.optionalInt("memoryBytes")
+        memoryPeakBytes = try fields.optionalInt("memoryPeakBytes")
+        cpuUserSeconds = try fields.optionalDouble("cpuUserSeconds")
+        cpuSystemSeconds = try fields.optionalDouble("cpuSystemSeconds")
+        ioReadBytes = try fields.optionalInt("ioReadBytes")
+        ioWriteBytes = try fields.optionalInt("ioWriteBytes")
+        diskBytes = try fields.optionalInt("diskBytes")
+        diskLimitBytes = try fields.optionalInt("diskLimitBytes")
         reason = try fields.optionalString("reason")
         if let value = fields["exit"], value != .null { exit = try ExitStatus(json: value) } else { exit = nil }
+    }
+
+    /// User + system time, where it is counted.
+    public var cpuSeconds: Double? {
+        guard let cpuUserSeconds, let cpuSystemSeconds else { return nil }
+        return cpuUserSeconds + cpuSystemSeconds
     }
 
     /// Absent optional fields are left out.
@@ -120,6 +142,13 @@ public struct VServerInfo: Sendable, Equatable {
         if let startedAt { fields["startedAt"] = .string(startedAt) }
         if let processes { fields["processes"] = JSON(processes) }
         if let memoryBytes { fields["memoryBytes"] = JSON(memoryBytes) }
+        if let memoryPeakBytes { fields["memoryPeakBytes"] = JSON(memoryPeakBytes) }
+        if let cpuUserSeconds { fields["cpuUserSeconds"] = .double(cpuUserSeconds) }
+        if let cpuSystemSeconds { fields["cpuSystemSeconds"] = .double(cpuSystemSeconds) }
+        if let ioReadBytes { fields["ioReadBytes"] = JSON(ioReadBytes) }
+        if let ioWriteBytes { fields["ioWriteBytes"] = JSON(ioWriteBytes) }
+        if let diskBytes { fields["diskBytes"] = JSON(diskBytes) }
+        if let diskLimitBytes { fields["diskLimitBytes"] = JSON(diskLimitBytes) }
         if let reason { fields["reason"] = .string(reason) }
         if let exit { fields["exit"] = exit.json }
         return .object(fields)

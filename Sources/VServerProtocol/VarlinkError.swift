@@ -96,6 +96,15 @@ extension Dictionary where Key == String, Value == JSON {
         }
     }
 
+    public func optionalDouble(_ name: String) throws(VarlinkError) -> Double? {
+        switch self[name] {
+        case nil, .null?: return nil
+        case let value?:
+            guard let number = value.doubleValue else { throw .invalidParameter(name) }
+            return number
+        }
+    }
+
     /// An integer that must lie in `range`: anything else (too large for `Int` too) is `InvalidParameter`
     /// naming it, never a trap further on.
     public func optionalInt(_ name: String, in range: ClosedRange<Int>) throws(VarlinkError) -> Int? {

@@ -2,6 +2,7 @@ import CSystemd
 import Glibc
 import Logging
 import VarlinkServer
+import VServerConfig
 import VServerCore
 
 /// When systemd is PID 1, each guest gets its own transient scope `vserver-NAME.scope` in machine.slice
@@ -49,23 +50,7 @@ package struct SystemdScopes: GuestPlacement {
             interface: "org.freedesktop.systemd1.Manager", member: "StartTransientUnit")
         try message.append(scope)
         try message.append("fail")
-        try message.container("a", "(sv)") {
-            for (name, value) in scopeProperties(scope: scope, guest: guest) {
-                switch value {
-                case .string(let text): try message.property(name, "s") { try message.append(text) }
-                case .boolean(let flag): try message.property(name, "b") { try message.append(flag) }
-                case .uint64(let number): try message.property(name, "t") { try message.append(number) }
-                case .pids(let pids):
-                    try message.property(name, "au") {
-                        try message.container("a", "u") { for pid in pids { try message.append(pid) } }
-                    }
-                case .strings(let texts):
-                    try message.property(name, "as") {
-                        try message.container("a", "s") { for text in texts { try message.append(text) } }
-                    }
-                }
-            }
-        }
+        try message.append(properties: scopeProperties(scope: scope, guest: guest))
         try message.container("a", "(sa(sv))") {}
         return message
     }
@@ -77,6 +62,7 @@ package struct SystemdScopes: GuestPlacement {
         case uint64(UInt64)
         case pids([UInt32])
         case strings([String])
+        case bytes([UInt8])
     }
 
     /// The properties of a guest's scope, in order.
@@ -88,14 +74,60 @@ package struct SystemdScopes: GuestPlacement {
             // The guest's own init (a systemd guest) manages the cgroups below the scope.
             ("Delegate", .boolean(true)),
             ("TasksAccounting", .boolean(true)),
-            // [resources] pids-max: a fork bomb inside stops there. UInt64.max is systemd's "infinity".
-            ("TasksMax", .uint64(guest.pidsMax ?? .max)),
             ("MemoryAccounting", .boolean(true)),
+            ("CPUAccounting", .boolean(true)),
+            ("IOAccounting", .boolean(true)),
             // A scope that ended badly must not block the next start of the same vserver.
             ("CollectMode", .string("inactive-or-failed")),
             // At shutdown vservers.service stops the guests in order first; only then may systemd end the scopes.
             ("Before", .strings(["vservers.service"])),
+        ] + resourceProperties(guest.resources, resetting: false)
+    }
+
+    /// `[resources]` as unit properties. TasksMax= is always set (pids-max has a default); the others only when
+    /// configured, unless `resetting` (a live change): then an unset limit goes back to systemd's infinity.
+    package static func resourceProperties(_ resources: ResourceSettings, resetting: Bool)
+        -> [(name: String, value: PropertyValue)]
+    {
+        // UInt64.max is systemd's "infinity" for the limits and "unset" for the weights.
+        let values: [(String, UInt64?)] = [
+            ("MemoryMax", resources.memoryMax),
+            ("MemoryHigh", resources.memoryHigh),
+            ("MemorySwapMax", resources.swapMax),
+            // CPUQuota=150% is 1.5 s of CPU time per second.
+            ("CPUQuotaPerSecUSec", resources.cpuMaxPercent.map { $0 * 10_000 }),
+            ("CPUWeight", resources.cpuWeight),
+            ("IOWeight", resources.ioWeight),
         ]
+        var properties = values.compactMap { name, value in
+            value != nil || resetting ? (name: name, value: PropertyValue.uint64(value ?? .max)) : nil
+        }
+        if resources.cpuset != nil || resetting {
+            properties.append(("AllowedCPUs", .bytes(cpuMask(resources.cpuset))))
+        }
+        properties.append(("TasksMax", .uint64(resources.pidsMax ?? .max)))
+        return properties
+    }
+
+    /// AllowedCPUs= as systemd takes it over D-Bus: a bit mask, CPU 0 in bit 0 of the first byte; empty is all.
+    package static func cpuMask(_ cpuset: String?) -> [UInt8] {
+        guard let cpuset, let list = CPUList(cpuset), let highest = list.cpus.max() else { return [] }
+        var mask = [UInt8](repeating: 0, count: highest / 8 + 1)
+        for cpu in list.cpus { mask[cpu / 8] |= 1 << (cpu % 8) }
+        return mask
+    }
+
+    /// SetUnitProperties(name, runtime, properties): a live change of a running guest's limits. Runtime only:
+    /// vserver.toml holds what lasts.
+    package func setResources(_ resources: ResourceSettings, name: String) throws {
+        let bus = try SystemBus()
+        let message = try BusMessage(
+            bus: bus, destination: "org.freedesktop.systemd1", path: "/org/freedesktop/systemd1",
+            interface: "org.freedesktop.systemd1.Manager", member: "SetUnitProperties")
+        try message.append(GuestCgroup.scopeName(name))
+        try message.append(true)
+        try message.append(properties: Self.resourceProperties(resources, resetting: true))
+        try bus.call(message)
     }
 
     /// RegisterMachine(name, id ay, service, class, leader, root_directory): registers the leader's unit (our
@@ -105,7 +137,7 @@ package struct SystemdScopes: GuestPlacement {
             bus: bus, destination: "org.freedesktop.machine1", path: "/org/freedesktop/machine1",
             interface: "org.freedesktop.machine1.Manager", member: "RegisterMachine")
         try message.append(guest.name)
-        try message.appendEmptyByteArray()
+        try message.append(bytes: [])
         try message.append("vserverd")
         try message.append("container")
         try message.append(UInt32(bitPattern: guest.pid))
@@ -241,8 +273,9 @@ package final class BusMessage {
         try check(sd_bus_message_append_basic(message, Self.type("b"), &value), "boolean")
     }
 
-    package func appendEmptyByteArray() throws {
-        try check(sd_bus_message_append_array(message, Self.type("y"), nil, 0), "byte array")
+    package func append(bytes: [UInt8]) throws {
+        try check(bytes.withUnsafeBytes { sd_bus_message_append_array(message, Self.type("y"), $0.baseAddress,
+                                                                      $0.count) }, "byte array")
     }
 
     /// An array ("a"), struct ("r"), dict entry ("e") or variant ("v") holding `contents`.
@@ -250,6 +283,25 @@ package final class BusMessage {
         try check(sd_bus_message_open_container(message, Self.type(type), contents), "open \(contents)")
         try body()
         try check(sd_bus_message_close_container(message), "close \(contents)")
+    }
+
+    /// A unit's properties, a(sv).
+    package func append(properties: [(name: String, value: SystemdScopes.PropertyValue)]) throws {
+        try container("a", "(sv)") {
+            for (name, value) in properties {
+                switch value {
+                case .string(let text): try property(name, "s") { try append(text) }
+                case .boolean(let flag): try property(name, "b") { try append(flag) }
+                case .uint64(let number): try property(name, "t") { try append(number) }
+                case .pids(let pids):
+                    try property(name, "au") { try container("a", "u") { for pid in pids { try append(pid) } } }
+                case .strings(let texts):
+                    try property(name, "as") { try container("a", "s") { for text in texts { try append(text) } } }
+                case .bytes(let bytes):
+                    try property(name, "ay") { try append(bytes: bytes) }
+                }
+            }
+        }
     }
 
     /// One (sv) entry of a property array.

@@ -8,7 +8,8 @@ struct Check: ParsableCommand {
             + "file, line and key. Warnings include what the init found in the root needs (systemd: a user "
             + "namespace, or CAP_SYS_ADMIN), capabilities and mounts that reach the host, and seccomp = "
             + "\"unconfined\". Errors include hooks anyone but root could change and a root whose parent is not "
-            + "a root-only (0700) barrier. Exit status 1 when a checked config is invalid.")
+            + "a root-only (0700) barrier, and [resources] limits this host has no cgroup controller for. Exit "
+            + "status 1 when a checked config is invalid.")
 
     @Argument(help: "A vserver (name or context id); default: all.")
     var name: String?
@@ -35,6 +36,9 @@ struct Check: ParsableCommand {
                 print("\(name): error: \(error)")
                 invalid = true
             } else if let config = configs.configs[name] {
+                let problems = config.resourceProblems()
+                for problem in problems { print("\(name): error: \(problem)") }
+                invalid = invalid || !problems.isEmpty
                 for warning in config.warnings + config.initWarnings { print("\(name): warning: \(warning)") }
                 let origin = configs.contextOrigins[name]?.description ?? ""
                 print("\(name): ok (context \(config.context)\(origin), root \(config.root))")

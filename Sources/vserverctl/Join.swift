@@ -67,16 +67,19 @@ enum Join {
         let envp = arena.nullTerminated(environment(info))
         // An unknown policy from a newer daemon gets the stricter default.
         let seccomp = VServerConfig.SeccompPolicy(rawValue: info.seccomp ?? "") ?? .default
+        let legacyCgroups = info.legacyCgroups.map { Optional(arena.copy($0)) }
         let result = argv.withUnsafeBufferPointer { argv in
             envp.withUnsafeBufferPointer { envp in
+              legacyCgroups.withUnsafeBufferPointer { legacyCgroups in
                 var config = vs_join_config(
                     pid: info.pid, start_time: info.startTime, keep_capabilities: info.capabilities,
                     argv: argv.baseAddress, envp: envp.baseAddress, cgroup: info.cgroup.map(arena.copy),
                     terminal_fd: streams.terminal, stdin_fd: streams.stdin, stdout_fd: streams.stdout,
                     stderr_fd: streams.stderr, terminal_stdio: streams.terminalStdio,
                     terminal_input: streams.terminal == 0 ? 1 : 0, seccomp: seccomp.spawnValue,
-                    pids_cgroup: info.pidsCgroup.map(arena.copy))
+                    legacy_cgroups: legacyCgroups.baseAddress, legacy_cgroup_count: legacyCgroups.count)
                 return vs_join(&config, &joined, &failure)
+              }
             }
         }
         guard result == 0 else { throw CommandFailure(joinFailure: failure) }

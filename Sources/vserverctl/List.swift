@@ -5,9 +5,12 @@ import VServerProtocol
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List vservers with their state and resource use (like vserver-stat).",
-        discussion: "Columns: NAME CTX STATE PID PROCS RSS UPTIME ROOT. PROCS and RSS count the processes of "
-            + "the vserver's pid namespace (under systemd: of its scope vserver-NAME.scope). A vserver whose "
-            + "config is invalid shows as failed; `status NAME` or --json shows why.")
+        discussion: "Columns: NAME CTX STATE PID PROCS RSS CPU UPTIME ROOT. PROCS and RSS count the processes of "
+            + "the vserver's pid namespace (under systemd: of its scope vserver-NAME.scope); RSS is the kernel's "
+            + "count of its memory cgroup where it has one. CPU is its user + system time, from its cgroup. "
+            + "--json also has the memory peak, user and system time, bytes read and written, and disk use where "
+            + "they are counted. A vserver whose config is invalid shows as failed; `status NAME` or --json shows "
+            + "why.")
 
     @Flag(help: "Print the Varlink reply as JSON: {\"vservers\": [...]}.")
     var json = false
@@ -30,11 +33,12 @@ struct List: ParsableCommand {
             return
         }
         let now = time(nil)
-        var rows = [["NAME", "CTX", "STATE", "PID", "PROCS", "RSS", "UPTIME", "ROOT"]]
+        var rows = [["NAME", "CTX", "STATE", "PID", "PROCS", "RSS", "CPU", "UPTIME", "ROOT"]]
         for info in vservers {
             rows.append([
                 info.name, "\(info.context)", info.state.rawValue, info.pid.map { "\($0)" } ?? "-",
                 info.processes.map { "\($0)" } ?? "-", info.memoryBytes.map(humanBytes) ?? "-",
+                info.cpuSeconds.map(Show.seconds) ?? "-",
                 info.startedAt.flatMap(parseISO8601).map { humanDuration(now - $0) } ?? "-", info.root,
             ])
         }

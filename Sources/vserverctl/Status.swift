@@ -24,6 +24,7 @@ struct Status: ParsableCommand {
         if let startedAt = info.startedAt { line += ", since \(startedAt)" }
         if let processes = info.processes { line += ", \(processes) processes" }
         if let memory = info.memoryBytes { line += ", \(humanBytes(memory))" }
+        if let cpu = info.cpuSeconds { line += ", \(Show.seconds(cpu)) CPU" }
         print(line)
         if let reason = info.reason { print("  \(reason)") }
         if info.state != .running { throw ExitCode(3) }

@@ -10,8 +10,9 @@ struct VServerCtl: ParsableCommand {
             \(defaultManagerSocketPath) unless --socket says otherwise. Errors print one line on stderr and \
             exit non-zero.
             """,
-        subcommands: [List.self, Status.self, Start.self, Stop.self, Restart.self, Enter.self, Exec.self, PS.self,
-                      Whois.self, Check.self, Create.self, Build.self, Import.self, Reload.self, Monitor.self])
+        subcommands: [List.self, Status.self, Show.self, SetLimits.self, Start.self, Stop.self, Restart.self,
+                      Enter.self, Exec.self, PS.self, Whois.self, Check.self, Create.self, Build.self, Import.self,
+                      Reload.self, Monitor.self])
 }
 
 FastPath.runIfPlain(CommandLine.arguments.dropFirst())

@@ -34,6 +34,8 @@ private final class RecordingPlacement: GuestPlacement {
         let command = (try? FileSystem.readText("/proc/\(guest.pid)/comm")) ?? ""
         calls.withLock { $0.append(Call(guest: guest, command: command)) }
     }
+
+    func setResources(_ resources: ResourceSettings, name: String) throws {}
 }
 
 @Test(.requires(geteuid() == 0, "root, to clone namespaces"), .timeLimit(.minutes(2)))
@@ -60,8 +62,7 @@ func placementRunsWhilePidOneWaitsBeforeItsExec() async throws {
     let pid = try #require(started.pid)
     defer { kill(pid, SIGKILL) }
     let calls = placement.calls.withLock { $0 }
-    #expect(calls.map(\.guest) == [PlacedGuest(name: "web", context: 1042, pid: Int32(pid), root: root,
-                                                         pidsMax: 4096)])
+    #expect(calls.map(\.guest) == [PlacedGuest(name: "web", context: 1042, pid: Int32(pid), root: root)])
     // At placement PID 1 was still the clone of this process; busybox init renames itself "init".
     #expect(calls.first?.command != "init\n")
     #expect(try FileSystem.readText("/proc/\(pid)/comm") == "init\n")

@@ -283,8 +283,12 @@ import VServerProtocol
             """
             type VServer (name: string, context: int, state: string, root: string, hostname: string,
                           autostart: bool, pid: ?int, startedAt: ?string, processes: ?int, memoryBytes: ?int,
-                          reason: ?string, exit: ?ExitStatus)
+                          memoryPeakBytes: ?int, cpuUserSeconds: ?float, cpuSystemSeconds: ?float, ioReadBytes: ?int,
+                          ioWriteBytes: ?int, diskBytes: ?int, diskLimitBytes: ?int, reason: ?string, exit: ?ExitStatus)
             """,
+            "type Limit (key: string, value: string)",
+            "method GetResources(name: string) -> (vserver: VServer, limits: []Limit)",
+            "method SetResources(name: string, assignments: []string, runtime: bool) -> (vserver: VServer, limits: []Limit)",
             "type Process (pid: int, vserver: ?string, context: ?int, command: string)",
             "method List() -> (vservers: []VServer)",
             "method Get(name: string) -> (vserver: VServer)",
@@ -328,7 +332,8 @@ import VServerProtocol
         #expect(status == 0, "\(output)")
         #expect(
             output.contains(
-                "io.vserverd.Manager: ExitStatus VServer Process List Get Start Stop Restart StartAutostart StartAll StopAll Reload Whois"
+                "io.vserverd.Manager: ExitStatus VServer Process List Get Start Stop Restart Limit GetResources SetResources"
+                    + " StartAutostart StartAll StopAll Reload Whois"
                     + " Processes Join Monitor NoSuchVServer InvalidConfig AlreadyRunning NotRunning DependencyNotRunning"
                     + " HookFailed StartFailed PermissionDenied InternalError NoSuchProcess"
             ),

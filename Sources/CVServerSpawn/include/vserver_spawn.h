@@ -72,13 +72,14 @@ struct vs_spawn_config {
     int seccomp;                        /* VS_SECCOMP_*: the filter PID 1 gets (with a new session keyring) */
     int nesting;                        /* with VS_CLONE_NEWUSER: 1 leaves the guest's mounts unlocked (container
                                            runtimes inside mount a proc), 0 locks them (lock_mounts in spawn_child.c) */
-    int pids_tasks_fd;                  /* >= 0: `tasks` of the guest's cgroup in the v1 pids hierarchy (a hybrid
-                                           host), to which the child writes "0" first thing: it moves itself, one
+    const int *legacy_tasks_fds;        /* `tasks` of the guest's cgroups in the v1 hierarchies (a hybrid host: its
+                                           limits), to which the child writes "0" first thing: it moves itself, one
                                            thread, which the kernel does without the global lock a move by PID takes
                                            (an RCU grace period, ~8 ms), and before it can fork */
+    size_t legacy_tasks_count;          /* at most VS_MAX_LEGACY_CGROUPS */
 };
 
-enum { VS_MAX_TTYS = 12 };
+enum { VS_MAX_TTYS = 12, VS_MAX_LEGACY_CGROUPS = 8 };
 
 /*
  * What failed, where, and errno: "mount proc" + "/vservers/web/proc" + ENOENT, read as
@@ -174,8 +175,9 @@ struct vs_join_config {
     int terminal_input;                 /* with terminal_fd: it is the caller's stdin; vs_join_relay puts it in raw
                                            mode and sends what is typed to the pty */
     int seccomp;                        /* VS_SECCOMP_*: the vserver's (with a new session keyring) */
-    const char *pids_cgroup;            /* PID 1's cgroup of the v1 pids hierarchy (a hybrid host), joined too so that
-                                           the command counts against the vserver's pids limit; or NULL */
+    const char *const *legacy_cgroups;  /* PID 1's cgroups of the v1 hierarchies (a hybrid host), joined too so that
+                                           the command counts against the vserver's limits */
+    size_t legacy_cgroup_count;         /* at most VS_MAX_LEGACY_CGROUPS */
 };
 
 struct vs_joined {

@@ -82,7 +82,7 @@ package enum TOMLConfig {
     package static let topLevelKeys = [
         "context", "root", "hostname", "autostart", "after", "init", "command", "init-style", "on-reboot", "runlevels",
         "stop-signal", "stop-timeout", "hook-timeout", "shell", "timezone", "environment", "namespaces", "network",
-        "capabilities", "limits", "resources", "mount", "security",
+        "capabilities", "limits", "resources", "disk", "mount", "security",
     ]
 
     package static func read(
@@ -242,7 +242,7 @@ private struct TOMLConfigParser {
             try readSecurity(try reader.table(value, key), key)
         case "limits":
             for limit in try reader.table(value, key).entries { config.limits.append(try readLimit(limit, key)) }
-        case "resources":
+        case "resources", "disk":
             try readResources(try reader.table(value, key), key)
         case "mount":
             guard case .array(let elements) = value.kind else {
@@ -333,29 +333,17 @@ private struct TOMLConfigParser {
         }
     }
 
-    /// `[resources] pids-max = 4096 | "max"`: the guest's cgroup limit on tasks (docs/ARCHITECTURE.md §4).
+    /// `[resources]` and `[disk]`: the guest's cgroup limits and disk quota (docs/ARCHITECTURE.md §4).
     private mutating func readResources(_ table: TOMLTable, _ parent: String) throws(ConfigError) {
         for entry in table.entries {
             let key = TOMLReader.path(parent, entry.key)
-            guard entry.key == "pids-max" else {
-                throw reader.unknownKey(entry, key, known: ["pids-max"], in: parent)
+            guard let resource = ResourceKey.named("\(parent).\(entry.key)") else {
+                throw reader.unknownKey(entry, key, known: ResourceKey.keys(in: parent), in: parent)
             }
-            let range = VServerConfig.pidsMaxRange
-            let problem = "must be an integer from \(range.lowerBound) to \(range.upperBound) or \"max\""
-            switch entry.value.kind {
-            case .integer(let number):
-                guard let tasks = UInt64(exactly: number), range.contains(tasks) else {
-                    throw reader.error(entry.value.line, key, "\(problem), not \(number)")
-                }
-                config.pidsMax = tasks
-            case .string(let text):
-                guard text == "max" else {
-                    throw reader.error(entry.value.line, key, "\(problem), not \(quoted(text))")
-                }
-                config.pidsMax = nil
-            default:
-                throw reader.typeError(entry.value, key, expected: "an integer or \"max\"")
+            if let problem = resource.read(entry.value, into: &config.resources) {
+                throw reader.error(entry.value.line, key, problem)
             }
+            config.resourceLines[resource] = entry.value.line
         }
     }
 

@@ -152,9 +152,10 @@ public struct VServerConfig: Sendable, Equatable {
     /// The bounding set: bit n = capability n.
     public var capabilities: UInt64
     public var limits: [Limit] = []
-    /// `[resources] pids-max`: at most this many tasks in the guest's cgroup (a fork bomb stops there); nil: "max",
-    /// no limit.
-    public var pidsMax: UInt64? = defaultPidsMax
+    /// `[resources]` and `[disk]`: cgroup limits (pids-max 4096 by default, where a fork bomb stops) and disk quota.
+    public var resources = ResourceSettings()
+    /// Lines of the `[resources]`/`[disk]` keys in `configFile`, for errors found later (at `check` and start).
+    package var resourceLines: [ResourceKey: Int] = [:]
     /// `[[mount]]` entries first, then fstab lines.
     public var mounts: [Mount] = []
     /// Non-fatal findings for `vserverctl check`, each "file:line: key: message".
@@ -199,6 +200,17 @@ extension VServerConfig.SeccompPolicy {
         switch self {
         case .default: Int32(VS_SECCOMP_DEFAULT)
         case .unconfined: Int32(VS_SECCOMP_UNCONFINED)
+        }
+    }
+}
+
+extension VServerConfig {
+    /// "FILE:LINE: resources.io-weight: this host cannot enforce it: …" for every limit the host has no
+    /// controller for: `check` prints them as errors and a start refuses (docs/ARCHITECTURE.md §4).
+    package func resourceProblems(on host: CgroupHost = .current) -> [String] {
+        host.unenforceable(resources).map { problem in
+            let place = resourceLines[problem.key].map { "\(configFile):\($0)" } ?? configFile
+            return "\(place): \(problem.key.path): \(problem)"
         }
     }
 }

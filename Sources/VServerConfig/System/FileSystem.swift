@@ -157,9 +157,10 @@ package enum FileSystem {
     }
 
     /// Writes every byte (a short write goes on where it stopped; EINTR is retried); `path` names fd in errors.
-    /// Writes `text` in one write(2) to an existing file of /proc/sys or a cgroup, where each write is one setting.
+    /// Writes `text` in one write(2) to an existing file of /proc/sys or a cgroup, where each write is one setting
+    /// (O_TRUNC, as the shell's `>`, which those files ignore and a fake cgroupfs tree of tests needs).
     package static func writeKernelFile(_ path: String, _ text: String) throws(SystemError) {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
         guard fd >= 0 else { throw SystemError("open", path: path) }
         defer { close(fd) }
         let bytes = Array(text.utf8)

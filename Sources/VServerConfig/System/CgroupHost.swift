@@ -1,0 +1,122 @@
+import Glibc
+
+/// The cgroup controllers this host offers, read once from /sys/fs/cgroup: which `[resources]` keys it can enforce,
+/// and with which hierarchy. `check` and the start of a guest ask it, so that a limit the host cannot enforce is an
+/// error rather than ignored.
+package struct CgroupHost: Sendable, Equatable {
+    /// The cgroup2 hierarchy: /sys/fs/cgroup (unified host) or /sys/fs/cgroup/unified (hybrid).
+    package var unifiedMount: String?
+    /// Controllers cgroup2 offers at its root (cgroup.controllers).
+    package var unifiedControllers: Set<String> = []
+    /// v1 hierarchies by controller ("memory" → /sys/fs/cgroup/memory); co-mounted ones ("cpu,cpuacct") appear
+    /// under each name.
+    package var legacyMounts: [String: String] = [:]
+
+    package init(unifiedMount: String? = nil, unifiedControllers: Set<String> = [],
+                 legacyMounts: [String: String] = [:]) {
+        self.unifiedMount = unifiedMount
+        self.unifiedControllers = unifiedControllers
+        self.legacyMounts = legacyMounts
+    }
+
+    package static let current = probe()
+
+    /// What is mounted under `root`, as systemd mounts cgroups (one directory per v1 hierarchy).
+    package static func probe(root: String = "/sys/fs/cgroup") -> CgroupHost {
+        var host = CgroupHost()
+        host.unifiedMount = [root, "\(root)/unified"].first { FileSystem.exists("\($0)/cgroup.controllers") }
+        if let mount = host.unifiedMount, let text = try? FileSystem.readText("\(mount)/cgroup.controllers") {
+            host.unifiedControllers = Set(text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+        }
+        for name in FileSystem.entries(root) where FileSystem.exists("\(root)/\(name)/tasks") {
+            for controller in name.split(separator: ",") where !controller.hasPrefix("name=") {
+                host.legacyMounts[String(controller)] = "\(root)/\(name)"
+            }
+        }
+        return host
+    }
+
+    /// Where a controller's limits go.
+    package enum Hierarchy: Sendable, Equatable {
+        case unified
+        case legacy(mount: String)
+    }
+
+    /// The cgroup2 controller a key needs; nil for keys that are no cgroup limit.
+    package static func controller(of key: ResourceKey) -> String? {
+        switch key {
+        case .memoryMax, .memoryHigh, .swapMax: "memory"
+        case .cpuMax, .cpuWeight: "cpu"
+        case .cpuset: "cpuset"
+        case .ioWeight: "io"
+        case .pidsMax: "pids"
+        case .lxcfs, .spaceMax, .inodesMax: nil
+        }
+    }
+
+    /// A v1 controller's name for a cgroup2 one.
+    package static func legacyController(_ controller: String) -> String {
+        controller == "io" ? "blkio" : controller
+    }
+
+    /// The v1 file a key needs in its hierarchy, where not every kernel has it.
+    static func legacyFiles(of key: ResourceKey) -> [String] {
+        switch key {
+        case .memoryHigh: ["memory.soft_limit_in_bytes"]
+        case .swapMax: ["memory.memsw.limit_in_bytes"]
+        case .cpuMax: ["cpu.cfs_quota_us"]
+        case .cpuWeight: ["cpu.shares"]
+        case .ioWeight: ["blkio.bfq.weight", "blkio.weight"]
+        default: []
+        }
+    }
+
+    /// Where `key` is enforced on this host, or why it cannot be: cgroup2 when its root offers the controller,
+    /// else the v1 hierarchy of it (with the file the key needs).
+    package func hierarchy(for key: ResourceKey) -> Result<Hierarchy, Unenforceable> {
+        guard let controller = Self.controller(of: key) else { return .success(.unified) }
+        if unifiedControllers.contains(controller) { return .success(.unified) }
+        let legacy = Self.legacyController(controller)
+        let files = Self.legacyFiles(of: key)
+        if let mount = legacyMounts[legacy],
+           files.isEmpty || files.contains(where: { FileSystem.exists("\(mount)/\($0)") }) {
+            return .success(.legacy(mount: mount))
+        }
+        var places: [String] = []
+        if let unifiedMount { places.append("\(unifiedMount)/cgroup.controllers has no \(controller)") }
+        if let mount = legacyMounts[legacy] {
+            places.append("the v1 \(legacy) hierarchy (\(mount)) has no "
+                          + files.map { "\($0)" }.joined(separator: " or "))
+        } else {
+            places.append("no v1 \(legacy) hierarchy is mounted")
+        }
+        return .failure(Unenforceable(key: key, reason: places.joined(separator: ", and ")))
+    }
+
+    /// The set keys of `resources` this host cannot enforce.
+    package func unenforceable(_ resources: ResourceSettings) -> [Unenforceable] {
+        ResourceKey.allCases.compactMap { key in
+            guard Self.controller(of: key) != nil, key.describe(resources) != nil,
+                  !(key == .pidsMax && resources.pidsMax == nil),
+                  case .failure(let problem) = hierarchy(for: key)
+            else { return nil }
+            return problem
+        }
+    }
+}
+
+/// A limit the host has no controller for.
+package struct Unenforceable: Error, Sendable, Equatable, CustomStringConvertible {
+    package var key: ResourceKey
+    package var reason: String
+
+    package init(key: ResourceKey, reason: String) {
+        self.key = key
+        self.reason = reason
+    }
+
+    package var description: String {
+        let unset = key == .pidsMax ? "set it to \"max\"" : "remove it"
+        return "this host cannot enforce it: \(reason); \(unset) to start the guest without this limit"
+    }
+}

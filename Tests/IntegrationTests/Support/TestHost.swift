@@ -151,6 +151,11 @@ let unifiedCgroupMount = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"].first {
 let legacyPidsCgroupMount = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/tasks")
     ? "/sys/fs/cgroup/pids" : nil
 
+/// The v1 controller hierarchies of a hybrid host (memory, cpu, pids, ...), where guests' limits go; empty elsewhere.
+let legacyCgroupMounts: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [])
+    .filter { $0 != "systemd" && FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\($0)/tasks") }
+    .map { "/sys/fs/cgroup/\($0)" }
+
 /// A private vserverd world in a temp dir: config dir, state dir, socket, logs, roots, and a cgroup of its own for
 /// the guests' cgroups. Never the machine's /etc/vservers or /run/vserverd. `cleanup` stops what it started, by
 /// PID, on every exit path.
@@ -169,6 +174,10 @@ final class TestHost: @unchecked Sendable {
     var cgroupParentDirectory: String? { unifiedCgroupMount.map { $0 + cgroupParent } }
     /// The same parent in the v1 pids hierarchy of a hybrid host, where the guests' pids limits are.
     var legacyPidsCgroupParentDirectory: String? { legacyPidsCgroupMount.map { $0 + cgroupParent } }
+    /// The same parent in every v1 hierarchy: where the guests' v1 limits are.
+    func legacyCgroupDirectory(_ controller: String, _ name: String) -> String {
+        "/sys/fs/cgroup/\(controller)\(cgroupParent)/vserver-\(name)"
+    }
     private(set) var daemon: Process?
 
     init() throws {
@@ -308,7 +317,7 @@ final class TestHost: @unchecked Sendable {
         killDaemon(signal: SIGTERM)
         // A guest killed just now (or one whose daemon died, reaped by the host's init when it gets to it) may
         // still hold its cgroup for a moment: retry for a while rather than leave empty cgroups on the machine.
-        let cgroups = [cgroupParentDirectory, legacyPidsCgroupParentDirectory].compactMap { $0 }
+        let cgroups = [cgroupParentDirectory].compactMap { $0 } + legacyCgroupMounts.map { $0 + cgroupParent }
         let deadline = ContinuousClock.now + .seconds(10)
         repeat {
             for cgroup in cgroups { removeCgroupTree(cgroup) }

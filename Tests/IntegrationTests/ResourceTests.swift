@@ -1,0 +1,163 @@
+import Foundation
+import Testing
+
+/// Issue 12: `[resources]` limits on a real kernel, changed live with `vserverctl set`, and the accounting in
+/// `list --json` and `show`. Outside systemd vserverd writes the limits itself: on this project's hybrid test
+/// machines into the guest's cgroups of the v1 memory, cpu, cpuset and pids hierarchies (the cgroup2 path is covered
+/// against a fake cgroupfs tree in VServerCoreTests, the systemd path by scripts/e2e-systemd).
+extension Integration {
+    @Suite struct Resources {
+        static let hasV1Memory = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+        static let hasV1CPU = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+        static let hasNoIOWeight = !["blkio.weight", "blkio.bfq.weight"].contains {
+            FileManager.default.fileExists(atPath: "/sys/fs/cgroup/blkio/\($0)")
+        } && !((try? String(contentsOfFile: "/sys/fs/cgroup/unified/cgroup.controllers", encoding: .utf8)) ?? "io")
+            .contains("io")
+
+        /// One vserver of `list --json`.
+        static func listed(_ host: TestHost, _ name: String) throws -> [String: Any] {
+            let list = try host.ctl("list", "--json")
+            let object = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any]
+            let vservers = object?["vservers"] as? [[String: Any]] ?? []
+            return try #require(vservers.first { $0["name"] as? String == name }, "\(list)")
+        }
+
+        static func read(_ path: String) throws -> String {
+            try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        @Test(.requires(hasV1Memory, "a v1 memory hierarchy (this project's hybrid test machines)"))
+        func aProcessAboveMemoryMaxIsOOMKilledInsideAndTheGuestAndHostLive() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit + "[resources]\nmemory-max = \"64M\"\nswap-max = 0\n")
+                try host.addVServer("db", config: busyboxInit)
+                try host.startDaemon()
+                #expect(try host.ctl("start", "web").status == 0)
+                #expect(try host.ctl("start", "db").status == 0)
+                let memory = host.legacyCgroupDirectory("memory", "web")
+                #expect(try Self.read("\(memory)/memory.limit_in_bytes") == "67108864")
+                #expect(try Self.read("\(memory)/memory.memsw.limit_in_bytes") == "67108864")
+                let pid1 = try host.guestPID("web")
+
+                // dd fills a 200 MB buffer from /dev/zero: the kernel kills it at 64 MB.
+                let hog = try host.ctl("exec", "web", "--", "dd", "if=/dev/zero", "of=/dev/null", "bs=209715200",
+                                       "count=1")
+                #expect(hog.status == 128 + SIGKILL, "\(hog)")
+                let oom = try String(contentsOfFile: "\(memory)/memory.oom_control", encoding: .utf8)
+                #expect(oom.contains("oom_kill 1") || oom.contains("oom_kill 2"), "\(oom)")
+                #expect(kill(pid1, 0) == 0, "the guest's PID 1 lives")
+                #expect(try host.ctl("status", "web").status == 0)
+                #expect(try host.ctl("exec", "db", "--", "true").status == 0, "another guest lives")
+                #expect(try run("/bin/true", []).status == 0, "the host lives")
+
+                let listed = try Self.listed(host, "web")
+                let peak = try #require(listed["memoryPeakBytes"] as? Int, "\(listed)")
+                #expect(peak > 48 << 20 && peak <= 64 << 20, "peak \(peak)")
+                #expect(listed["cpuUserSeconds"] is Double && listed["cpuSystemSeconds"] is Double, "\(listed)")
+                #expect(try host.ctl("stop", "web").status == 0)
+                #expect(!FileManager.default.fileExists(atPath: memory), "stop removes its memory cgroup")
+            }
+        }
+
+        @Test(.requires(hasV1CPU, "a v1 cpu hierarchy (this project's hybrid test machines)"))
+        func aBusyLoopGetsAtMostItsCPUMax() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit + "[resources]\ncpu-max = \"50%\"\n")
+                try host.startDaemon()
+                #expect(try host.ctl("start", "web").status == 0)
+                let cpu = host.legacyCgroupDirectory("cpu", "web")
+                #expect(try Self.read("\(cpu)/cpu.cfs_quota_us") == "50000")
+                let loop = try ChildProcess([Products.vserverctl, "exec", "web", "--", "sh", "-c", "while :; do :; done"],
+                                            environment: ["VSERVERD_SOCKET": host.socket])
+                defer { loop.stop() }
+                let statFile = "\(try #require(host.cgroupParentDirectory))/vserver-web/cpu.stat"
+                func usage() throws -> Double {
+                    let line = try String(contentsOfFile: statFile, encoding: .utf8).split(separator: "\n")
+                        .first { $0.hasPrefix("usage_usec ") }
+                    return Double(try #require(line).dropFirst(11)) ?? 0
+                }
+                try waitUntil("the loop to run in the guest") { try usage() > 50_000 }
+                let clock = ContinuousClock()
+                let (before, started) = (try usage(), clock.now)
+                // A measuring window, not synchronisation: the share of one CPU over 5 s of wall time.
+                usleep(5_000_000)
+                let (after, ended) = (try usage(), clock.now)
+                let wall = Double((ended - started).components.seconds) * 1e6
+                    + Double((ended - started).components.attoseconds) / 1e12
+                let share = (after - before) / wall
+                #expect(share <= 0.55, "the loop got \(share * 100)% of a CPU")
+                #expect(share >= 0.05, "the loop ran (\(share * 100)%)")
+                let throttled = try String(contentsOfFile: "\(cpu)/cpu.stat", encoding: .utf8)
+                #expect(!throttled.contains("nr_throttled 0\n"), "\(throttled)")
+            }
+        }
+
+        @Test(.requires(hasV1Memory, "a v1 memory hierarchy (this project's hybrid test machines)"))
+        func setChangesARunningGuestAtOnceAndItsFileKeepsItsComments() async throws {
+            try await withTestHost { host in
+                let config = busyboxInit + """
+                    # Limits agreed with the customer (ticket 4711).
+                    [resources]
+                    memory-max  = "64M"     # hard limit
+                    pids-max    = 200       # fork bombs stop here
+
+                    """
+                try host.addVServer("web", config: config)
+                let file = "\(host.configDirectory)/web/vserver.toml"
+                let original = try String(contentsOfFile: file, encoding: .utf8)
+                try host.startDaemon()
+                #expect(try host.ctl("start", "web").status == 0)
+                let memory = host.legacyCgroupDirectory("memory", "web")
+                #expect(try Self.read("\(memory)/memory.limit_in_bytes") == "67108864")
+
+                let set = try host.ctl("set", "web", "memory-max=128M")
+                #expect(set.status == 0, "\(set)")
+                #expect(set.stdout.contains("resources.memory-max  128M"), "\(set)")
+                #expect(try Self.read("\(memory)/memory.limit_in_bytes") == "134217728", "changed at once")
+                let edited = try String(contentsOfFile: file, encoding: .utf8)
+                #expect(edited == original.replacingOccurrences(of: "memory-max  = \"64M\"",
+                                                                with: "memory-max  = \"128M\""), "\(edited)")
+
+                let runtime = try host.ctl("set", "web", "--runtime", "memory-max=96M", "cpu-max=150%")
+                #expect(runtime.status == 0, "\(runtime)")
+                #expect(try Self.read("\(memory)/memory.limit_in_bytes") == "100663296")
+                #expect(try Self.read(host.legacyCgroupDirectory("cpu", "web") + "/cpu.cfs_quota_us") == "150000",
+                        "a controller the guest had no cgroup of gets one")
+                let inCPU = try String(contentsOfFile: host.legacyCgroupDirectory("cpu", "web") + "/cgroup.procs",
+                                       encoding: .utf8)
+                #expect(inCPU.split(separator: "\n").contains("\(try host.guestPID("web"))"), "PID 1 moved in")
+                #expect(try String(contentsOfFile: file, encoding: .utf8) == edited, "--runtime leaves the file")
+                let show = try host.ctl("show", "web")
+                #expect(show.stdout.contains("resources.memory-max  96M") && show.stdout.contains("resources.cpu-max"),
+                        "\(show)")
+
+                let bad = try host.ctl("set", "web", "memory-max=lots")
+                #expect(bad.status == 1)
+                #expect(bad.stderr.contains("resources.memory-max: must be a size"), "\(bad)")
+                #expect(try Self.read("\(memory)/memory.limit_in_bytes") == "100663296", "nothing changed")
+
+                #expect(try host.ctl("restart", "web").status == 0)
+                #expect(try Self.read("\(memory)/memory.limit_in_bytes") == "134217728", "the persisted value")
+                #expect(!FileManager.default.fileExists(atPath: host.legacyCgroupDirectory("cpu", "web")),
+                        "the runtime-only cpu limit is gone after a restart")
+            }
+        }
+
+        @Test(.requires(hasNoIOWeight, "a host without io weights (this project's hybrid test machines)"))
+        func aLimitTheHostCannotEnforceIsAnErrorAtCheckAndStart() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit + "[resources]\nio-weight = 200\n")
+                let check = try host.ctl("check", "--config-dir", host.configDirectory, "--lib-dir",
+                                         host.libDirectory, "web")
+                #expect(check.status == 1, "\(check)")
+                let file = "\(host.configDirectory)/web/vserver.toml"
+                #expect(check.stdout.contains("web: error: \(file):6: resources.io-weight: this host cannot enforce "
+                                              + "it:"), "\(check)")
+                try host.startDaemon()
+                let start = try host.ctl("start", "web")
+                #expect(start.status == 1)
+                #expect(start.stderr.contains("resources.io-weight: this host cannot enforce it"), "\(start)")
+            }
+        }
+    }
+}

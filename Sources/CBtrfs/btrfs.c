@@ -84,7 +84,7 @@ int vs_btrfs_qgroup_limit(const char *path, uint64_t subvolume, uint64_t max_ref
     return 0;
 }
 
-/* The one item (0, type, qgroupid) of the quota tree, copied into item (at most size bytes). */
+/* The one item (0, type, qgroupid) of the quota tree, copied into item (size bytes); -ENOENT when there is none. */
 static int search_quota_item(int fd, uint8_t type, uint64_t qgroupid, void *item, size_t size) {
     struct btrfs_ioctl_search_args args;
     memset(&args, 0, sizeof args);
@@ -93,7 +93,8 @@ static int search_quota_item(int fd, uint8_t type, uint64_t qgroupid, void *item
     args.key.min_offset = args.key.max_offset = qgroupid;
     args.key.max_transid = UINT64_MAX;
     args.key.nr_items = 1;
-    if (ioctl(fd, BTRFS_IOC_TREE_SEARCH, &args) < 0) return -errno;
+    /* No quota tree: quotas are off, which BTRFS_IOC_QGROUP_LIMIT reports as ENOTCONN too. */
+    if (ioctl(fd, BTRFS_IOC_TREE_SEARCH, &args) < 0) return errno == ENOENT ? -ENOTCONN : -errno;
     if (args.key.nr_items < 1) return -ENOENT;
     struct btrfs_ioctl_search_header header;
     memcpy(&header, args.buf, sizeof header);

@@ -41,7 +41,8 @@ struct vs_btrfs_qgroup {
 };
 
 /* Qgroup 0/subvolume as of the last transaction commit, from the quota tree (BTRFS_IOC_TREE_SEARCH; needs
- * CAP_SYS_ADMIN). -ENOENT when quotas are off or there is no such qgroup. */
+ * CAP_SYS_ADMIN). -ENOTCONN when quotas are off (as BTRFS_IOC_QGROUP_LIMIT says), -ENOENT when there is no such
+ * qgroup. */
 int vs_btrfs_qgroup_read(const char *path, uint64_t subvolume, struct vs_btrfs_qgroup *out, const char **call);
 
 #ifdef __cplusplus

@@ -19,7 +19,7 @@ package enum Btrfs {
     /// Whether `path` is on a btrfs (statfs).
     package static func isBtrfs(_ path: String) throws(SystemError) -> Bool {
         var result: Int32 = 0
-        try check("statfs", path: path) { call in
+        try check(path: path) { call in
             result = vs_btrfs_is_btrfs(path, call)
             return result
         }
@@ -53,38 +53,39 @@ package enum Btrfs {
     /// The id of the subvolume `path` is in (5 for the top level).
     package static func subvolumeID(of path: String) throws(SystemError) -> UInt64 {
         var id: UInt64 = 0
-        try check("subvolume id", path: path) { vs_btrfs_subvolume_id(path, &id, $0) }
+        try check(path: path) { vs_btrfs_subvolume_id(path, &id, $0) }
         return id
     }
 
     /// Turns qgroups on for the file system of `path` and waits until they count what is on it; a no-op when
     /// they are on. The first time it reads every extent of the file system (the rescan).
     package static func enableQuota(on path: String) throws(SystemError) {
-        try check("quota enable", path: path) { vs_btrfs_quota_enable(path, $0) }
+        try check(path: path) { vs_btrfs_quota_enable(path, $0) }
     }
 
-    /// Sets the limit of referenced bytes of the subvolume `path` (qgroup 0/ID); nil clears it. Quotas must be on.
+    /// Sets the limit of referenced bytes of the subvolume `path` is in (qgroup 0/ID; as `btrfs qgroup limit`, the
+    /// top level's for a plain directory: check `isSubvolume` first); nil clears it. Quotas must be on (ENOTCONN).
     package static func setLimit(of path: String, bytes: UInt64?) throws(SystemError) {
         let id = try subvolumeID(of: path)
-        try check("qgroup limit", path: path) { vs_btrfs_qgroup_limit(path, id, bytes ?? UInt64.max, $0) }
+        try check(path: path) { vs_btrfs_qgroup_limit(path, id, bytes ?? UInt64.max, $0) }
     }
 
-    /// What qgroup 0/ID of the subvolume `path` counts. ENOENT when quotas are off.
+    /// What qgroup 0/ID of the subvolume `path` is in counts. ENOTCONN when quotas are off.
     package static func usage(of path: String) throws(SystemError) -> Usage {
         let id = try subvolumeID(of: path)
         var qgroup = vs_btrfs_qgroup()
-        try check("qgroup read", path: path) { vs_btrfs_qgroup_read(path, id, &qgroup, $0) }
+        try check(path: path) { vs_btrfs_qgroup_read(path, id, &qgroup, $0) }
         return Usage(referenced: qgroup.referenced, exclusive: qgroup.exclusive,
                      limit: qgroup.has_limit != 0 ? qgroup.max_referenced : nil)
     }
 
     /// Runs a wrapper; its -errno becomes a SystemError with the call it names.
-    private static func check(_ what: String, path: String,
-                              _ body: (UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Int32) throws(SystemError)
+    private static func check(path: String, _ body: (UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Int32)
+        throws(SystemError)
     {
         var call: UnsafePointer<CChar>? = nil
         let result = body(&call)
         guard result < 0 else { return }
-        throw SystemError(call: call.map { String(cString: $0) } ?? what, path: path, errno: -result)
+        throw SystemError(call: call.map { String(cString: $0) } ?? "ioctl", path: path, errno: -result)
     }
 }

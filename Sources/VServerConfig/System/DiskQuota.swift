@@ -162,7 +162,7 @@ package enum DiskQuota {
             do {
                 let usage = try Btrfs.usage(of: root)
                 return DiskUsage(usedBytes: usage.referenced, limitBytes: usage.limit, usedInodes: nil)
-            } catch where error.errno == ENOENT {
+            } catch where error.errno == ENOTCONN {
                 throw .unavailable("\(root): btrfs qgroups are off on its file system (setting a limit turns "
                     + "them on)")
             } catch {

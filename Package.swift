@@ -18,13 +18,15 @@ let package = Package(
     targets: [
         // The only code that runs between clone and exec, plus thin wrappers for syscalls Swift lacks.
         .target(name: "CVServerSpawn"),
+        // The btrfs ioctls behind disk limits (subvolumes, qgroups): ioctl(2) is variadic, so Swift cannot call it.
+        .target(name: "CBtrfs"),
         // libsystemd: sd_notify, sd_listen_fds, sd_journal_sendv, sd-bus.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         // Varlink framing, JSON, the interface descriptions and a blocking client. No NIO: vserverctl links it.
         .target(name: "VServerProtocol"),
         // The configuration (vserver.toml, util-vserver trees), the host-file helpers under it and SystemError:
         // what the client links without the daemon (no Manager, no swift-log, no NIO).
-        .target(name: "VServerConfig", dependencies: ["CVServerSpawn"]),
+        .target(name: "VServerConfig", dependencies: ["CBtrfs", "CVServerSpawn"]),
         // `vserverctl build`: Debian roots with mmdebstrap/debootstrap, run by the client.
         .target(name: "VServerBuild", dependencies: ["VServerConfig", "CVServerSpawn"]),
         // A generic Varlink server on SwiftNIO: framing, peers' credentials, per-uid connection quota.
@@ -110,6 +112,7 @@ let package = Package(
             dependencies: ["VServerSystemd", "VServerCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "VServerCLITests", dependencies: ["VServerCLI", "VServerProtocol"]),
         // Root tests of the built binaries: real namespaces, mounts, guests, a real Varlink client.
-        .testTarget(name: "IntegrationTests", dependencies: ["VServerProtocol", "VServerTestSupport"]),
+        .testTarget(
+            name: "IntegrationTests", dependencies: ["VServerConfig", "VServerProtocol", "VServerTestSupport"]),
     ]
 )

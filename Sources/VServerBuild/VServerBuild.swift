@@ -36,9 +36,7 @@ public enum VServerBuild {
         }
         let staging = work.staging!
         let tree = Path.join(staging, "root")
-        guard mkdir(tree, 0o755) == 0, chmod(tree, 0o755) == 0 else {
-            throw BuildError("\(SystemError("mkdir", path: tree))")
-        }
+        do throws(SystemError) { try makeRoot(tree, in: staging) } catch { throw BuildError("\(error)") }
 
         progress("building \(plan.root): \(plan.builder.summary)")
         try runBuilder(plan.builder, target: tree, log: Path.join(staging, "build.log"), interruption: interruption,
@@ -132,7 +130,11 @@ public enum VServerBuild {
         var root: String?
 
         mutating func removeStaging() {
-            if let staging { FileSystem.removeTree(staging) }
+            if let staging {
+                // The root first: a subvolume is another device, which removeTree does not enter.
+                FileSystem.removeTree(Path.join(staging, "root"))
+                FileSystem.removeTree(staging)
+            }
             staging = nil
         }
 
@@ -218,6 +220,17 @@ public enum VServerBuild {
 
     private static func interrupted(_ signal: Int32) -> BuildError {
         BuildError("interrupted by \(Signals.name(signal) ?? "signal \(signal)"); nothing was kept", signal: signal)
+    }
+
+    /// The new root, mode 0755: a btrfs subvolume where its parent is on btrfs (disk limits are qgroups of one),
+    /// else a directory.
+    private static func makeRoot(_ tree: String, in parent: String) throws(SystemError) {
+        if try Btrfs.isBtrfs(parent) {
+            try Btrfs.createSubvolume(at: tree)
+        } else {
+            guard mkdir(tree, 0o755) == 0 else { throw SystemError("mkdir", path: tree) }
+        }
+        guard chmod(tree, 0o755) == 0 else { throw SystemError("chmod", path: tree) }
     }
 
     /// mkdtemp(3): a new directory, mode 0700, named `prefix` + 6 random characters.

@@ -84,6 +84,7 @@ extension Manager {
         if let problem = config.resourceProblems().first {
             throw .startFailed(name: name, step: "resources", reason: problem)
         }
+        if config.hasDiskLimits { try await applyDiskLimits(config.resources, root: config.root, name: name) }
         // The tree may have changed since the configs were loaded: checked again before anything runs.
         try hooks.check(config)
         if let problem = RootBarrier.problem(root: config.root, owner: hooks.trust.owner) {
@@ -233,6 +234,18 @@ extension Manager {
             throw .startFailed(name: config.name, step: "resources", reason: "resources: \(error)")
         }
         return legacy
+    }
+
+    /// `[disk]` on the root's file system (a btrfs qgroup): off the actor, as the first limit on a file system turns
+    /// qgroups on, which counts every extent on it.
+    func applyDiskLimits(_ resources: ResourceSettings, root: String, name: String) async throws(ManagerError) {
+        do {
+            try await onBlockingThread {
+                try DiskQuota.apply(limitBytes: resources.diskSpaceMax, inodes: resources.diskInodesMax, to: root)
+            }
+        } catch {
+            throw .startFailed(name: name, step: "disk limits", reason: "disk limits: \(error)")
+        }
     }
 
     func consoleLogPath(_ name: String) -> String { "\(options.logDirectory)/\(name).log" }

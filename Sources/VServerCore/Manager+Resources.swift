@@ -8,7 +8,13 @@ extension Manager {
     public func resources(_ nameOrContext: String) throws(ManagerError) -> ResourcesReply {
         let name = try resolve(nameOrContext)
         let settings = try limitsInForce(name)
-        return ResourcesReply(vserver: info(name, usage: guestUsage()), limits: Self.limits(settings))
+        var info = info(name, usage: guestUsage())
+        if info.diskBytes == nil, let root = states[name]?.guest?.config.root ?? configs.configs[name]?.root,
+           let disk = try? DiskQuota.usage(of: root) {
+            info.diskBytes = Int(disk.usedBytes)
+            info.diskLimitBytes = disk.limitBytes.map { Int($0) }
+        }
+        return ResourcesReply(vserver: info, limits: Self.limits(settings))
     }
 
     public func setResources(_ nameOrContext: String, assignments: [String], runtime: Bool) async
@@ -24,6 +30,8 @@ extension Manager {
             throw .invalidConfig(name: name, file: config.configFile,
                                  reason: "\(config.configFile): \(problem.key.path): \(problem)")
         }
+        let diskChanged = changes.contains { $0.key.table == "disk" }
+        if diskChanged { try await applyDiskLimits(settings, root: config.root, name: name) }
         if let guest {
             let previous = guest.resources.withLock { $0 }
             do {
@@ -38,7 +46,7 @@ extension Manager {
             try persist(changes, in: config)
             _ = reload()
         }
-        return ResourcesReply(vserver: info(name, usage: guestUsage()), limits: Self.limits(settings))
+        return try resources(name)
     }
 
     /// A running guest's limits in force, else those of its config.

@@ -164,6 +164,10 @@ public actor Manager {
             info.reason = state.reason
             info.exit = state.exit
         }
+        if let config, config.hasDiskLimits, let disk = try? DiskQuota.usage(of: config.root) {
+            info.diskBytes = Int(disk.usedBytes)
+            info.diskLimitBytes = disk.limitBytes.map { Int($0) }
+        }
         if let guest {
             info.pid = guest.pid
             info.startedAt = guest.record.startedAt

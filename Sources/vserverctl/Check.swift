@@ -38,6 +38,9 @@ struct Check: ParsableCommand {
             } else if let config = configs.configs[name] {
                 let problems = config.resourceProblems()
                 for problem in problems { print("\(name): error: \(problem)") }
+                if case .btrfsQgroup(let id)? = config.diskQuotaMechanism {
+                    print("\(name): disk limits: btrfs qgroup 0/\(id) of its root's subvolume")
+                }
                 invalid = invalid || !problems.isEmpty
                 for warning in config.warnings + config.initWarnings { print("\(name): warning: \(warning)") }
                 let origin = configs.contextOrigins[name]?.description ?? ""

@@ -206,11 +206,24 @@ extension VServerConfig.SeccompPolicy {
 
 extension VServerConfig {
     /// "FILE:LINE: resources.io-weight: this host cannot enforce it: …" for every limit the host has no
-    /// controller for: `check` prints them as errors and a start refuses (docs/ARCHITECTURE.md §4).
+    /// controller for, and `[disk]` limits its root's file system cannot enforce: `check` prints them as errors and
+    /// a start refuses (docs/ARCHITECTURE.md §4).
     package func resourceProblems(on host: CgroupHost = .current) -> [String] {
-        host.unenforceable(resources).map { problem in
-            let place = resourceLines[problem.key].map { "\(configFile):\($0)" } ?? configFile
-            return "\(place): \(problem.key.path): \(problem)"
+        func place(_ key: ResourceKey) -> String {
+            "\(resourceLines[key].map { "\(configFile):\($0)" } ?? configFile): \(key.path)"
         }
+        var problems = host.unenforceable(resources).map { "\(place($0.key)): \($0)" }
+        if let refusal = diskQuotaMechanism?.refusal(bytes: resources.diskSpaceMax, inodes: resources.diskInodesMax,
+                                                     root: root) {
+            problems.append("\(place(resources.diskSpaceMax != nil ? .spaceMax : .inodesMax)): \(refusal)")
+        }
+        return problems
     }
+
+    /// How `[disk]` is enforced on its root; nil without disk limits (then nothing is looked at).
+    package var diskQuotaMechanism: DiskQuotaMechanism? {
+        hasDiskLimits ? DiskQuota.mechanism(for: root) : nil
+    }
+
+    package var hasDiskLimits: Bool { resources.diskSpaceMax != nil || resources.diskInodesMax != nil }
 }

@@ -61,6 +61,14 @@ struct TOMLEditorTests {
                 + "# about disk\n[disk]\n")
     }
 
+    @Test func newKeyInTheExampleConfigGoesAfterPidsMaxAndItsComment() throws {
+        let example = try Self.example()
+        let comment = "of its cgroup (cgroup2, or the v1 pids hierarchy of a hybrid host)\n"
+        let end = try #require(example.range(of: comment)).upperBound
+        #expect(try set(example, "memory-max", "\"1G\"")
+            == example[..<end] + "memory-max = \"1G\"\n" + example[end...])
+    }
+
     @Test func newKeyAfterALastLineWithoutNewlineStartsANewLine() throws {
         #expect(try set("[resources]\na = 1", "b", "2") == "[resources]\na = 1\nb = 2")
     }
@@ -240,12 +248,16 @@ struct TOMLEditorTests {
         "# only a comment",
     ]
 
-    static func documents() throws -> [String] {
+    /// config/web/vserver.toml of the repository.
+    static func example() throws -> String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        let example = try String(contentsOf: root.appendingPathComponent("config/web/vserver.toml"), encoding: .utf8)
+        return try String(contentsOf: root.appendingPathComponent("config/web/vserver.toml"), encoding: .utf8)
+    }
+
+    static func documents() throws -> [String] {
         var generator = TOMLDocumentGenerator(seed: 0xED17)
-        return [example] + tricky + TOMLDifferential.valid + (0..<100).map { _ in generator.document() }
+        return [try example()] + tricky + TOMLDifferential.valid + (0..<100).map { _ in generator.document() }
     }
 
     struct Edit {

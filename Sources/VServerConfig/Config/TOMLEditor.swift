@@ -76,6 +76,7 @@ private struct Edit {
         var scanner = Scanner(bytes)
         let statements = scanner.statements()
         let table = Array(path.dropLast())
+        let key = path[path.count - 1]
         let name = TOML.formatKeyPath(path)
         var found: Statement?
         var header: Statement?
@@ -124,23 +125,23 @@ private struct Edit {
             replacement = literal
         } else if let anchor = lastKey ?? header {
             // Written as the table's other keys are: `key` under a header, `resources.key` beside dotted keys.
-            var line = TOML.formatKey(path[path.count - 1]) + " = " + literal
-            if case .keyValue(let section, let key) = anchor.kind {
-                let prefix = key.prefix(table.count - section.count)
+            var line = TOML.formatKey(key) + " = " + literal
+            if case .keyValue(let section, let written) = anchor.kind {
+                let prefix = written.prefix(table.count - section.count)
                 line = String(decoding: bytes[anchor.start..<anchor.keyStart], as: UTF8.self)
-                    + TOML.formatKeyPath(prefix + [path[path.count - 1]]) + " = " + literal
+                    + TOML.formatKeyPath(prefix + [key]) + " = " + literal
             }
             let end = anchor.end(in: bytes)
             range = end..<end
             replacement = end > 0 && bytes[end - 1] == UInt8(ascii: "\n") ? line + newline : newline + line
         } else {
             range = bytes.count..<bytes.count
-            replacement = Self.appendedTable(to: bytes, table: table, line: path[path.count - 1], literal, newline)
+            replacement = Self.appendedTable(to: bytes, table: table, key: key, literal, newline)
         }
     }
 
     /// `[table]` and its key at the end, after one blank line (none at the start of an empty file).
-    private static func appendedTable(to bytes: [UInt8], table: [String], line key: String, _ literal: String,
+    private static func appendedTable(to bytes: [UInt8], table: [String], key: String, _ literal: String,
                                       _ newline: String) -> String {
         var text = ""
         var lastLine = bytes[(bytes.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0)...]

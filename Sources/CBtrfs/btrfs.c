@@ -70,6 +70,14 @@ int vs_btrfs_quota_enable(const char *path, const char **call) {
     return 0;
 }
 
+int vs_btrfs_sync(const char *path, const char **call) {
+    int fd = open_directory(path, call);
+    if (fd < 0) return fd;
+    if (ioctl(fd, BTRFS_IOC_SYNC) < 0) return fail(fd, call, "ioctl BTRFS_IOC_SYNC on");
+    close(fd);
+    return 0;
+}
+
 int vs_btrfs_qgroup_limit(const char *path, uint64_t subvolume, uint64_t max_referenced, const char **call) {
     struct btrfs_ioctl_qgroup_limit_args args;
     memset(&args, 0, sizeof args);

@@ -11,7 +11,7 @@ struct VServerCtl: ParsableCommand {
             exit non-zero.
             """,
         subcommands: [List.self, Status.self, Show.self, SetLimits.self, Start.self, Stop.self, Restart.self,
-                      Enter.self, Exec.self, PS.self, Whois.self, Check.self, Create.self, Build.self, Import.self,
+                      Enter.self, Exec.self, PS.self, Whois.self, Du.self, Check.self, Create.self, Build.self, Import.self,
                       Reload.self, Monitor.self])
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VServerConfig
 
 /// Issue 12: `[resources]` limits on a real kernel, changed live with `vserverctl set`, and the accounting in
 /// `list --json` and `show`. Outside systemd vserverd writes the limits itself: on this project's hybrid test
@@ -151,12 +152,59 @@ extension Integration {
                                          host.libDirectory, "web")
                 #expect(check.status == 1, "\(check)")
                 let file = "\(host.configDirectory)/web/vserver.toml"
-                #expect(check.stdout.contains("web: error: \(file):6: resources.io-weight: this host cannot enforce "
+                #expect(check.stdout.contains("web: error: \(file):5: resources.io-weight: this host cannot enforce "
                                               + "it:"), "\(check)")
                 try host.startDaemon()
                 let start = try host.ctl("start", "web")
                 #expect(start.status == 1)
                 #expect(start.stderr.contains("resources.io-weight: this host cannot enforce it"), "\(start)")
+            }
+        }
+
+        @Test(.requires(FileManager.default.isExecutableFile(atPath: "/usr/sbin/mkfs.btrfs"),
+                        "mkfs.btrfs (apt-get install btrfs-progs)"))
+        func aDiskLimitStopsWritesInsideAtItsSizeAndIsRaisedLive() async throws {
+            try await withTestHost { host in
+                try withLoopFileSystem("btrfs") { disk in
+                    let guests = disk.mountPoint + "/guests"
+                    #expect(mkdir(guests, 0o700) == 0)
+                    let root = guests + "/web"
+                    try Btrfs.createSubvolume(at: root)
+                    #expect(try run("/bin/cp", ["-a", BaseRootfs.path + "/.", root]).status == 0)
+                    try host.addVServer("web", config: "root = \"\(root)\"\n" + busyboxInit
+                                        + "[disk]\nspace-max = \"20M\"\n")
+                    let check = try host.ctl("check", "--config-dir", host.configDirectory, "--lib-dir",
+                                             host.libDirectory, "web")
+                    #expect(check.stdout.contains("web: disk limits: btrfs qgroup 0/"), "\(check)")
+                    try host.startDaemon()
+                    defer { _ = try? host.ctl("stop", "web") }
+                    #expect(try host.ctl("start", "web").status == 0)
+
+                    let fill = try host.ctl("exec", "web", "--", "dd", "if=/dev/zero", "of=/fill", "bs=1048576",
+                                            "count=30")
+                    #expect(fill.status != 0 && fill.stderr.contains("Disk quota exceeded"), "\(fill)")
+                    let written = try FileManager.default.attributesOfItem(atPath: root + "/fill")[.size] as? Int ?? 0
+                    #expect(written > 12 << 20 && written <= 21 << 20, "\(written) bytes written")
+
+                    let du = try host.ctl("du", "--config-dir", host.configDirectory, "--lib-dir", host.libDirectory,
+                                          "--json", "web")
+                    let object = try JSONSerialization.jsonObject(with: Data(du.stdout.utf8)) as? [String: Any]
+                    let row = try #require((object?["vservers"] as? [[String: Any]])?.first, "\(du)")
+                    #expect(row["source"] as? String == "qgroup" && row["limitBytes"] as? Int == 20 << 20, "\(row)")
+                    let used = try #require(row["usedBytes"] as? Int)
+                    #expect(used >= written && used <= 22 << 20, "du: \(used) of 20M")
+                    let listed = try Self.listed(host, "web")
+                    #expect(listed["diskLimitBytes"] as? Int == 20 << 20, "\(listed)")
+
+                    let raise = try host.ctl("set", "web", "space-max=40M")
+                    #expect(raise.status == 0, "\(raise)")
+                    let more = try host.ctl("exec", "web", "--", "dd", "if=/dev/zero", "of=/more", "bs=1048576",
+                                            "count=10")
+                    #expect(more.status == 0, "raised live: \(more)")
+                    #expect(try String(contentsOfFile: "\(host.configDirectory)/web/vserver.toml", encoding: .utf8)
+                        .contains("space-max = \"40M\""))
+                    #expect(try host.ctl("stop", "web").status == 0)
+                }
             }
         }
     }

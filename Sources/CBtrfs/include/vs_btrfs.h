@@ -30,6 +30,9 @@ int vs_btrfs_subvolume_id(const char *path, uint64_t *id, const char **call);
  * counts what is there (BTRFS_IOC_QUOTA_CTL, BTRFS_IOC_QUOTA_RESCAN_WAIT). */
 int vs_btrfs_quota_enable(const char *path, const char **call);
 
+/* Commits the file system's transaction (BTRFS_IOC_SYNC): qgroups count only what is committed. */
+int vs_btrfs_sync(const char *path, const char **call);
+
 /* Sets qgroup 0/subvolume's limit of referenced bytes; UINT64_MAX clears it (BTRFS_IOC_QGROUP_LIMIT). */
 int vs_btrfs_qgroup_limit(const char *path, uint64_t subvolume, uint64_t max_referenced, const char **call);
 

@@ -63,6 +63,11 @@ package enum Btrfs {
         try check(path: path) { vs_btrfs_quota_enable(path, $0) }
     }
 
+    /// Commits what was written so far: qgroups count committed extents only.
+    package static func sync(_ path: String) throws(SystemError) {
+        try check(path: path) { vs_btrfs_sync(path, $0) }
+    }
+
     /// Sets the limit of referenced bytes of the subvolume `path` is in (qgroup 0/ID; as `btrfs qgroup limit`, the
     /// top level's for a plain directory: check `isSubvolume` first); nil clears it. Quotas must be on (ENOTCONN).
     package static func setLimit(of path: String, bytes: UInt64?) throws(SystemError) {

@@ -142,6 +142,9 @@ package enum DiskQuota {
         do throws(SystemError) {
             if let limitBytes {
                 try Btrfs.enableQuota(on: root)
+                // A qgroup at its limit also refuses the metadata the change itself reserves, until the writes
+                // that filled it are committed.
+                try Btrfs.sync(root)
                 try Btrfs.setLimit(of: root, bytes: limitBytes)
             } else {
                 try Btrfs.setLimit(of: root, bytes: nil)

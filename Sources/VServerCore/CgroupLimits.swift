@@ -124,7 +124,12 @@ enum CgroupLimits {
         }
         let control = "\(parent)/cgroup.subtree_control"
         if names(try? FileSystem.readText(control)).contains(Substring(controller)) { return true }
-        try FileSystem.writeKernelFile(control, "+\(controller)")
+        do throws(SystemError) {
+            try FileSystem.writeKernelFile(control, "+\(controller)")
+        } catch where error.errno == EBUSY {
+            throw SystemError(call: "write +\(controller) (the cgroup holds processes itself: give vserverd a "
+                                + "--cgroup-parent without any) to", path: control, errno: EBUSY)
+        }
         return true
     }
 }

@@ -93,7 +93,7 @@ struct WireNormaliser {
     func normalise(_ text: String) -> String {
         var text = text.replacingOccurrences(of: hostDirectory, with: "$ROOT")
             .replacingOccurrences(of: URL(fileURLWithPath: hostDirectory).lastPathComponent, with: "$HOSTDIR")
-        // Where the host mounts its cgroup hierarchies (Join's cgroup and pidsCgroup).
+        // Where the host mounts its cgroup hierarchies (Join's cgroup and legacyCgroups).
         if let unified = unifiedCgroupMount {
             text = text.replacingOccurrences(of: #""\#(unified)/"#, with: #""$CGROUP2/"#)
         }
@@ -104,6 +104,9 @@ struct WireNormaliser {
         text = text.replacing(#/"startTime":[0-9]+/#, with: #""startTime":$TICKS"#)
         text = text.replacing(#/"processes":[0-9]+/#, with: #""processes":$N"#)
         text = text.replacing(#/"memoryBytes":[0-9]+/#, with: #""memoryBytes":$N"#)
+        // What the kernel counts changes from run to run; that it is there (and its type) is what the format fixes.
+        text = text.replacing(#/"(memoryPeakBytes|ioReadBytes|ioWriteBytes)":[0-9]+/#) { "\"\($0.output.1)\":$N" }
+        text = text.replacing(#/"(cpuUserSeconds|cpuSystemSeconds)":[0-9.e+-]+/#) { "\"\($0.output.1)\":$SECONDS" }
         // Only PIDs it knows: an unexpected one (or a fixed one like 2147483647) stays as it is.
         text = text.replacing(#/"pid":([0-9]+)/#) { match in
             guard let pid = Int32(match.output.1), let owner = pids[pid] else { return String(match.output.0) }
@@ -408,6 +411,15 @@ struct WireScript {
         try call(main, #"{"method":"io.vserverd.Manager.Restart","parameters":{"name":"nope"}}"#)
         try call(main, #"{"method":"io.vserverd.Manager.Get","parameters":{"name":"web"}}"#)
 
+        note("GetResources and SetResources of a stopped vserver: bad assignments, runtime, unknown names")
+        try call(main, #"{"method":"io.vserverd.Manager.GetResources","parameters":{"name":"web"}}"#)
+        try call(main, #"{"method":"io.vserverd.Manager.SetResources","parameters":{"name":"web","assignments":["memory-max"],"runtime":false}}"#)
+        try call(main, #"{"method":"io.vserverd.Manager.SetResources","parameters":{"name":"web","assignments":["memory-max=lots"],"runtime":false}}"#)
+        try call(main, #"{"method":"io.vserverd.Manager.SetResources","parameters":{"name":"web","assignments":["pids-max=300"],"runtime":true}}"#)
+        try call(main, #"{"method":"io.vserverd.Manager.SetResources","parameters":{"name":"web","assignments":["pids-max=300"]}}"#)
+        try call(main, #"{"method":"io.vserverd.Manager.SetResources","parameters":{"name":"nope","assignments":[],"runtime":false}}"#)
+        try call(main, #"{"method":"io.vserverd.Manager.GetResources","parameters":{"name":"nope"}}"#)
+
         note("oneway: no reply, not even for an error; the next call sees what it did")
         try call(main, #"{"method":"io.vserverd.Manager.Start","parameters":{"name":"db"},"oneway":true}"#, replies: 0)
         try call(main, #"{"method":"io.vserverd.Manager.Get","parameters":{"name":"nope"},"oneway":true}"#, replies: 0)
@@ -433,6 +445,8 @@ struct WireScript {
             #"{"method":"io.vserverd.Manager.StopAll"}"#,
             #"{"method":"io.vserverd.Manager.Reload"}"#,
             #"{"method":"io.vserverd.Manager.Join","parameters":{"name":"db"}}"#,
+            #"{"method":"io.vserverd.Manager.GetResources","parameters":{"name":"db"}}"#,
+            #"{"method":"io.vserverd.Manager.SetResources","parameters":{"name":"db","assignments":["pids-max=1"],"runtime":true}}"#,
         ])
 
         note("Reload: nothing changed; then extra added, hookfail removed, db changed")

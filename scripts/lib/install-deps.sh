@@ -1,7 +1,8 @@
 # Sourced by scripts/test and scripts/demo: installs the Debian packages and the Python Varlink client
 # the build and the tests need, only when something is missing.
 # gcc and libc6-dev: the seccomp and confinement tests compile static probes with /usr/bin/cc.
-debian_packages="libsystemd-dev pkg-config busybox-static util-linux iproute2 python3 gcc libc6-dev"
+# prometheus: the metrics test scrapes `vserverd --metrics` with a Prometheus of its own (its own ports and data).
+debian_packages="libsystemd-dev pkg-config busybox-static util-linux iproute2 python3 gcc libc6-dev prometheus"
 
 install_deps() {
     missing=""

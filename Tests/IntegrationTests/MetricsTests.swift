@@ -213,25 +213,25 @@ extension Integration {
                     "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Long: \(String(repeating: "a", count: 20_000))\r\n\r\n"))
                 #expect(long.map(\.status) == [400], "\(long.map(\.status))")
                 #expect(try httpRequest(port: port, "/metrics").status == 200)
+
+                // SIGTERM stops vserverd while a scraper keeps its connection open between scrapes.
+                let open = try connectTCP(host: "127.0.0.1", port: port)
+                defer { close(open) }
+                let request = Array("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+                #expect(write(open, request, request.count) == request.count)
+                var buffer = [UInt8](repeating: 0, count: 15)
+                #expect(read(open, &buffer, buffer.count) == 15 && buffer == Array("HTTP/1.1 200 OK".utf8))
+                host.killDaemon(signal: SIGTERM, timeout: .seconds(10))
+                #expect(host.daemon?.isRunning == false)
+                #expect(host.daemon?.terminationReason == .exit && host.daemon?.terminationStatus == 0,
+                        "\(host.daemonLogText)")
             }
         }
 
         @Test func aMetricsAddressInUseOrMalformedStopsVserverdAtStartWithTheAddress() async throws {
             // Another program has the port.
-            let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            try #require(holder >= 0)
+            let (holder, port) = try localTCPSocket(listening: true)
             defer { close(holder) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let listening = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(holder, $0, length) == 0 && getsockname(holder, $0, &length) == 0 && listen(holder, 1) == 0
-                }
-            }
-            try #require(listening, "errno \(errno)")
-            let port = Int(UInt16(bigEndian: address.sin_port))
 
             try await withTestHost { host in
                 try host.addVServer("web", config: busyboxInit)

@@ -11,20 +11,30 @@ struct HTTPReply: CustomStringConvertible {
 
 /// A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick for a socket bound to port 0).
 func freeLocalPort() throws -> Int {
+    let (fd, port) = try localTCPSocket(listening: false)
+    close(fd)
+    return port
+}
+
+/// A TCP socket bound to a port of 127.0.0.1 the kernel picks, and that port. The caller closes it.
+func localTCPSocket(listening: Bool) throws -> (fd: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
-    defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 && (!listening || listen(fd, 1) == 0)
         }
     }
-    guard bound else { throw TestFailure("bind 127.0.0.1:0: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard bound else {
+        let error = errno
+        close(fd)
+        throw TestFailure("bind 127.0.0.1:0: errno \(error)")
+    }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
 
 /// A stream socket connected to HOST:PORT (an IPv4 or IPv6 literal) whose reads fail after `timeout` seconds without

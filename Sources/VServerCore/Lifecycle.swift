@@ -13,13 +13,16 @@ extension Manager {
             if states[name]?.guest != nil { throw .alreadyRunning(name: name) }
             let config = try startableConfig(name)
             setState(name, .starting)
+            let began = ContinuousClock.now
             do throws(ManagerError) {
                 try await launch(config)
             } catch {
+                countStart(name, since: began, failed: true)
                 setState(name, .failed(reason: error.description))
                 logger.error("start failed: \(error)", metadata: logMetadata(name))
                 throw error
             }
+            countStart(name, since: began, failed: false)
             return info(name)
         }
     }
@@ -258,6 +261,8 @@ extension Manager {
     func stopGuest(_ guest: RunningGuest, timeout: Int) async {
         let name = guest.record.name
         let logger = logger.about(vserver: name, context: guest.record.context)
+        let began = ContinuousClock.now
+        defer { countStop(name, since: began) }
         setState(name, .stopping(guest))
         await hooks.runLoggingFailures(.preStop, for: guest.config, pid: guest.pid)
         requestStop(guest, logger: logger)
@@ -373,13 +378,17 @@ extension Manager {
             // A stop that held the lock has already finished this guest.
             guard case .running(let current) = states[name], current === guest else { return }
             let exit = await finish(guest, requested: false)
+            countExit(name)
             guard exit == Self.rebootExit, guest.config.onReboot == .restart else { return }
             // Rebooted from inside: a new PID 1, with its config as it is now, in the same turn of the lock (a stop
             // asked for meanwhile comes after it).
             setState(name, .starting)
+            let began = ContinuousClock.now
             do throws(ManagerError) {
                 try await launch(try startableConfig(name))
+                countStart(name, since: began, failed: false)
             } catch {
+                countStart(name, since: began, failed: true)
                 setState(name, .failed(reason: "start after a reboot from inside: \(error)"))
                 logger.error("start after a reboot from inside failed: \(error)", metadata: logMetadata(name))
             }

@@ -47,6 +47,8 @@ public actor Manager {
 
     var configs: ConfigSet
     var states: [String: GuestState] = [:]
+    /// Starts, stops and ends of each guest since vserverd started, for /metrics (Manager+Metrics).
+    var lifecycleCounts: [String: GuestLifecycleCounts] = [:]
     private var busy: Set<String> = []
     private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
     private var monitors: [Int: AsyncStream<VServerStateChange>.Continuation] = [:]

@@ -132,6 +132,9 @@ package final class ControlServer: Service {
         precondition(self.interfaces.count == all.count, "an interface is served twice: \(interfaceNames)")
     }
 
+    /// Connections open now (vserverd's /metrics).
+    package var openConnections: Int { quota.total }
+
     /// Serves until cancelled or until a graceful shutdown of the surrounding `ServiceGroup`.
     package func run() async throws {
         let maxMessageSize = varlinkMaxMessageSize

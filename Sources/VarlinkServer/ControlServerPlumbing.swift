@@ -169,6 +169,11 @@ package final class ConnectionQuota: Sendable {
             open[uid] = left > 0 ? left : nil
         }
     }
+
+    /// Connections open now, of every uid.
+    package var total: Int {
+        open.withLock { $0.values.reduce(0, +) }
+    }
 }
 
 // MARK: - Framing

@@ -48,6 +48,11 @@ struct VServerDaemon: AsyncParsableCommand {
     @Option(help: "How many vservers `start --autostart`/`--all` start at once (default: number of CPUs).")
     var jobs: Int?
 
+    @Option(help: ArgumentHelp(
+        "Serve Prometheus/OpenMetrics metrics over HTTP at http://ADDRESS/metrics: HOST:PORT, like 127.0.0.1:9100 "
+            + "or [::1]:9100 (default: none).", valueName: "address"), transform: MetricsAddress.init)
+    var metrics: MetricsAddress?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -77,6 +82,16 @@ struct VServerDaemon: AsyncParsableCommand {
         let logger = Logger(label: "vserverd")
         do { try ResourceLimits.raiseOwnOpenFilesLimit() } catch {
             logger.warning("\(error): vserverd may run out of file descriptors with many vservers")
+        }
+        // Bound first: a port in use stops vserverd before it touches any vserver.
+        var metricsListener: MetricsServer.Listener?
+        if let metrics {
+            do {
+                metricsListener = try await MetricsServer.listen(on: metrics, group: ControlServer.eventLoops)
+            } catch {
+                logger.critical("--metrics \(metrics): \(error)")
+                throw ExitCode.failure
+            }
         }
 
         let socketPath = socket ?? ManagerClient.defaultSocketPath()
@@ -122,8 +137,12 @@ struct VServerDaemon: AsyncParsableCommand {
         // Shut down in reverse order: the supervision first (STOPPING=1), the server last (it waits for
         // running operations).
         let supervision = SystemdSupervision(manager: manager, logger: logger)
+        var services: [any Service] = [server, reloader, supervision]
+        if let metricsListener {
+            services.insert(MetricsServer(metricsListener, manager: manager, control: server, logger: logger), at: 1)
+        }
         let group = ServiceGroup(
-            services: [server, reloader, supervision], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         let summary = await manager.summary()
         logger.info("listening on \(socketPath); \(summary)")
         SystemdNotify.ready(status: summary)

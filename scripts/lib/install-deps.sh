@@ -2,7 +2,9 @@
 # the build and the tests need, only when something is missing.
 # gcc and libc6-dev: the seccomp and confinement tests compile static probes with /usr/bin/cc.
 # btrfs-progs: the disk quota tests make a btrfs image with mkfs.btrfs.
-debian_packages="libsystemd-dev pkg-config busybox-static util-linux iproute2 python3 gcc libc6-dev btrfs-progs"
+# prometheus: the metrics test scrapes `vserverd --metrics` with a Prometheus of its own (its own ports and data).
+debian_packages="libsystemd-dev pkg-config busybox-static util-linux iproute2 python3 gcc libc6-dev btrfs-progs
+    prometheus"
 
 install_deps() {
     missing=""

@@ -1,0 +1,213 @@
+import Foundation
+import Testing
+
+/// Runs `vserverctl top --socket S --delay D [OPTION...]` on a fresh pty (window 30x120) the way a person would:
+/// waits for the first frame (both guests' names), then for `mode` "refresh" a second frame; for "resize" a window
+/// of 30x40 (TIOCSWINSZ and SIGWINCH) and its frame, then the key `n` and its frame. Ends it with `q` or SIGTERM
+/// (`ending`). Prints a JSON object: the terminal output, the byte offsets where the resize, the key and the ending
+/// began, the exit status (negative: the signal) and whether the pty's termios were as before.
+private let topSessionScript = #"""
+    import fcntl, json, os, select, signal, struct, sys, termios, time
+    ctl, socket, delay, mode, ending = sys.argv[1:6]
+    options = sys.argv[6:]
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    before = termios.tcgetattr(slave)
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        for fd in (0, 1, 2):
+            os.dup2(slave, fd)
+        os.execv(ctl, [ctl, "top", "--socket", socket, "--delay", delay] + options)
+    out = b""
+    deadline = time.monotonic() + 60
+    CLEAR = b"\x1b[H\x1b[2J"
+    def read_until(done, seconds):
+        global out
+        until = min(deadline, time.monotonic() + seconds)
+        while not done() and time.monotonic() < until:
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    return done()
+                if not chunk:
+                    return done()
+                out += chunk
+        return done()
+    def frame_since(mark):
+        # A whole frame drawn after `mark`: a clear, then both guests' rows.
+        return lambda: CLEAR in out[mark:] and all(n in out[mark:].rsplit(CLEAR, 1)[1] for n in (b"web", b"db"))
+    marks = {}
+    read_until(frame_since(0), 20)
+    if mode == "refresh":
+        read_until(lambda: out.count(CLEAR) >= 2 and frame_since(0)(), 20)
+    else:
+        marks["resize"] = len(out)
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 40, 0, 0))
+        os.kill(pid, signal.SIGWINCH)
+        read_until(frame_since(marks["resize"]), 10)
+        marks["key"] = len(out)
+        os.write(master, b"n")
+        read_until(lambda: frame_since(marks["key"])() and b"sorted by name" in out[marks["key"]:], 10)
+    marks["ending"] = len(out)
+    if ending == "q":
+        os.write(master, b"q")
+    else:
+        os.kill(pid, signal.SIGTERM)
+    status = None
+    while time.monotonic() < deadline:
+        done, raw = os.waitpid(pid, os.WNOHANG)
+        read_until(lambda: False, 0.05)
+        if done:
+            status = os.waitstatus_to_exitcode(raw)
+            break
+    if status is None:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    read_until(lambda: False, 0.2)
+    print(json.dumps({"output": out.decode(errors="replace"), "marks": marks, "status": status,
+                      "termiosRestored": termios.tcgetattr(slave) == before}))
+    """#
+
+extension Integration {
+    /// `vserverctl top`: the running guests' CPU, memory and I/O from two `List` replies, as a table (`--once`),
+    /// JSON, or a live view on a terminal that always leaves the terminal as it found it.
+    @Suite struct Top {
+        static let enterScreen = "\u{1B}[?1049h\u{1B}[?25l"
+        static let restoreScreen = "\u{1B}[?25h\u{1B}[?1049l"
+        static let clearScreen = "\u{1B}[H\u{1B}[2J"
+
+        /// "web" runs two busy loops (started by a `vserverctl exec` this test owns), "db" idles, "off" is stopped.
+        static func withBusyAndIdleGuests(_ body: (TestHost) throws -> Void) async throws {
+            try await withTestHost { host in
+                for name in ["web", "db", "off"] { try host.addVServer(name, config: busyboxInit) }
+                try host.startDaemon()
+                #expect(try host.ctl("start", "web").status == 0)
+                #expect(try host.ctl("start", "db").status == 0)
+                var environment = ProcessInfo.processInfo.environment
+                environment["VSERVERD_SOCKET"] = host.socket
+                let loops = try ChildProcess([Products.vserverctl, "exec", "web", "--", "sh", "-c",
+                                              "while :; do :; done & while :; do :; done"], environment: environment)
+                defer { loops.stop() }
+                try waitUntil("the busy loops to run in web") {
+                    let list = try host.ctl("list", "--json").stdout
+                    let vservers = (try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [String: Any])?[
+                        "vservers"] as? [[String: Any]]
+                    let web = vservers?.first { $0["name"] as? String == "web" }
+                    return (web?["processes"] as? Int ?? 0) >= 3
+                }
+                try body(host)
+            }
+        }
+
+        /// The cells of the table row that starts with `name`: NAME CTX TASKS CPU% MEM PEAK READ/s WRITE/s.
+        static func row(_ name: String, in lines: [String]) -> [String]? {
+            lines.map { $0.split(separator: " ").map(String.init) }.first { $0.first == name && $0.count == 8 }
+        }
+
+        /// The guests' rows of a frame, in their order.
+        static func guests(_ frame: [String]) -> [String] {
+            frame.compactMap { line in line.split(separator: " ").first.map(String.init) }
+                .filter { $0 == "web" || $0 == "db" }
+        }
+
+        /// The frames a live view drew, each as its lines (without the restore sequence).
+        static func frames(_ output: String) -> [[String]] {
+            // Without the CRs first: "\r\n" is one Character, which a split at "\n" would not see.
+            let text = String(String.UnicodeScalarView(output.unicodeScalars.filter { $0 != "\r" }))
+            return text.components(separatedBy: clearScreen).dropFirst().map { frame in
+                frame.replacingOccurrences(of: restoreScreen, with: "").components(separatedBy: "\n")
+            }
+        }
+
+        static func text(_ output: String, from offset: Any?) -> String {
+            String(decoding: Array(output.utf8).dropFirst(offset as? Int ?? 0), as: UTF8.self)
+        }
+
+        @Test func onceListsTheRunningGuestsWithTheBusyOneOnTopAndJSONHasTheSameFigures() async throws {
+            try await Self.withBusyAndIdleGuests { host in
+                let top = try host.ctl("top", "--once", "--delay", "2")
+                #expect(top.status == 0, "\(top)")
+                let lines = top.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                #expect(lines.first?.contains("  2 running  load ") == true, "\(top)")
+                #expect(lines.first?.contains(" available of ") == true, "\(top)")
+                #expect(lines.dropFirst().first == "", "\(top)")
+                #expect(lines.dropFirst(2).first?.split(separator: " ") == [
+                    "NAME", "CTX", "TASKS", "CPU%", "MEM", "PEAK", "READ/s", "WRITE/s",
+                ], "\(top)")
+                let web = try #require(Self.row("web", in: lines), "\(top)")
+                let db = try #require(Self.row("db", in: lines), "\(top)")
+                #expect(Self.row("off", in: lines) == nil, "a stopped guest has no row: \(top)")
+                #expect(lines.count == 6 && lines.last == "", "\(top)")
+                #expect(lines.dropFirst(3).first?.hasPrefix("web ") == true, "sorted by CPU%: \(top)")
+                #expect((Int(web[2]) ?? 0) >= 3 && (Int(db[2]) ?? 0) >= 1, "TASKS: \(top)")
+                #expect(web[4] != "-" && db[4] != "-", "MEM: \(top)")
+                let webCPU = try #require(Double(web[3]), "\(top)")
+                let dbCPU = try #require(Double(db[3]), "\(top)")
+                #expect(webCPU > 50 && webCPU > dbCPU, "\(top)")
+
+                let json = try host.ctl("top", "--once", "--json", "--delay", "1")
+                #expect(json.status == 0, "\(json)")
+                #expect(json.stdout.filter { $0 == "\n" }.count == 1, "one line: \(json)")
+                let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+                let vservers = try #require(object?["vservers"] as? [[String: Any]], "\(json)")
+                #expect(vservers.compactMap { $0["name"] as? String } == ["web", "db"], "\(json)")
+                for guest in vservers {
+                    for key in ["context", "tasks", "cpuPercent", "memoryBytes"] {
+                        #expect(guest[key] is NSNumber, "\(key) of \(guest)")
+                    }
+                }
+                #expect(vservers.first?["cpuPercent"] as? Double ?? 0 > 50, "\(json)")
+            }
+        }
+
+        @Test func theLiveViewDrawsRefreshesAndOnQLeavesTheTerminalAsItWas() async throws {
+            try await Self.withBusyAndIdleGuests { host in
+                let (session, result, output) = try ptySession(
+                    topSessionScript, [Products.vserverctl, host.socket, "0.5", "refresh", "q"],
+                    environment: ProcessInfo.processInfo.environment)
+                #expect(result?["status"] as? Int == 0, "q exits 0: \(session)")
+                #expect(output.hasPrefix(Self.enterScreen),
+                        "alternate screen, cursor hidden: \(output.debugDescription)")
+                #expect(output.hasSuffix(Self.restoreScreen), "ends on the main screen: \(output.debugDescription)")
+                #expect(result?["termiosRestored"] as? Bool == true, "\(session)")
+                let frames = Self.frames(output)
+                #expect(frames.count >= 2, "a second frame: \(output.debugDescription)")
+                #expect(frames.first?.first?.contains("2 running") == true, "\(output.debugDescription)")
+                #expect(frames.first?.contains { $0.hasPrefix("sorted by cpu; keys: ") } == true)
+                // The first frame has one sample (no rates yet); the next has the busy guest's CPU%.
+                #expect(frames.first.flatMap { Self.row("web", in: $0) }?[3] == "-", "\(output.debugDescription)")
+                let cpu = frames.dropFirst().last.flatMap { Self.row("web", in: $0) }.flatMap { Double($0[3]) }
+                #expect(cpu ?? 0 > 50, "\(output.debugDescription)")
+            }
+        }
+
+        @Test func theLiveViewRedrawsForANewWindowSizeAndASortKeyAndRestoresTheTerminalOnSIGTERM() async throws {
+            try await Self.withBusyAndIdleGuests { host in
+                // A refresh every 60 s: every frame after the first is the resize's or the key's. Sorted by TASKS
+                // first (known from one sample): web's loops make it first, before `n` puts db first.
+                let (session, result, output) = try ptySession(
+                    topSessionScript, [Products.vserverctl, host.socket, "60", "resize", "TERM", "--sort", "tasks"],
+                    environment: ProcessInfo.processInfo.environment)
+                let marks = result?["marks"] as? [String: Any]
+                let first = Self.frames(output).first ?? []
+                #expect(first.contains { $0.count > 40 }, "the first frame is wider: \(output.debugDescription)")
+                let resized = Self.frames(Self.text(output, from: marks?["resize"])).first ?? []
+                #expect(resized.count > 4 && resized.allSatisfy { $0.count <= 40 },
+                        "cut to 40 columns: \(output.debugDescription)")
+                #expect(resized.first { $0.hasPrefix("NAME") }?.count == 40, "\(output.debugDescription)")
+                let sorted = Self.frames(Self.text(output, from: marks?["key"])).last ?? []
+                #expect(sorted.contains { $0.hasPrefix("sorted by name;") }, "\(output.debugDescription)")
+                #expect(Self.guests(sorted) == ["db", "web"], "by name after n: \(output.debugDescription)")
+                #expect(Self.guests(first) == ["web", "db"], "by TASKS before: \(output.debugDescription)")
+
+                #expect(result?["status"] as? Int == -Int(SIGTERM), "ended by its SIGTERM: \(session)")
+                let ending = Self.text(output, from: marks?["ending"])
+                #expect(ending.hasSuffix(Self.restoreScreen), "\(output.debugDescription)")
+                #expect(result?["termiosRestored"] as? Bool == true, "\(session)")
+            }
+        }
+    }
+}

@@ -18,7 +18,7 @@ struct Top: ParsableCommand {
             with --json) it prints a table (a JSON line) per refresh, like `top -b`; --once prints one and exits.
             """)
 
-    @Option(help: "Sort by cpu, memory, tasks, io or name.")
+    @Option(help: "What to sort by, largest first (name: A to Z).")
     var sort: TopSort = .cpu
 
     @Option(help: "Seconds between refreshes (and between the two samples of --once).")

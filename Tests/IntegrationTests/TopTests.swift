@@ -3,9 +3,10 @@ import Testing
 
 /// Runs `vserverctl top --socket S --delay D [OPTION...]` on a fresh pty (window 30x120) the way a person would:
 /// waits for the first frame (both guests' names), then for `mode` "refresh" a second frame; for "resize" a window
-/// of 30x40 (TIOCSWINSZ and SIGWINCH) and its frame, then the key `n` and its frame. Ends it with `q` or SIGTERM
-/// (`ending`). Prints a JSON object: the terminal output, the byte offsets where the resize, the key and the ending
-/// began, the exit status (negative: the signal) and whether the pty's termios were as before.
+/// of 30x40 (TIOCSWINSZ and SIGWINCH) and its frame, then the key `n` and its frame. Ends it (`ending`) with `q`,
+/// SIGTERM ("TERM") or a SIGKILL of the daemon (its PID). Prints a JSON object: the terminal output, the byte
+/// offsets where the resize, the key and the ending began, the exit status (negative: the signal) and whether the
+/// pty's termios were as before.
 private let topSessionScript = #"""
     import fcntl, json, os, select, signal, struct, sys, termios, time
     ctl, socket, delay, mode, ending = sys.argv[1:6]
@@ -54,8 +55,10 @@ private let topSessionScript = #"""
     marks["ending"] = len(out)
     if ending == "q":
         os.write(master, b"q")
-    else:
+    elif ending == "TERM":
         os.kill(pid, signal.SIGTERM)
+    else:
+        os.kill(int(ending), signal.SIGKILL)
     status = None
     while time.monotonic() < deadline:
         done, raw = os.waitpid(pid, os.WNOHANG)
@@ -206,6 +209,22 @@ extension Integration {
                 #expect(result?["status"] as? Int == -Int(SIGTERM), "ended by its SIGTERM: \(session)")
                 let ending = Self.text(output, from: marks?["ending"])
                 #expect(ending.hasSuffix(Self.restoreScreen), "\(output.debugDescription)")
+                #expect(result?["termiosRestored"] as? Bool == true, "\(session)")
+            }
+        }
+
+        @Test func whenTheDaemonGoesAwayTheLiveViewRestoresTheTerminalAndThenPrintsTheError() async throws {
+            try await Self.withBusyAndIdleGuests { host in
+                let daemon = try #require(host.daemon?.processIdentifier)
+                let (session, result, output) = try ptySession(
+                    topSessionScript, [Products.vserverctl, host.socket, "0.2", "refresh", "\(daemon)"],
+                    environment: ProcessInfo.processInfo.environment)
+                #expect(result?["status"] as? Int == 1, "\(session)")
+                let ending = Self.text(output, from: (result?["marks"] as? [String: Any])?["ending"])
+                let restored = try #require(ending.range(of: Self.restoreScreen), "\(output.debugDescription)")
+                #expect(ending[restored.upperBound...].hasPrefix("vserverctl: top: "),
+                        "the error after the restore: \(output.debugDescription)")
+                #expect(!ending[restored.upperBound...].contains("\u{1B}"), "\(output.debugDescription)")
                 #expect(result?["termiosRestored"] as? Bool == true, "\(session)")
             }
         }

@@ -83,6 +83,8 @@ extension Integration {
         static let clearScreen = "\u{1B}[H\u{1B}[2J"
 
         /// "web" runs two busy loops (started by a `vserverctl exec` this test owns), "db" idles, "off" is stopped.
+        /// Each loop has a session of its own: with autogroup scheduling (on here) a session is one group, so the
+        /// other helpers' compilers on this 2-core machine do not squeeze both loops into one group's share.
         static func withBusyAndIdleGuests(_ body: (TestHost) throws -> Void) async throws {
             try await withTestHost { host in
                 for name in ["web", "db", "off"] { try host.addVServer(name, config: busyboxInit) }
@@ -91,15 +93,16 @@ extension Integration {
                 #expect(try host.ctl("start", "db").status == 0)
                 var environment = ProcessInfo.processInfo.environment
                 environment["VSERVERD_SOCKET"] = host.socket
+                let loop = "setsid sh -c 'while :; do :; done' &"
                 let loops = try ChildProcess([Products.vserverctl, "exec", "web", "--", "sh", "-c",
-                                              "while :; do :; done & while :; do :; done"], environment: environment)
+                                              "\(loop) \(loop) wait"], environment: environment)
                 defer { loops.stop() }
                 try waitUntil("the busy loops to run in web") {
                     let list = try host.ctl("list", "--json").stdout
                     let vservers = (try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [String: Any])?[
                         "vservers"] as? [[String: Any]]
                     let web = vservers?.first { $0["name"] as? String == "web" }
-                    return (web?["processes"] as? Int ?? 0) >= 3
+                    return (web?["processes"] as? Int ?? 0) >= 4
                 }
                 try body(host)
             }
@@ -125,15 +128,23 @@ extension Integration {
             }
         }
 
-        static func text(_ output: String, from offset: Any?) -> String {
-            String(decoding: Array(output.utf8).dropFirst(offset as? Int ?? 0), as: UTF8.self)
+        /// The output from byte offset `start` to `end` (nil: its end), offsets as the session script reports them.
+        static func text(_ output: String, from start: Any?, to end: Any? = nil) -> String {
+            let bytes = Array(output.utf8)
+            return String(decoding: bytes[min(start as? Int ?? 0, bytes.count)..<min(end as? Int ?? .max, bytes.count)],
+                          as: UTF8.self)
         }
 
         @Test func onceListsTheRunningGuestsWithTheBusyOneOnTopAndJSONHasTheSameFigures() async throws {
             try await Self.withBusyAndIdleGuests { host in
-                let top = try host.ctl("top", "--once", "--delay", "2")
+                // A machine busy with other work may hold the loops back for a moment: up to three tries.
+                var top = try host.ctl("top", "--once", "--delay", "2")
+                var lines = top.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                for _ in 1..<3 where (Self.row("web", in: lines).flatMap { Double($0[3]) } ?? 0) <= 50 {
+                    top = try host.ctl("top", "--once", "--delay", "2")
+                    lines = top.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                }
                 #expect(top.status == 0, "\(top)")
-                let lines = top.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
                 #expect(lines.first?.contains("  2 running  load ") == true, "\(top)")
                 #expect(lines.first?.contains(" available of ") == true, "\(top)")
                 #expect(lines.dropFirst().first == "", "\(top)")
@@ -145,7 +156,7 @@ extension Integration {
                 #expect(Self.row("off", in: lines) == nil, "a stopped guest has no row: \(top)")
                 #expect(lines.count == 6 && lines.last == "", "\(top)")
                 #expect(lines.dropFirst(3).first?.hasPrefix("web ") == true, "sorted by CPU%: \(top)")
-                #expect((Int(web[2]) ?? 0) >= 3 && (Int(db[2]) ?? 0) >= 1, "TASKS: \(top)")
+                #expect((Int(web[2]) ?? 0) >= 4 && (Int(db[2]) ?? 0) >= 1, "TASKS: \(top)")
                 #expect(web[4] != "-" && db[4] != "-", "MEM: \(top)")
                 let webCPU = try #require(Double(web[3]), "\(top)")
                 let dbCPU = try #require(Double(db[3]), "\(top)")
@@ -162,7 +173,8 @@ extension Integration {
                         #expect(guest[key] is NSNumber, "\(key) of \(guest)")
                     }
                 }
-                #expect(vservers.first?["cpuPercent"] as? Double ?? 0 > 50, "\(json)")
+                let cpu = vservers.map { $0["cpuPercent"] as? Double ?? -1 }
+                #expect(cpu.count == 2 && cpu[0] > cpu[1] && cpu[1] >= 0, "web first, busier: \(json)")
             }
         }
 
@@ -180,10 +192,12 @@ extension Integration {
                 #expect(frames.count >= 2, "a second frame: \(output.debugDescription)")
                 #expect(frames.first?.first?.contains("2 running") == true, "\(output.debugDescription)")
                 #expect(frames.first?.contains { $0.hasPrefix("sorted by cpu; keys: ") } == true)
-                // The first frame has one sample (no rates yet); the next has the busy guest's CPU%.
+                // The first frame has one sample (no rates yet); a later one has both guests' CPU%.
                 #expect(frames.first.flatMap { Self.row("web", in: $0) }?[3] == "-", "\(output.debugDescription)")
-                let cpu = frames.dropFirst().last.flatMap { Self.row("web", in: $0) }.flatMap { Double($0[3]) }
-                #expect(cpu ?? 0 > 50, "\(output.debugDescription)")
+                let later = frames.dropFirst().last ?? []
+                let webCPU = Self.row("web", in: later).flatMap { Double($0[3]) } ?? -1
+                let dbCPU = Self.row("db", in: later).flatMap { Double($0[3]) } ?? -1
+                #expect(webCPU > dbCPU && dbCPU >= 0, "\(output.debugDescription)")
             }
         }
 
@@ -197,7 +211,8 @@ extension Integration {
                 let marks = result?["marks"] as? [String: Any]
                 let first = Self.frames(output).first ?? []
                 #expect(first.contains { $0.count > 40 }, "the first frame is wider: \(output.debugDescription)")
-                let resized = Self.frames(Self.text(output, from: marks?["resize"])).first ?? []
+                // Drawn before the key: SIGWINCH itself redraws.
+                let resized = Self.frames(Self.text(output, from: marks?["resize"], to: marks?["key"])).first ?? []
                 #expect(resized.count > 4 && resized.allSatisfy { $0.count <= 40 },
                         "cut to 40 columns: \(output.debugDescription)")
                 #expect(resized.first { $0.hasPrefix("NAME") }?.count == 40, "\(output.debugDescription)")
@@ -226,6 +241,23 @@ extension Integration {
                         "the error after the restore: \(output.debugDescription)")
                 #expect(!ending[restored.upperBound...].contains("\u{1B}"), "\(output.debugDescription)")
                 #expect(result?["termiosRestored"] as? Bool == true, "\(session)")
+            }
+        }
+
+        @Test func withoutATerminalItPrintsATablePerRefreshLikeTopB() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit)
+                try host.startDaemon()
+                #expect(try host.ctl("start", "web").status == 0)
+                // head ends the pipe after two tables; top's next write ends it (SIGPIPE).
+                let pipeline = try run("/bin/sh", ["-c", #""$0" top --socket "$1" --delay 0.2 | head -n 12"#,
+                                                   Products.vserverctl, host.socket])
+                #expect(pipeline.status == 0, "\(pipeline)")
+                let lines = pipeline.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                #expect(lines.count == 13, "\(pipeline)")
+                #expect(lines.indices.filter { lines[$0].contains("  1 running  ") } == [0, 5, 10], "\(pipeline)")
+                #expect(lines.filter { $0.hasPrefix("web ") }.count == 2, "\(pipeline)")
+                #expect(!pipeline.stdout.contains("\u{1B}"), "no escape sequences: \(pipeline)")
             }
         }
     }

@@ -2,11 +2,11 @@ import Foundation
 import Testing
 
 /// Runs `vserverctl top --socket S --delay D [OPTION...]` on a fresh pty (window 30x120) the way a person would:
-/// waits for the first frame (both guests' names), then for `mode` "refresh" a second frame; for "resize" a window
-/// of 30x40 (TIOCSWINSZ and SIGWINCH) and its frame, then the key `n` and its frame. Ends it (`ending`) with `q`,
-/// SIGTERM ("TERM") or a SIGKILL of the daemon (its PID). Prints a JSON object: the terminal output, the byte
-/// offsets where the resize, the key and the ending began, the exit status (negative: the signal) and whether the
-/// pty's termios were as before.
+/// waits for the first frame (both guests' names), then for `mode` "refresh" a second frame; for "suspend" Ctrl-Z,
+/// the stop (and the termios then) and a frame after SIGCONT; for "resize" a window of 30x40 (TIOCSWINSZ and
+/// SIGWINCH) and its frame, then the key `n` and its frame. Ends it (`ending`) with `q`, SIGTERM ("TERM") or a
+/// SIGKILL of the daemon (its PID). Prints a JSON object: the terminal output, the byte offsets where each step
+/// began, the exit status (negative: the signal), whether the pty's termios were as before, and what "suspend" saw.
 private let topSessionScript = #"""
     import fcntl, json, os, select, signal, struct, sys, termios, time
     ctl, socket, delay, mode, ending = sys.argv[1:6]
@@ -42,8 +42,21 @@ private let topSessionScript = #"""
         return lambda: CLEAR in out[mark:] and all(n in out[mark:].rsplit(CLEAR, 1)[1] for n in (b"web", b"db"))
     marks = {}
     read_until(frame_since(0), 20)
+    result = {}
     if mode == "refresh":
         read_until(lambda: out.count(CLEAR) >= 2 and frame_since(0)(), 20)
+    elif mode == "suspend":
+        marks["suspend"] = len(out)
+        os.write(master, b"\x1a")
+        result["stopped"] = False
+        while not result["stopped"] and time.monotonic() < deadline:
+            done, raw = os.waitpid(pid, os.WUNTRACED | os.WNOHANG)
+            result["stopped"] = done == pid and os.WIFSTOPPED(raw)
+            read_until(lambda: False, 0.05)
+        result["stoppedTermiosRestored"] = termios.tcgetattr(slave) == before
+        marks["continue"] = len(out)
+        os.kill(pid, signal.SIGCONT)
+        read_until(frame_since(marks["continue"]), 10)
     else:
         marks["resize"] = len(out)
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 40, 0, 0))
@@ -70,8 +83,9 @@ private let topSessionScript = #"""
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     read_until(lambda: False, 0.2)
-    print(json.dumps({"output": out.decode(errors="replace"), "marks": marks, "status": status,
-                      "termiosRestored": termios.tcgetattr(slave) == before}))
+    result.update({"output": out.decode(errors="replace"), "marks": marks, "status": status,
+                   "termiosRestored": termios.tcgetattr(slave) == before})
+    print(json.dumps(result))
     """#
 
 extension Integration {
@@ -258,6 +272,26 @@ extension Integration {
                 #expect(lines.indices.filter { lines[$0].contains("  1 running  ") } == [0, 5, 10], "\(pipeline)")
                 #expect(lines.filter { $0.hasPrefix("web ") }.count == 2, "\(pipeline)")
                 #expect(!pipeline.stdout.contains("\u{1B}"), "no escape sequences: \(pipeline)")
+            }
+        }
+
+        @Test func ctrlZGivesTheTerminalBackWhileStoppedAndTheViewReturnsOnContinue() async throws {
+            try await Self.withBusyAndIdleGuests { host in
+                let (session, result, output) = try ptySession(
+                    topSessionScript, [Products.vserverctl, host.socket, "60", "suspend", "q"],
+                    environment: ProcessInfo.processInfo.environment)
+                let marks = result?["marks"] as? [String: Any]
+                #expect(result?["stopped"] as? Bool == true, "Ctrl-Z stopped it: \(session)")
+                #expect(result?["stoppedTermiosRestored"] as? Bool == true, "\(session)")
+                #expect(Self.text(output, from: marks?["suspend"], to: marks?["continue"]) == Self.restoreScreen,
+                        "main screen and cursor while stopped: \(output.debugDescription)")
+                let continued = Self.text(output, from: marks?["continue"], to: marks?["ending"])
+                #expect(continued.hasPrefix(Self.enterScreen + Self.clearScreen), "\(output.debugDescription)")
+                #expect(Self.guests(Self.frames(continued).last ?? []).count == 2, "\(output.debugDescription)")
+                #expect(result?["status"] as? Int == 0, "\(session)")
+                let ending = Self.text(output, from: marks?["ending"])
+                #expect(ending.hasSuffix(Self.restoreScreen), "\(output.debugDescription)")
+                #expect(result?["termiosRestored"] as? Bool == true, "\(session)")
             }
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import VServerCLI
 import VServerProtocol
 
 struct Show: ParsableCommand {

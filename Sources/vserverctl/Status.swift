@@ -1,4 +1,5 @@
 import ArgumentParser
+import VServerCLI
 import VServerProtocol
 
 struct Status: ParsableCommand {

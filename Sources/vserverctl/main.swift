@@ -11,8 +11,8 @@ struct VServerCtl: ParsableCommand {
             exit non-zero.
             """,
         subcommands: [List.self, Status.self, Show.self, SetLimits.self, Start.self, Stop.self, Restart.self,
-                      Enter.self, Exec.self, PS.self, Whois.self, Du.self, Check.self, Create.self, Build.self, Import.self,
-                      Reload.self, Monitor.self])
+                      Enter.self, Exec.self, PS.self, Whois.self, Top.self, Du.self, Check.self, Create.self,
+                      Build.self, Import.self, Reload.self, Monitor.self])
 }
 
 FastPath.runIfPlain(CommandLine.arguments.dropFirst())

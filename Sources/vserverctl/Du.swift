@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import VServerCLI
 import VServerConfig
 import VServerProtocol
 

@@ -63,7 +63,7 @@ struct TOMLEditorTests {
 
     @Test func newKeyInTheExampleConfigGoesAfterPidsMaxAndItsComment() throws {
         let example = try Self.example()
-        let comment = "of its cgroup (cgroup2, or the v1 pids hierarchy of a hybrid host)\n"
+        let comment = "# a fork bomb stops there (TasksMax=, pids.max)\n"
         let end = try #require(example.range(of: comment)).upperBound
         #expect(try set(example, "memory-max", "\"1G\"")
             == example[..<end] + "memory-max = \"1G\"\n" + example[end...])

@@ -211,6 +211,13 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
             goto out;
         }
         child.own_user_namespace = theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino;
+        /* A time namespace of its own ([namespaces] time) is joined too: its uptime, not the host's. The host's is
+         * never "joined": with a user namespace that would need a capability over the host's. */
+        if (fstatat(procfd, "ns/time", &theirs, 0) < 0 || stat("/proc/self/ns/time", &ours) < 0) {
+            proc_file_error(error, "stat", config->pid, "ns/time", errno);
+            goto out;
+        }
+        child.own_time_namespace = theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino;
     }
     vs_filter_build(&child.filter, config->seccomp, child.own_user_namespace);
     child.rootfd = openat(procfd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -16,6 +16,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
 #include <unistd.h>
 
 /* Joined by the child; pid comes from the parent's setns. The user namespace only when the vserver has its own
@@ -133,7 +137,8 @@ int vs_join_child_main(void *arg)
     for (size_t i = 0; i < c->config->legacy_cgroup_count; i++)
         if (write(c->legacy_cgroup_fds[i], "0", 1) != 1)
             child_fail(c, "join cgroup", c->config->legacy_cgroups[i], NULL, errno);
-    if (setns(c->target_pidfd, JOIN_NAMESPACES | (c->own_user_namespace ? CLONE_NEWUSER : 0)) < 0)
+    if (setns(c->target_pidfd, JOIN_NAMESPACES | (c->own_user_namespace ? CLONE_NEWUSER : 0) |
+                                   (c->own_time_namespace ? CLONE_NEWTIME : 0)) < 0)
         child_fail(c, "setns", c->proc_path, "/ns", errno);
     /* In the vserver's user namespace the host's root is nobody: become its root, as its init is. */
     if (c->own_user_namespace && vs_child_become_root(&e) < 0)

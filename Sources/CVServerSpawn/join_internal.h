@@ -22,6 +22,7 @@ struct join_child {
     int slave_fd;          /* with a terminal: the pty slave, else -1 */
     int last_cap;
     int own_user_namespace; /* the vserver has a user namespace (user = true): join it, become its root */
+    int own_time_namespace; /* the vserver has a time namespace ([namespaces] time = true): join it */
     struct rlimit limits[RLIM_NLIMITS]; /* PID 1's: the vserver's [limits], not the caller's */
     struct vs_filter filter;   /* the vserver's seccomp program, assembled before the clone */
     char proc_path[64];    /* "/proc/PID" of PID 1, for errors */

@@ -16,8 +16,14 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <stdio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
 
 /* ---- The parent's messages ---- */
 
@@ -296,6 +302,35 @@ void vs_close_all_but_needed(const struct child *c)
     vs_sys_close_range(next, ~0U, 0);
 }
 
+/*
+ * [namespaces] time: a time namespace whose boot and monotonic clocks start at zero, so that /proc/uptime, uptime(1)
+ * and top inside count from the guest's start, not the host's boot (util-vserver's virt_uptime). Offsets can be set
+ * only before a process is in it, so it is made for children (unshare), given its offsets through the host's /proc
+ * (still there), and then entered by this process itself, which is single-threaded as setns wants.
+ */
+static void enter_time_namespace(const struct child *c)
+{
+    struct timespec boot, monotonic;
+    char offsets[96];
+    int fd, length;
+
+    if (unshare(CLONE_NEWTIME) < 0)
+        fail_at(c, "unshare the time namespace", NULL, NULL, errno);
+    if (clock_gettime(CLOCK_BOOTTIME, &boot) < 0 || clock_gettime(CLOCK_MONOTONIC, &monotonic) < 0)
+        fail_at(c, "clock_gettime", NULL, NULL, errno);
+    /* Whole seconds back: a clock may not go below zero, and these stay a fraction of a second above it. */
+    length = snprintf(offsets, sizeof offsets, "monotonic %lld 0\nboottime %lld 0\n",
+                      -(long long)monotonic.tv_sec, -(long long)boot.tv_sec);
+    fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, offsets, (size_t)length) != length)
+        fail_at(c, "write the time offsets", NULL, "/proc/self/timens_offsets", errno);
+    close(fd);
+    fd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWTIME) < 0)
+        fail_at(c, "enter the time namespace", NULL, "/proc/self/ns/time_for_children", errno);
+    close(fd);
+}
+
 _Noreturn void vs_spawn_child_main(struct child *c)
 {
     const struct vs_spawn_config *config = c->config;
@@ -322,6 +357,8 @@ _Noreturn void vs_spawn_child_main(struct child *c)
         fail_at(c, "make / rslave", NULL, "/", errno);
     if (userns)
         receive_id_maps(c);
+    if (config->time_namespace)
+        enter_time_namespace(c);
     vs_mount_root(c);
     /* Host paths (bind sources) are opened while this is still the host's root: with a user
      * namespace, the root of the vserver may not search their directories (a 0700 temp dir, util-vserver's 0700
@@ -332,9 +369,11 @@ _Noreturn void vs_spawn_child_main(struct child *c)
      * an idmapped root only from ids its mapping has (a missing mount target is made as the guest's root). */
     if (userns)
         become_root_inside(c);
-    for (size_t i = 0; i < config->mount_count; i++)
+    for (size_t i = 0; i + config->proc_mount_count < config->mount_count; i++)
         vs_apply_mount(c, i);
     vs_mount_proc(c);
+    for (size_t i = config->mount_count - config->proc_mount_count; i < config->mount_count; i++)
+        vs_apply_mount(c, i);
     vs_mount_sys(c);
     if (config->mount_run)
         vs_mount_run(c);

@@ -126,6 +126,13 @@ extension Manager {
         // systemd writes nothing to a /dev/console that is no terminal, gettys need their ttys, and a host file bound
         // there could be made setuid by the guest's root.
         plan.ttyCount = guestInit == .sysvinit ? GuestInit.gettyTerminals(root: config.root) : 0
+        if config.resources.lxcfs {
+            do throws(Lxcfs.Missing) {
+                plan.procMounts = try Lxcfs.procMounts(in: options.lxcfsDirectory)
+            } catch {
+                throw .startFailed(name: name, step: "lxcfs", reason: "\(error)")
+            }
+        }
 
         let stubInit = self.stubInit
         let whileHeld = Self.whileHeld(config, placing: options.placement?.placing(config),

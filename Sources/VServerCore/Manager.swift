@@ -22,6 +22,8 @@ public actor Manager {
         public var libDirectory: String?
         /// Starts at once of `StartAutostart`/`StartAll` that do not say (`--jobs`).
         public var jobs = 1
+        /// Where lxcfs is mounted, for guests with `[resources] lxcfs = true` (`--lxcfs-dir`).
+        public var lxcfsDirectory = Lxcfs.defaultDirectory
 
         public init(configDirectory: String = "/etc/vservers", stateDirectory: String = "/run/vserverd/vservers",
                     logDirectory: String = "/var/log/vserverd", stubInitPath: String = StubInit.defaultPath()) {

@@ -27,6 +27,8 @@ struct SpawnPlan: Sendable {
     var mountRun = false
     /// How many /dev/ttyN ptys besides the console (for the gettys of a sysvinit guest).
     var ttyCount = 0
+    /// Bound over its /proc once that is mounted: lxcfs's files (`[resources] lxcfs`).
+    var procMounts: [VServerConfig.Mount] = []
     /// `tasks` of its cgroups in the v1 hierarchies (its limits on a hybrid host), which PID 1 joins first thing.
     var legacyTasksFDs: [Int32] = []
 }
@@ -85,7 +87,7 @@ enum Spawner {
 
         let arena = CStringArena()
         let (argv, execFD) = try program(of: config, stubInit: stubInit)
-        let mounts = config.mounts.map { mount in
+        let mounts = (config.mounts + plan.procMounts).map { mount in
             vs_mount(source: arena.copy(mount.source), target: arena.copy(mount.target),
                      fstype: mount.type.map(arena.copy), flags: mount.flags, data: mount.data.map(arena.copy))
         }
@@ -114,6 +116,7 @@ enum Spawner {
                             idmap: plan.idmap ? 1 : 0,
                             mounts: mountBuffer.baseAddress,
                             mount_count: mountBuffer.count,
+                            proc_mount_count: plan.procMounts.count,
                             mount_run: plan.mountRun ? 1 : 0,
                             cgroup_fd: plan.cgroupFD,
                             cgroup_mount: plan.cgroupMount,
@@ -128,7 +131,8 @@ enum Spawner {
                             seccomp: config.seccomp.spawnValue,
                             nesting: config.nesting ? 1 : 0,
                             legacy_tasks_fds: tasksBuffer.baseAddress,
-                            legacy_tasks_count: tasksBuffer.count)
+                            legacy_tasks_count: tasksBuffer.count,
+                            time_namespace: config.timeNamespace ? 1 : 0)
                         guard let whileHeld else { return vs_spawn(&spawnConfig, &spawned, &failure) }
                         var pending = vs_spawn_pending()
                         guard vs_spawn_hold(&spawnConfig, &pending, &failure) == 0 else { return -1 }

@@ -48,6 +48,10 @@ struct VServerDaemon: AsyncParsableCommand {
     @Option(help: "How many vservers `start --autostart`/`--all` start at once (default: number of CPUs).")
     var jobs: Int?
 
+    @Option(help: ArgumentHelp("Where lxcfs is mounted, for vservers with [resources] lxcfs = true.",
+                               valueName: "path"))
+    var lxcfsDir = Lxcfs.defaultDirectory
+
     @Option(help: ArgumentHelp(
         "Serve Prometheus/OpenMetrics metrics over HTTP at http://ADDRESS/metrics: HOST:PORT, like 127.0.0.1:9100 "
             + "or [::1]:9100 (default: none).", valueName: "address"), transform: MetricsAddress.init)
@@ -108,6 +112,7 @@ struct VServerDaemon: AsyncParsableCommand {
             options.cgroupParent = cgroupParent
             options.libDirectory = ContextRecord.libDirectory(libDir)
             options.jobs = jobs ?? ProcessInfoCPU.count
+            options.lxcfsDirectory = lxcfsDir
             manager = try Manager(options: options, logger: logger)
         } catch {
             logger.critical("\(error)")

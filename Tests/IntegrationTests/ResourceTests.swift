@@ -207,5 +207,35 @@ extension Integration {
                 }
             }
         }
+
+        /// `[namespaces] time = true`: the guest's uptime starts at its start, for its init and for a command run with
+        /// exec, with and without a user namespace; a guest without it sees the host's.
+        @Test func aTimeNamespaceGivesTheGuestItsOwnUptime() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit + "[namespaces]\ntime = true\n")
+                let shifted = try host.addVServer("userns", config: busyboxInit + "context = 1000\n[namespaces]\n"
+                                                  + "time = true\nuser = true\n")
+                #expect(try run("/bin/chown", ["-R", "65536000:65536000", shifted]).status == 0)
+                try host.addVServer("db", config: busyboxInit)
+                try host.startDaemon()
+                for name in ["web", "userns", "db"] {
+                    let start = try host.ctl("start", name)
+                    #expect(start.status == 0, "\(name): \(start)")
+                }
+                func uptime(_ text: String) -> Double { Double(text.split(separator: " ").first ?? "") ?? -1 }
+                let hostUptime = uptime(try String(contentsOfFile: "/proc/uptime", encoding: .utf8))
+                for name in ["web", "userns"] {
+                    let inside = try host.ctl("exec", name, "--", "cat", "/proc/uptime")
+                    #expect(inside.status == 0, "\(inside)")
+                    #expect(uptime(inside.stdout) >= 0 && uptime(inside.stdout) < 60, "\(name): \(inside.stdout)")
+                    let pid1 = try host.guestPID(name)
+                    let timeNamespace = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid1)/ns/time")
+                    #expect(timeNamespace != (try FileManager.default.destinationOfSymbolicLink(
+                        atPath: "/proc/self/ns/time")), "\(name)'s PID 1 is in a time namespace of its own")
+                }
+                let db = try host.ctl("exec", "db", "--", "cat", "/proc/uptime")
+                #expect(abs(uptime(db.stdout) - hostUptime) < 30, "db shares the host's: \(db.stdout) / \(hostUptime)")
+            }
+        }
     }
 }

@@ -101,6 +101,8 @@ import VServerTestSupport
     #expect(ResourceKey.bytes(512 << 20) == "512M")
     #expect(ResourceKey.bytes(3 << 29) == "1.5G")
     #expect(ResourceKey.bytes(1000) == "1000")
+    #expect(ResourceKey.bytes(UInt64(Int64.max)) == "9223372036854775807", "no overflow for the largest TOML integer")
+    #expect(ResourceKey.bytes(8 << 60) == "8192T")
 }
 
 @Test func theV1CgroupsOfAGuestAreFoundInProcCgroup() {

@@ -55,6 +55,7 @@ struct vs_spawn_config {
                                            0..65535 are the guest's (vs_spawned.idmap_error says when that failed) */
     const struct vs_mount *mounts;
     size_t mount_count;
+    size_t proc_mount_count;            /* the last ones of mounts go over its /proc once that is mounted (lxcfs) */
     int mount_run;                      /* tmpfs on /run and /run/lock (what systemd and sysvinit expect there) */
     int cgroup_fd;                      /* >= 0: the directory of the guest's own cgroup (cgroup2): PID 1 is cloned
                                            into it (CLONE_INTO_CGROUP), so it and all it forks start there */
@@ -77,6 +78,7 @@ struct vs_spawn_config {
                                            thread, which the kernel does without the global lock a move by PID takes
                                            (an RCU grace period, ~8 ms), and before it can fork */
     size_t legacy_tasks_count;          /* at most VS_MAX_LEGACY_CGROUPS */
+    int time_namespace;                 /* 1: a time namespace whose boot and monotonic clocks start at zero */
 };
 
 enum { VS_MAX_TTYS = 12, VS_MAX_LEGACY_CGROUPS = 8 };

@@ -193,8 +193,9 @@ public enum ResourceKey: String, Sendable, CaseIterable {
     /// 1.5G rather than 1610612736: the largest unit that keeps it exact to a tenth.
     package static func bytes(_ value: UInt64) -> String {
         for (unit, scale) in [("T", UInt64(1) << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)]
-        where value >= scale && (value * 10) % scale == 0 {
-            let tenths = value * 10 / scale
+        where value >= scale && (value % scale * 10) % scale == 0 {
+            // value * 10 could overflow; its remainder times ten cannot.
+            let tenths = value / scale * 10 + value % scale * 10 / scale
             return tenths % 10 == 0 ? "\(tenths / 10)\(unit)" : "\(tenths / 10).\(tenths % 10)\(unit)"
         }
         return String(value)

@@ -295,8 +295,10 @@ private struct TOMLConfigParser {
                 net = (mode, entry.line)
             case "user":
                 config.userNamespace = try reader.boolean(entry.value, key)
+            case "time":
+                config.timeNamespace = try reader.boolean(entry.value, key)
             default:
-                throw reader.unknownKey(entry, key, known: ["net", "user"], in: parent)
+                throw reader.unknownKey(entry, key, known: ["net", "user", "time"], in: parent)
             }
         }
     }

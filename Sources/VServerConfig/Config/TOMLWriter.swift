@@ -16,7 +16,11 @@ package enum TOMLWriter {
         if config.onReboot != .restart { lines.append("on-reboot = \(TOML.quote(config.onReboot.rawValue))") }
         if let signal = config.stopSignal { lines.append("stop-signal = \(TOML.quote(signal.name))") }
         if let shell = config.shell { lines.append("shell = \(array(shell))") }
-        if config.userNamespace { lines += ["", "[namespaces]", "user = true"] }
+        if config.userNamespace || config.timeNamespace {
+            lines += ["", "[namespaces]"]
+            if config.userNamespace { lines.append("user = true") }
+            if config.timeNamespace { lines.append("time = true") }
+        }
 
         let base = config.baseCapabilities
         if config.capabilities != base {

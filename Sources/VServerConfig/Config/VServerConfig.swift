@@ -144,6 +144,8 @@ public struct VServerConfig: Sendable, Equatable {
     public var environment: [String: String] = [:]
     public var network: Network = .host
     public var userNamespace: Bool = false
+    /// `[namespaces] time`: its boot and monotonic clocks start at zero (its own uptime).
+    public var timeNamespace: Bool = false
     public var seccomp: SeccompPolicy = .default
     /// `[security] nesting` (only with a user namespace): its mounts are left unlocked, so that container runtimes
     /// inside can mount a proc, at the price that its root can remove the masks of its /proc (docs/ARCHITECTURE.md

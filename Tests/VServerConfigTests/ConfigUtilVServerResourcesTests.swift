@@ -66,6 +66,7 @@ import VServerTestSupport
         file("rlimits/as.hard", "262144\n")
         file("rlimits/as.soft", "1000\n")
         file("rlimits/nproc", "inf\n")
+        file("rlimits/rss", "inf\n")
         let config = try config()
         #expect(config.resources == settings {
             $0.memoryMax = 262_144 * pageSize

@@ -218,7 +218,7 @@ package struct UtilVServerResources {
         }
         if let addressSpace = limits["as"] {
             if let (pages, file) = addressSpace.hardLimit {
-                if let (_, rssFile) = rss?.hardLimit {
+                if let (rssPages, rssFile) = rss?.hardLimit, bytes(rssPages) != nil {
                     warn(file, "ignored: \(relative(rssFile)) sets memory-max")
                 } else {
                     offer(.memoryMax, .amount(bytes(pages)), file,

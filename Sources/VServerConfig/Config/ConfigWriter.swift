@@ -316,6 +316,7 @@ public enum ConfigWriter {
         result.configDirectory = ""
         result.configFile = ""
         result.warnings = []
+        result.resourceLines = [:]
         result.mounts = config.mounts.map { mount in
             var copy = mount
             copy.origin = Path.components(mount.origin).last.map(String.init) ?? ""

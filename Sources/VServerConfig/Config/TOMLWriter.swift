@@ -49,7 +49,23 @@ package enum TOMLWriter {
                 lines.append("\(limit.name) = \(value)")
             }
         }
+        lines += resources(config.resources)
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `[resources]` and `[disk]`: the keys whose value is not the default, as `show` describes them.
+    private static func resources(_ settings: ResourceSettings) -> [String] {
+        let defaults = ResourceSettings()
+        var lines: [String] = []
+        for table in ["resources", "disk"] {
+            let keys = ResourceKey.allCases.filter {
+                $0.table == table && $0.describe(settings) != $0.describe(defaults)
+            }
+            if keys.isEmpty { continue }
+            lines += ["", "[\(table)]"]
+            lines += keys.map { "\($0.rawValue) = \($0.literal($0.describe(settings) ?? "max"))" }
+        }
+        return lines
     }
 
     private static func amount(_ value: UInt64) -> String {

@@ -13,10 +13,13 @@
 ///   prefixes 0x/0 allowed, suffixes K M = 1024, 1024², k m = 1000, 1000²) or "inf"; a soft limit above the hard
 ///   one is lowered to it; a half not given is the one vserverd itself has.
 /// - `fstab`: extra mounts (see `Fstab`). `scripts/`: hooks, run by the hook runner.
+/// - `rlimits/`, `cgroup/`, `sched/` (or `schedule`), `cpuset/`, `dlimits/`, `nice`: `[resources]` and `[disk]`,
+///   mapped, approximated or dropped with a warning (see `UtilVServerResources`).
 package enum UtilVServerConfig {
     /// Any of these makes a directory without vserver.toml a util-vserver configuration.
     package static let markers = [
         "context", "vdir", "uts/nodename", "apps/init/mark", "bcapabilities", "ulimits", "fstab",
+        "rlimits", "cgroup", "sched", "schedule", "cpuset", "dlimits", "nice",
     ]
 
     package static func isPresent(in directory: String) -> Bool {
@@ -122,6 +125,7 @@ private struct UtilVServerReader {
         try readCapabilities()
         try readLimits()
         try readRoot()
+        try readResources()
         if let (file, text) = try readFile("fstab") {
             let (mounts, warnings) = try Fstab.parse(text, file: file)
             config.mounts = mounts
@@ -136,6 +140,15 @@ private struct UtilVServerReader {
                 ).description)
         }
         return VServerDraft(config: config, afterLocations: afterLocations)
+    }
+
+    private mutating func readResources() throws(ConfigError) {
+        let reader = self
+        var resources = UtilVServerResources(directory: directory, root: config.root) {
+            (relative: String) throws(ConfigError) -> (path: String, text: String)? in try reader.readFile(relative)
+        }
+        try resources.read(into: &config.resources)
+        config.warnings += resources.warnings
     }
 
     private mutating func readRoot() throws(ConfigError) {

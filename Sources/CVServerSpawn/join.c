@@ -264,7 +264,10 @@ int vs_join(const struct vs_join_config *config, struct vs_joined *out, struct v
     }
     vs_join_block_signals();
     /* The stack grows down on every architecture Linux runs this on but parisc. */
-    pid = clone(vs_join_child_main, stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &child,
+    /* A time namespace is entered only by a process with memory of its own (setns: EUSERS otherwise): then the
+     * child gets a copy of ours, as after fork, which for vserverctl is small. */
+    pid = clone(vs_join_child_main, stack + CHILD_STACK_SIZE,
+                (child.own_time_namespace ? 0 : CLONE_VM) | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &child,
                 &child_pidfd);
     clone_errno = errno;
     /* Back to our own pid namespace for children: nothing else of ours is to start inside. Cannot fail (our

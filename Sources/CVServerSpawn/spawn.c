@@ -83,8 +83,10 @@ static int spawn_begin(const struct vs_spawn_config *config, int hold, struct vs
     struct child child;
     sigset_t all, saved_mask;
     int pipe_fds[2], channel_fds[2], pidfd = -1, clone_errno, last_cap;
-    /* The child waits for us: for its id maps (user namespace) and, when held, before its exec. */
-    int userns = (config->extra_clone_flags & VS_CLONE_NEWUSER) != 0, waits = hold || userns;
+    /* The child waits for us: for its id maps (user namespace) and, when held, before its exec. It needs memory of
+     * its own for that, and to enter a time namespace (setns refuses a process that shares its memory: EUSERS). */
+    int userns = (config->extra_clone_flags & VS_CLONE_NEWUSER) != 0;
+    int waits = hold || userns || config->time_namespace;
     long pid;
 
     memset(error, 0, sizeof *error);

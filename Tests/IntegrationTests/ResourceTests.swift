@@ -237,5 +237,45 @@ extension Integration {
                 #expect(abs(uptime(db.stdout) - hostUptime) < 30, "db shares the host's: \(db.stdout) / \(hostUptime)")
             }
         }
+
+        /// `[resources] lxcfs = true` with an lxcfs of the test's own (`--lxcfs-dir`): free inside shows the guest's
+        /// memory-max; a guest without it shows the host's; no lxcfs where it is said to be refuses the start.
+        @Test(.requires(FileManager.default.isExecutableFile(atPath: "/usr/bin/lxcfs") && hasV1Memory,
+                        "lxcfs (apt-get install lxcfs) and a v1 memory hierarchy"))
+        func lxcfsShowsTheGuestItsOwnMemoryLimit() async throws {
+            try await withTestHost { host in
+                let mount = host.directory + "/lxcfs"
+                #expect(mkdir(mount, 0o755) == 0)
+                let lxcfs = try ChildProcess(["/usr/bin/lxcfs", "-f", "-p", host.directory + "/lxcfs.pid", mount],
+                                             environment: nil)
+                defer {
+                    // Guests first: their /proc holds binds of lxcfs's files.
+                    _ = try? host.ctl("stop", "--all")
+                    kill(lxcfs.pid, SIGTERM)
+                    if (try? lxcfs.wait(timeout: .seconds(10))) == nil { _ = try? run("/bin/umount", ["-l", mount]) }
+                }
+                try waitUntil("lxcfs to serve \(mount)") {
+                    FileManager.default.fileExists(atPath: mount + "/proc/meminfo")
+                }
+                try host.addVServer("web", config: busyboxInit + "[resources]\nmemory-max = \"64M\"\nlxcfs = true\n")
+                try host.addVServer("db", config: busyboxInit)
+                try host.addVServer("nolxcfs", config: busyboxInit + "[resources]\nlxcfs = true\n")
+                try host.startDaemon(["--lxcfs-dir", mount])
+                #expect(try host.ctl("start", "web").status == 0)
+                #expect(try host.ctl("start", "db").status == 0)
+                let free = try host.ctl("exec", "web", "--", "head", "-n", "1", "/proc/meminfo")
+                #expect(free.stdout.split(separator: " ", omittingEmptySubsequences: true)
+                            == ["MemTotal:", "65536", "kB\n"], "\(free)")
+                let hostTotal = try String(contentsOfFile: "/proc/meminfo", encoding: .utf8).split(separator: "\n")[0]
+                let db = try host.ctl("exec", "db", "--", "head", "-n", "1", "/proc/meminfo")
+                #expect(db.stdout == hostTotal + "\n", "\(db)")
+                host.killDaemon()
+                try host.startDaemon(["--lxcfs-dir", host.directory + "/no-lxcfs-here"])
+                let refused = try host.ctl("start", "nolxcfs")
+                #expect(refused.status == 1)
+                #expect(refused.stderr.contains("lxcfs = true needs lxcfs mounted on \(host.directory)/no-lxcfs-here"),
+                        "\(refused)")
+            }
+        }
     }
 }

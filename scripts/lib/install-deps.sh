@@ -3,8 +3,9 @@
 # gcc and libc6-dev: the seccomp and confinement tests compile static probes with /usr/bin/cc.
 # btrfs-progs: the disk quota tests make a btrfs image with mkfs.btrfs.
 # prometheus: the metrics test scrapes `vserverd --metrics` with a Prometheus of its own (its own ports and data).
+# lxcfs: the lxcfs = true test runs an lxcfs of its own on a temp dir.
 debian_packages="libsystemd-dev pkg-config busybox-static util-linux iproute2 python3 gcc libc6-dev btrfs-progs
-    prometheus"
+    prometheus lxcfs"
 
 install_deps() {
     missing=""

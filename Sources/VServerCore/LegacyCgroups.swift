@@ -26,10 +26,10 @@ struct LegacyCgroups: Sendable, Equatable {
 
     static func of(procCgroup text: String, name: String, host: CgroupHost) -> LegacyCgroups {
         var found = LegacyCgroups()
+        let names = [GuestCgroup.ownName(name), GuestCgroup.scopeName(name)]
         for (controller, mount) in host.legacyMounts {
             guard let path = GuestCgroup.path(procCgroup: text, controller: controller),
-                  let directories = GuestCgroup.directories(path: path, names: [GuestCgroup.ownName(name), GuestCgroup.scopeName(name)],
-                                                             mount: mount)
+                  let directories = GuestCgroup.directories(path: path, names: names, mount: mount)
             else { continue }
             found.byController[controller] = GuestCgroup(directory: directories.scope)
             found.processDirectories[controller] = directories.process

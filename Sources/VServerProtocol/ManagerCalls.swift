@@ -161,7 +161,8 @@ public struct ResourcesReply: ManagerParameters, Equatable {
         var limits: [ResourceLimit] = []
         for element in elements {
             guard let fields = element.objectValue else { throw .invalidParameter("limits") }
-            limits.append(ResourceLimit(key: try fields.requiredString("key"), value: try fields.requiredString("value")))
+            limits.append(ResourceLimit(key: try fields.requiredString("key"),
+                                        value: try fields.requiredString("value")))
         }
         self.limits = limits
     }

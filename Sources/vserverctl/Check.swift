@@ -38,6 +38,9 @@ struct Check: ParsableCommand {
             } else if let config = configs.configs[name] {
                 let problems = config.resourceProblems()
                 for problem in problems { print("\(name): error: \(problem)") }
+                if config.resources.lxcfs, let missing = Lxcfs.missing(in: Lxcfs.defaultDirectory) {
+                    print("\(name): warning: \(missing); the start fails unless vserverd has a --lxcfs-dir with one")
+                }
                 if case .btrfsQgroup(let id)? = config.diskQuotaMechanism {
                     print("\(name): disk limits: btrfs qgroup 0/\(id) of its root's subvolume")
                 }

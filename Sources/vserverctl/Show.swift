@@ -48,7 +48,8 @@ struct Show: ParsableCommand {
             lines.append(("cpu", "\(seconds(user)) user, \(seconds(system)) system"))
         }
         if let memory = info.memoryBytes {
-            lines.append(("memory", humanBytes(memory) + (info.memoryPeakBytes.map { ", peak \(humanBytes($0))" } ?? "")))
+            let peak = info.memoryPeakBytes.map { ", peak \(humanBytes($0))" } ?? ""
+            lines.append(("memory", humanBytes(memory) + peak))
         }
         if let processes = info.processes { lines.append(("tasks", "\(processes)")) }
         if let read = info.ioReadBytes, let written = info.ioWriteBytes {

@@ -141,7 +141,7 @@ private func realPath(_ path: String) -> String { (try? FileSystem.realPath(path
     fixture.vserver("web", "[namespaces]\nnet = \"host\"\nipc = true\n")
     #expect(
         fixture.error("web")
-            == "\(fixture.etc)/web/vserver.toml:3: namespaces.ipc: unknown key (known keys in [namespaces]: net, user)")
+            == "\(fixture.etc)/web/vserver.toml:3: namespaces.ipc: unknown key (known keys in [namespaces]: net, user, time)")
 }
 
 @Test func unknownKeysInsideNestedTablesAreErrors() {

@@ -18,9 +18,14 @@ package enum Lxcfs {
         }
     }
 
+    /// Why lxcfs cannot be used from `directory`; nil when it is mounted there.
+    package static func missing(in directory: String) -> Missing? {
+        FileSystem.exists("\(directory)/proc/meminfo") ? nil : Missing(directory: directory)
+    }
+
     /// Bind mounts of the files lxcfs offers in `directory`/proc onto /proc inside; this lxcfs's (versions differ).
     package static func procMounts(in directory: String) throws(Missing) -> [VServerConfig.Mount] {
-        guard FileSystem.exists("\(directory)/proc/meminfo") else { throw Missing(directory: directory) }
+        if let missing = missing(in: directory) { throw missing }
         return procFiles.filter { FileSystem.exists("\(directory)/proc/\($0)") }.map { file in
             VServerConfig.Mount(source: "\(directory)/proc/\(file)", target: "/proc/\(file)", type: nil,
                                 flags: UInt(MS_BIND), data: nil, origin: "[resources] lxcfs")

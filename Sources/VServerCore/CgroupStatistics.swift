@@ -1,8 +1,9 @@
 import VServerConfig
 
 /// What the kernel counts for a cgroup, read from its files: CPU time (cgroup2's cpu.stat, there in every cgroup2
-/// cgroup, with or without controllers), memory and its peak, and bytes read and written (cgroup2's memory and io
-/// files, or the v1 memory and blkio controllers of a hybrid host).
+/// cgroup, with or without controllers; for guests counted by a walk over /proc, the processes' own times), memory
+/// and its peak, and bytes read and written (cgroup2's memory and io files, or the v1 memory and blkio controllers of
+/// a hybrid host).
 enum CgroupStatistics {
     /// `KEY VALUE` lines (cpu.stat, memory.stat): the values of `keys`.
     static func fields(_ text: String, _ keys: [String]) -> [String: UInt64] {
@@ -61,12 +62,15 @@ enum CgroupStatistics {
     /// resident memory: the kernel's memory figures replace the sum of resident memory.
     static func add(cgroup: GuestCgroup?, legacy: LegacyCgroups, to usage: inout ProcessTable.Usage) {
         if let cgroup {
-            if let time = cpuTime(unified: cgroup.directory) {
+            // A walk over /proc already summed the processes' times; else the cgroup counts them.
+            if usage.cpuUserMicroseconds == nil, let time = cpuTime(unified: cgroup.directory) {
                 usage.cpuUserMicroseconds = time.user
                 usage.cpuSystemMicroseconds = time.system
             }
-            if let io = io(unified: cgroup.directory) { (usage.ioReadBytes, usage.ioWriteBytes) = (io.read, io.write) }
-            usage.memoryPeakBytes = number("\(cgroup.directory)/memory.peak")
+            if cgroup.accountsIO, let io = io(unified: cgroup.directory) {
+                (usage.ioReadBytes, usage.ioWriteBytes) = (io.read, io.write)
+            }
+            if cgroup.accountsMemory { usage.memoryPeakBytes = number("\(cgroup.directory)/memory.peak") }
         }
         if let memory = legacy.byController["memory"], usage.memoryPeakBytes == nil,
            let current = number("\(memory.directory)/memory.usage_in_bytes") {

@@ -16,6 +16,9 @@ package struct GuestCgroup: Sendable, Equatable {
     /// The memory controller is on for it (`memory.current`): then `usage()` is cheaper than a walk over /proc, which
     /// it is not when it has to read the resident memory of each process (a hybrid host's v1 memory controller).
     let accountsMemory: Bool
+    /// The io controller is on for it (`io.stat`). Both are looked up once: `list` must not try files that are not
+    /// there for each of 1000 guests.
+    let accountsIO: Bool
 
     /// Where cgroup hierarchies are mounted, as systemd mounts them.
     struct Mounts: Sendable {
@@ -41,12 +44,14 @@ package struct GuestCgroup: Sendable, Equatable {
         else { return nil }
         (directory, processDirectory) = found
         accountsMemory = FileSystem.exists("\(directory)/memory.current")
+        accountsIO = FileSystem.exists("\(directory)/io.stat")
     }
 
     init(directory: String) {
         self.directory = directory
         self.processDirectory = directory
         accountsMemory = FileSystem.exists("\(directory)/memory.current")
+        accountsIO = FileSystem.exists("\(directory)/io.stat")
     }
 
     package static func scopeName(_ name: String) -> String { "vserver-\(name).scope" }

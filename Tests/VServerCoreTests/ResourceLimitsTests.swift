@@ -210,3 +210,21 @@ import VServerTestSupport
     let unified = CgroupHost(unifiedMount: "/sys/fs/cgroup", unifiedControllers: ["memory", "io", "pids"])
     #expect(unified.unenforceable(resources).isEmpty)
 }
+
+/// /proc/PID/stat read in place: a command with spaces and parentheses does not shift the fields; user and system time
+/// include waited-for children's, in microseconds; rss is in pages.
+@Test func processStatReadsTimesAndResidentMemoryPastAnOddCommand() throws {
+    let proc = FileManager.default.temporaryDirectory.appendingPathComponent("procstat-\(getpid())").path
+    try FileManager.default.createDirectory(atPath: "\(proc)/42", withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: proc) }
+    // Fields 3..24: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+    // priority nice threads itrealvalue starttime vsize rss.
+    let line = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 30 20 -20 0 1 0 1234 9999999 300 18446744073709551615"
+    try (line + "\n").write(toFile: "\(proc)/42/stat", atomically: false, encoding: .utf8)
+    let stat = try #require(ProcessTable.processStat(pid: 42, procRoot: proc))
+    let tick = 1_000_000 / UInt64(sysconf(Int32(_SC_CLK_TCK)))
+    #expect(stat.userMicroseconds == 280 * tick)
+    #expect(stat.systemMicroseconds == 70 * tick)
+    #expect(stat.residentBytes == 300 * UInt64(sysconf(Int32(_SC_PAGESIZE))))
+    #expect(ProcessTable.processStat(pid: 43, procRoot: proc) == nil, "a process that is gone")
+}

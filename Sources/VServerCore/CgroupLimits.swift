@@ -113,17 +113,21 @@ enum CgroupLimits {
         }
     }
 
+    /// Writes `controller`'s limits into the guest's own cgroup2 cgroup when the guests' parent offers that
+    /// controller (turned on there first); false when it does not, and they go to a v1 hierarchy instead.
+    static func applyUnified(_ resources: ResourceSettings, controller: String, own: GuestCgroup?, parent: String?,
+                             resetting: Bool) throws(SystemError) -> Bool {
+        guard let own, own.isOwn, let parent, try enableController(controller, in: parent) else { return false }
+        try apply(unifiedWrites(resources, controller: controller, resetting: resetting), in: own.directory)
+        return true
+    }
+
     /// Turns `controller` on for the children of the cgroup2 cgroup `parent`; false when the hierarchy does not
     /// offer it there. A cgroup that holds processes itself cannot (EBUSY): point --cgroup-parent elsewhere.
     static func enableController(_ controller: String, in parent: String) throws(SystemError) -> Bool {
-        func names(_ text: String?) -> [Substring] {
-            (text ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" })
-        }
-        guard names(try? FileSystem.readText("\(parent)/cgroup.controllers")).contains(Substring(controller)) else {
-            return false
-        }
+        guard CgroupHost.names(in: "\(parent)/cgroup.controllers").contains(controller) else { return false }
         let control = "\(parent)/cgroup.subtree_control"
-        if names(try? FileSystem.readText(control)).contains(Substring(controller)) { return true }
+        if CgroupHost.names(in: control).contains(controller) { return true }
         do throws(SystemError) {
             try FileSystem.writeKernelFile(control, "+\(controller)")
         } catch where error.errno == EBUSY {

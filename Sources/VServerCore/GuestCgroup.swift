@@ -29,17 +29,21 @@ package struct GuestCgroup: Sendable, Equatable {
 
         static let host: Mounts = {
             let root = "/sys/fs/cgroup"
-            let unified = [root, "\(root)/unified"].first { FileSystem.exists("\($0)/cgroup.procs") }
             let systemd = FileSystem.exists("\(root)/systemd/cgroup.procs") ? "\(root)/systemd" : nil
-            return Mounts(unified: unified, systemd: systemd)
+            return Mounts(unified: CgroupHost.current.unifiedMount, systemd: systemd)
         }()
     }
 
     /// The guest's cgroup when PID 1 sits in `vserver-NAME.scope` or `vserver-NAME`, or below it; nil when it is
     /// anywhere else (the daemon's own cgroup): then the cgroup would count more than this guest.
     init?(pid: Int32, name: String, mounts: Mounts = .host) {
-        guard let text = try? FileSystem.readText("/proc/\(pid)/cgroup"),
-              let found = Self.directories(procCgroup: text, names: [Self.scopeName(name), Self.ownName(name)],
+        guard let text = try? FileSystem.readText("/proc/\(pid)/cgroup") else { return nil }
+        self.init(procCgroup: text, name: name, mounts: mounts)
+    }
+
+    /// The same from /proc/PID/cgroup's text, which also gives its v1 cgroups (`LegacyCgroups.of`).
+    init?(procCgroup text: String, name: String, mounts: Mounts = .host) {
+        guard let found = Self.directories(procCgroup: text, names: [Self.scopeName(name), Self.ownName(name)],
                                            mounts: mounts)
         else { return nil }
         (directory, processDirectory) = found

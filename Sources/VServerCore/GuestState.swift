@@ -40,8 +40,9 @@ final class RunningGuest: Sendable {
         self.exit = exit
         self.console = console
         self.adopted = adopted
-        self.cgroup = GuestCgroup(pid: record.pid, name: record.name)
-        self.legacy = Mutex(LegacyCgroups.of(pid: record.pid, name: record.name))
+        let procCgroup = (try? FileSystem.readText("/proc/\(record.pid)/cgroup")) ?? ""
+        self.cgroup = GuestCgroup(procCgroup: procCgroup, name: record.name)
+        self.legacy = Mutex(LegacyCgroups.of(procCgroup: procCgroup, name: record.name))
         self.resources = Mutex(config.resources)
     }
 

@@ -17,14 +17,9 @@ struct LegacyCgroups: Sendable, Equatable {
         return byController.keys.sorted().compactMap { byController[$0] }.filter { seen.insert($0.directory).inserted }
     }
 
-    /// The ones PID `pid` of guest `name` is in: vserverd's `vserver-NAME` or systemd's `vserver-NAME.scope`
-    /// (removed by systemd, not by vserverd: `GuestCgroup.isOwn`).
-    static func of(pid: Int32, name: String, host: CgroupHost = .current) -> LegacyCgroups {
-        guard let text = try? FileSystem.readText("/proc/\(pid)/cgroup") else { return LegacyCgroups() }
-        return of(procCgroup: text, name: name, host: host)
-    }
-
-    static func of(procCgroup text: String, name: String, host: CgroupHost) -> LegacyCgroups {
+    /// The ones a process of guest `name` is in, from its /proc/PID/cgroup: vserverd's `vserver-NAME` or systemd's
+    /// `vserver-NAME.scope` (removed by systemd, not by vserverd: `GuestCgroup.isOwn`).
+    static func of(procCgroup text: String, name: String, host: CgroupHost = .current) -> LegacyCgroups {
         var found = LegacyCgroups()
         let names = [GuestCgroup.ownName(name), GuestCgroup.scopeName(name)]
         for (controller, mount) in host.legacyMounts {
@@ -40,10 +35,13 @@ struct LegacyCgroups: Sendable, Equatable {
     /// The directory below which a guest's cgroup goes in the hierarchy mounted at `mount`: `parentPath`
     /// (--cgroup-parent) when given, else vserverd's own cgroup there, as on cgroup2.
     static func parent(controller: String, mount: String, parentPath: String?) -> String {
-        let path = parentPath ?? (try? FileSystem.readText("/proc/self/cgroup"))
+        let path = parentPath ?? ownProcCgroup
             .flatMap { GuestCgroup.path(procCgroup: $0, controller: controller) }.map(String.init) ?? "/"
         return Path.join(mount, String(path.drop { $0 == "/" }))
     }
+
+    /// vserverd's own /proc/self/cgroup, read once: it does not move, and a start should not read it again.
+    private static let ownProcCgroup = try? FileSystem.readText("/proc/self/cgroup")
 
     /// Makes `vserver-NAME` for `controller` (v1 name) below `parent` and writes `writes`; a leftover of an
     /// earlier run is removed first. cpuset's CPUs and memory nodes start as the parent's: the kernel admits no
@@ -84,9 +82,8 @@ struct LegacyCgroups: Sendable, Equatable {
             throw Unenforceable(key: key, reason: "neither cgroup2 nor a v1 hierarchy offers the \(controller) "
                                 + "controller to vserverd")
         }
-        let ioWeightFile = ["blkio.bfq.weight", "blkio.weight"].first { FileSystem.exists("\(mount)/\($0)") }
         let writes = CgroupLimits.legacyWrites(resources, controller: legacy, resetting: false,
-                                               ioWeightFile: ioWeightFile ?? "blkio.weight")
+                                               ioWeightFile: CgroupHost.blkioWeightFile(in: mount))
         if let shared = byController.values.first(where: { $0.directory.hasPrefix(mount + "/") }) {
             try CgroupLimits.apply(writes, in: shared.directory)
             byController[legacy] = shared

@@ -231,10 +231,9 @@ extension Manager {
         guard options.placement == nil else { return legacy }
         do {
             for controller in CgroupLimits.controllers(config.resources) {
-                if let ownCgroup, let cgroupParent, try CgroupLimits.enableController(controller, in: cgroupParent) {
-                    let writes = CgroupLimits.unifiedWrites(config.resources, controller: controller, resetting: false)
-                    try CgroupLimits.apply(writes, in: ownCgroup.directory)
-                } else {
+                let unified = try CgroupLimits.applyUnified(config.resources, controller: controller, own: ownCgroup,
+                                                            parent: cgroupParent, resetting: false)
+                if !unified {
                     try legacy.add(controller, resources: config.resources, name: config.name,
                                    parentPath: options.cgroupParent, host: .current)
                 }

@@ -46,13 +46,14 @@ extension Manager {
     public func joinInfo(_ nameOrContext: String) throws(ManagerError) -> VServerJoinInfo {
         let name = try resolve(nameOrContext)
         guard case .running(let guest) = states[name] else { throw .notRunning(name: name) }
+        let procCgroup = (try? FileSystem.readText("/proc/\(guest.pid)/cgroup")) ?? ""
         return VServerJoinInfo(
             pid: guest.pid, startTime: guest.record.startTime,
             environment: Spawner.environmentVariables(of: guest.config),
             capabilities: guest.config.capabilities,
             shell: guest.config.shell ?? GuestFiles.loginShell(pid: guest.pid) ?? VServerConfig.defaultShell,
-            cgroup: GuestCgroup(pid: guest.pid, name: name)?.processDirectory,
+            cgroup: GuestCgroup(procCgroup: procCgroup, name: name)?.processDirectory,
             seccomp: guest.config.seccomp.rawValue,
-            legacyCgroups: LegacyCgroups.of(pid: guest.pid, name: name).processDirectories.values.sorted())
+            legacyCgroups: LegacyCgroups.of(procCgroup: procCgroup, name: name).processDirectories.values.sorted())
     }
 }

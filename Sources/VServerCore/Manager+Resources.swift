@@ -8,13 +8,7 @@ extension Manager {
     public func resources(_ nameOrContext: String) throws(ManagerError) -> ResourcesReply {
         let name = try resolve(nameOrContext)
         let settings = try limitsInForce(name)
-        var info = info(name, usage: guestUsage())
-        if info.diskBytes == nil, let root = states[name]?.guest?.config.root ?? configs.configs[name]?.root,
-           let disk = try? DiskQuota.usage(of: root) {
-            info.diskBytes = Int(disk.usedBytes)
-            info.diskLimitBytes = disk.limitBytes.map { Int($0) }
-        }
-        return ResourcesReply(vserver: info, limits: Self.limits(settings))
+        return ResourcesReply(vserver: info(name, usage: guestUsage(), allDisk: true), limits: Self.limits(settings))
     }
 
     public func setResources(_ nameOrContext: String, assignments: [String], runtime: Bool) async
@@ -125,11 +119,11 @@ extension Manager {
         let involved = Set(wanted + CgroupLimits.controllers(previous))
         for controller in CgroupLimits.allControllers where involved.contains(controller) {
             let legacyName = CgroupHost.legacyController(controller)
-            if let cgroup = guest.cgroup, cgroup.isOwn, let cgroupParent,
-               try CgroupLimits.enableController(controller, in: cgroupParent) {
-                let writes = CgroupLimits.unifiedWrites(settings, controller: controller, resetting: true)
-                try CgroupLimits.apply(writes, in: cgroup.directory)
-            } else if let existing = guest.legacyCgroups.byController[legacyName] {
+            if try CgroupLimits.applyUnified(settings, controller: controller, own: guest.cgroup, parent: cgroupParent,
+                                             resetting: true) {
+                continue
+            }
+            if let existing = guest.legacyCgroups.byController[legacyName] {
                 try CgroupLimits.apply(legacyResetWrites(settings, controller: legacyName, in: existing.directory),
                                        in: existing.directory)
             } else if wanted.contains(controller) {
@@ -151,9 +145,8 @@ extension Manager {
     private static func legacyResetWrites(_ settings: ResourceSettings, controller: String, in directory: String)
         -> [CgroupLimits.Write]
     {
-        let ioWeightFile = ["blkio.bfq.weight", "blkio.weight"].first { FileSystem.exists("\(directory)/\($0)") }
-        return CgroupLimits.legacyWrites(settings, controller: controller, resetting: true,
-                                         ioWeightFile: ioWeightFile ?? "blkio.weight").map { write in
+        CgroupLimits.legacyWrites(settings, controller: controller, resetting: true,
+                                  ioWeightFile: CgroupHost.blkioWeightFile(in: directory)).map { write in
             guard write.file == "cpuset.cpus", write.value.isEmpty else { return write }
             let parent = directory.split(separator: "/", omittingEmptySubsequences: false).dropLast()
                 .joined(separator: "/")

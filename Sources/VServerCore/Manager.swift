@@ -154,7 +154,8 @@ public actor Manager {
         return names.sorted()
     }
 
-    func info(_ name: String, usage: [UInt64: ProcessTable.Usage] = [:]) -> VServerInfo {
+    /// `allDisk`: its root's disk use even without `[disk]` limits (`show`); `list` reads it only for those.
+    func info(_ name: String, usage: [UInt64: ProcessTable.Usage] = [:], allDisk: Bool = false) -> VServerInfo {
         let state = states[name] ?? .stopped(reason: nil)
         let guest = state.guest
         let config = guest?.config ?? configs.configs[name]
@@ -168,7 +169,7 @@ public actor Manager {
             info.reason = state.reason
             info.exit = state.exit
         }
-        if let config, config.hasDiskLimits, let disk = try? DiskQuota.usage(of: config.root) {
+        if let config, config.hasDiskLimits || allDisk, let disk = try? DiskQuota.usage(of: config.root) {
             info.diskBytes = Int(disk.usedBytes)
             info.diskLimitBytes = disk.limitBytes.map { Int($0) }
         }

@@ -7,26 +7,27 @@ enum ProcFS {
     /// Field 22 of /proc/PID/stat (clock ticks after boot): with the PID it names one process for good,
     /// so a recycled PID is never mistaken for a guest.
     static func startTime(pid: Int32) throws -> UInt64 {
-        let stat = try FileSystem.readText("/proc/\(pid)/stat")
-        // The command name (field 2) may hold spaces and ')': fields after the last ')' are plain.
-        guard let close = stat.lastIndex(of: ")") else {
-            throw SystemError("parse", path: "/proc/\(pid)/stat", errno: EINVAL)
-        }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        let path = "/proc/\(pid)/stat"
         // fields[0] is field 3 (state), so field 22 is fields[19].
-        guard fields.count > 19, let ticks = UInt64(fields[19]) else {
-            throw SystemError("parse", path: "/proc/\(pid)/stat", errno: EINVAL)
-        }
+        guard let fields = try statFields(FileSystem.readText(path)), fields.count > 19,
+              let ticks = UInt64(fields[19])
+        else { throw SystemError("parse", path: path, errno: EINVAL) }
         return ticks
+    }
+
+    /// The fields of a /proc/PID/stat text from field 3 (state) on. The command name (field 2) may hold spaces and
+    /// ')': fields after the last ')' are plain. nil without one.
+    static func statFields(_ stat: String) -> [Substring]? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: close)...].split(whereSeparator: { $0 == " " || $0 == "\n" })
     }
 
     /// Field 52 of /proc/PID/stat (the wait status) while PID is a zombie that is the process started at
     /// `startTime`; nil when it is not (still running, reaped, or the PID was reused).
     static func zombieExitCode(pid: Int32, startTime: UInt64) -> Int32? {
-        guard let stat = try? FileSystem.readText("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else {
+        guard let stat = try? FileSystem.readText("/proc/\(pid)/stat"), let fields = statFields(stat) else {
             return nil
         }
-        let fields = stat[stat.index(after: close)...].split(whereSeparator: { $0 == " " || $0 == "\n" })
         // fields[0] is field 3 (state); field 22 (start time) is fields[19], field 52 (exit code) fields[49].
         guard fields.count > 49, fields[0] == "Z", UInt64(fields[19]) == startTime else { return nil }
         return Int32(fields[49])

@@ -25,7 +25,8 @@ package struct DaemonFigures: Sendable, Equatable {
         var figures = DaemonFigures(version: version)
         figures.varlinkConnections = varlinkConnections
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        if let fields = ownStatFields(), fields.count > 21, ticks > 0 {
+        if let stat = try? FileSystem.readText("/proc/self/stat"), let fields = ProcFS.statFields(stat),
+           fields.count > 21, ticks > 0 {
             // fields[0] is field 3 of proc(5): utime 14, stime 15, num_threads 20, starttime 22, rss 24.
             if let user = Double(fields[11]), let system = Double(fields[12]) {
                 figures.cpuSeconds = (user + system) / ticks
@@ -43,14 +44,6 @@ package struct DaemonFigures: Sendable, Equatable {
             figures.maxFDs = Int(limit.rlim_cur)
         }
         return figures
-    }
-
-    /// The fields of /proc/self/stat after the command name (which may hold spaces and ')').
-    private static func ownStatFields() -> [Substring]? {
-        guard let stat = try? FileSystem.readText("/proc/self/stat"), let close = stat.lastIndex(of: ")") else {
-            return nil
-        }
-        return stat[stat.index(after: close)...].split(whereSeparator: { $0 == " " || $0 == "\n" })
     }
 
     /// When the machine booted, in seconds since the epoch (`btime` of /proc/stat).

@@ -25,15 +25,28 @@ package struct CgroupHost: Sendable, Equatable {
     package static func probe(root: String = "/sys/fs/cgroup") -> CgroupHost {
         var host = CgroupHost()
         host.unifiedMount = [root, "\(root)/unified"].first { FileSystem.exists("\($0)/cgroup.controllers") }
-        if let mount = host.unifiedMount, let text = try? FileSystem.readText("\(mount)/cgroup.controllers") {
-            host.unifiedControllers = Set(text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
-        }
-        for name in FileSystem.entries(root) where FileSystem.exists("\(root)/\(name)/tasks") {
+        if let mount = host.unifiedMount { host.unifiedControllers = names(in: "\(mount)/cgroup.controllers") }
+        // systemd's own hierarchy (name=systemd) holds no controller.
+        for name in FileSystem.entries(root) where name != "systemd" && FileSystem.exists("\(root)/\(name)/tasks") {
             for controller in name.split(separator: ",") where !controller.hasPrefix("name=") {
                 host.legacyMounts[String(controller)] = "\(root)/\(name)"
             }
         }
         return host
+    }
+
+    /// The words of a cgroup2 list file (cgroup.controllers, cgroup.subtree_control); none when it cannot be read.
+    package static func names(in file: String) -> Set<String> {
+        let text = (try? FileSystem.readText(file)) ?? ""
+        return Set(text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+    }
+
+    /// A v1 blkio hierarchy's weight file: BFQ's, or CFQ's on kernels before 5.0.
+    package static let blkioWeightFiles = ["blkio.bfq.weight", "blkio.weight"]
+
+    /// The weight file of the blkio cgroup `directory` (CFQ's name when it has neither: the write then says so).
+    package static func blkioWeightFile(in directory: String) -> String {
+        blkioWeightFiles.first { FileSystem.exists("\(directory)/\($0)") } ?? "blkio.weight"
     }
 
     /// Where a controller's limits go.
@@ -66,7 +79,7 @@ package struct CgroupHost: Sendable, Equatable {
         case .swapMax: ["memory.memsw.limit_in_bytes"]
         case .cpuMax: ["cpu.cfs_quota_us"]
         case .cpuWeight: ["cpu.shares"]
-        case .ioWeight: ["blkio.bfq.weight", "blkio.weight"]
+        case .ioWeight: blkioWeightFiles
         default: []
         }
     }

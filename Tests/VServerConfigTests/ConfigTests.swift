@@ -79,7 +79,8 @@ private func realPath(_ path: String) -> String { (try? FileSystem.realPath(path
     expected.shell = ["/bin/bash", "--login"]
     expected.timezone = "Europe/Berlin"
     expected.environment = ["LANG": "C.UTF-8", "MY VAR": "x y"]
-    expected.network = .veth(address: "10.0.3.5/24", gateway: "10.0.3.1", bridge: "br0")
+    expected.network = .veth(VethSettings(
+        addresses: [try #require(InterfaceAddress("10.0.3.5/24"))], gateway: IPAddress("10.0.3.1"), bridge: "br0"))
     expected.userNamespace = true
     expected.initStyle = .plain
     expected.onReboot = .stop
@@ -414,18 +415,19 @@ private func realPath(_ path: String) -> String { (try? FileSystem.realPath(path
     fixture.vserver("web", "[network]\naddress = \"10.0.3.5/24\"\n")
     #expect(
         fixture.error("web")
-            == "\(fixture.etc)/web/vserver.toml:1: network: a [network] table needs [namespaces] net = \"veth\" "
-            + "(net is \"host\")"
+            == "\(fixture.etc)/web/vserver.toml:1: network: a [network] table needs [namespaces] net = \"bound\" or "
+            + "\"veth\" (net is \"host\")"
     )
     fixture.vserver("web", "[namespaces]\nnet = \"veth\"\n")
     #expect(
         fixture.error("web")
-            == "\(fixture.etc)/web/vserver.toml:2: network.address: is required with [namespaces] net = \"veth\"")
+            == "\(fixture.etc)/web/vserver.toml:2: network.addresses: is required with [namespaces] net = \"veth\" "
+            + "unless the guest is on a bridge (and configures itself)")
     fixture.vserver("web", "[namespaces]\nnet = \"veth\"\n[network]\naddress = \"10.0.3.300/24\"\n")
     #expect(
         fixture.error("web")
-            == "\(fixture.etc)/web/vserver.toml:4: network.address: must be an IPv4 address with a prefix length like "
-            + "\"10.0.3.5/24\", not \"10.0.3.300/24\"")
+            == "\(fixture.etc)/web/vserver.toml:4: network.address: must be an address with a prefix length like "
+            + "\"10.0.3.5/24\" or \"2001:db8::5/64\", not \"10.0.3.300/24\"")
     fixture.vserver("web", "[namespaces]\nnet = \"veth\"\n[network]\naddress = \"10.0.3.5/24\"\ngateway = \"10.0.3\"\n")
     #expect(
         fixture.error("web")
@@ -433,8 +435,8 @@ private func realPath(_ path: String) -> String { (try? FileSystem.realPath(path
     fixture.vserver("web", "[namespaces]\nnet = \"bridge\"\n")
     #expect(
         fixture.error("web")
-            == "\(fixture.etc)/web/vserver.toml:2: namespaces.net: must be \"host\", \"none\" or \"veth\", not "
-            + "\"bridge\""
+            == "\(fixture.etc)/web/vserver.toml:2: namespaces.net: must be \"host\", \"none\", \"bound\" or \"veth\", "
+            + "not \"bridge\""
     )
     fixture.vserver("web", "[namespaces]\nnet = \"none\"\n")
     #expect(try #require(fixture.config("web")).network == VServerConfig.Network.none)

@@ -288,9 +288,10 @@ private struct TOMLConfigParser {
             switch entry.key {
             case "net":
                 let mode = try reader.string(entry.value, key)
-                guard ["host", "none", "veth"].contains(mode) else {
+                guard TOMLNetwork.modes.contains(mode) else {
                     throw reader.error(
-                        entry.value.line, key, "must be \"host\", \"none\" or \"veth\", not \(quoted(mode))")
+                        entry.value.line, key,
+                        "must be \"host\", \"none\", \"bound\" or \"veth\", not \(quoted(mode))")
                 }
                 net = (mode, entry.line)
             case "user":
@@ -449,7 +450,7 @@ private struct TOMLConfigParser {
                 "\"sysv\" runs the guest's /etc/init.d/rc under vserverd's stub init; it does not go with command")
         }
         try finishNetwork()
-        finishCapabilities()
+        try finishCapabilities()
         if let nestingLine, config.nesting, !config.userNamespace {
             throw reader.error(
                 nestingLine, "security.nesting",
@@ -487,62 +488,21 @@ private struct TOMLConfigParser {
     }
 
     private mutating func finishNetwork() throws(ConfigError) {
-        let mode = net?.mode ?? "host"
-        if let networkEntry, mode != "veth" {
-            throw reader.error(
-                networkEntry.line, "network",
-                "a [network] table needs [namespaces] net = \"veth\" (net is \(quoted(mode)))")
-        }
-        switch mode {
-        case "none":
-            config.network = .none
-        case "veth":
-            var address: String?
-            var gateway: String?
-            var bridge: String?
-            let table = networkEntry.flatMap { if case .table(let table) = $0.value.kind { table } else { nil } }
-            for entry in table?.entries ?? [] {
-                let key = TOMLReader.path("network", entry.key)
-                let text: String
-                switch entry.key {
-                case "address", "gateway", "bridge": text = try reader.string(entry.value, key)
-                default: throw reader.unknownKey(entry, key, known: ["address", "gateway", "bridge"], in: "network")
-                }
-                switch entry.key {
-                case "address":
-                    guard Validation.isIPv4CIDR(text) else {
-                        throw reader.error(
-                            entry.value.line, key,
-                            "must be an IPv4 address with a prefix length like \"10.0.3.5/24\", "
-                                + "not \(quoted(text))")
-                    }
-                    address = text
-                case "gateway":
-                    guard Validation.isIPv4Address(text) else {
-                        throw reader.error(entry.value.line, key, "must be an IPv4 address, not \(quoted(text))")
-                    }
-                    gateway = text
-                default:
-                    if let problem = Validation.interfaceNameProblem(text) {
-                        throw reader.error(entry.value.line, key, "\(quoted(text)) \(problem)")
-                    }
-                    bridge = text
-                }
-            }
-            guard let address else {
-                throw reader.error(
-                    networkEntry?.line ?? net?.line ?? 1, "network.address",
-                    "is required with [namespaces] net = \"veth\"")
-            }
-            config.network = .veth(address: address, gateway: gateway, bridge: bridge)
-        default:
-            config.network = .host
-        }
+        let table = networkEntry.flatMap { if case .table(let table) = $0.value.kind { table } else { nil } }
+        config.network = try TOMLNetwork(reader: reader).network(
+            mode: net?.mode ?? "host", modeLine: net?.line, table: table, tableLine: networkEntry?.line,
+            context: config.context)
     }
 
-    private mutating func finishCapabilities() {
+    private mutating func finishCapabilities() throws(ConfigError) {
         var mask = config.baseCapabilities
         for (number, line) in added {
+            if case .bound = config.network, Capabilities.privateNetworkOnly.contains(number) {
+                throw reader.error(
+                    line, "capabilities.add",
+                    "\(Capabilities.name(number)) is not for a bound vserver (net = \"bound\"): it would let it "
+                        + "send from, or add, addresses that are not its own")
+            }
             mask |= 1 << UInt64(number)
             if let warning = Capabilities.warning(
                 adding: number, userNamespace: config.userNamespace, hostNetwork: !config.hasPrivateNetwork)

@@ -14,8 +14,10 @@ public struct VServerConfig: Sendable, Equatable {
         case host
         /// A private network namespace with only loopback.
         case none
-        /// A private namespace with a veth pair; `address` is IPv4 CIDR ("10.0.3.5/24").
-        case veth(address: String, gateway: String?, bridge: String?)
+        /// The host's network namespace, each socket held to the guest's own addresses (cgroup BPF programs).
+        case bound(BoundNetwork)
+        /// A private namespace with a veth pair.
+        case veth(VethSettings)
     }
 
     /// How the guest's init is started and stopped (`init-style`).
@@ -181,7 +183,12 @@ public struct VServerConfig: Sendable, Equatable {
     public var idMapBase: UInt32 { UInt32(context) * 65536 }
 
     /// Whether the vserver gets its own network namespace.
-    public var hasPrivateNetwork: Bool { network != .host }
+    public var hasPrivateNetwork: Bool {
+        switch network {
+        case .host, .bound: false
+        case .none, .veth: true
+        }
+    }
 
     /// Whether its root may mount file systems: over its own namespaces (a user namespace), or with CAP_SYS_ADMIN.
     /// systemd needs it; its cgroup mount is writable only then.

@@ -26,17 +26,14 @@ struct VethNetwork: Sendable {
 
     /// nil unless `config` has net = "veth".
     init?(_ config: VServerConfig) {
-        guard case .veth(let cidr, let gateway, let bridge) = config.network else { return nil }
-        let parts = cidr.split(separator: "/")
+        guard case .veth(let settings) = config.network,
+              let first = settings.addresses.first(where: { $0.address.family == .v4 })
+        else { return nil }
         hostInterface = Self.hostInterfaceName(context: config.context)
-        address = Self.octets(parts.first.map(String.init) ?? "")
-        prefixLength = UInt8(parts.last.flatMap { UInt8($0) } ?? 32)
-        self.gateway = gateway.map(Self.octets)
-        self.bridge = bridge
-    }
-
-    private static func octets(_ text: String) -> [UInt8] {
-        text.split(separator: ".").compactMap { UInt8($0) }
+        address = first.address.bytes
+        prefixLength = UInt8(first.prefixLength)
+        gateway = settings.gateway?.bytes
+        bridge = settings.bridge
     }
 
     /// Creates and configures both ends for the held PID 1 `pid`; on failure nothing of it is left.

@@ -59,6 +59,15 @@ extension Manager {
                                  reason: "\(config.configFile): context: \(config.context) is in use by running "
                                      + "vserver \(other)")
         }
+        for address in config.network.claimedAddresses {
+            if let (other, _) = states.first(where: {
+                $0.key != name && $0.value.guest?.config.network.claimedAddresses.contains(address) == true
+            }) {
+                throw .invalidConfig(name: name, file: config.configFile,
+                                     reason: "\(config.configFile): network: \(address) is in use by running vserver "
+                                         + "\(other)")
+            }
+        }
         try checkLimitsOnlyLower(config)
         return config
     }
@@ -93,6 +102,15 @@ extension Manager {
         if let problem = RootBarrier.problem(root: config.root, owner: hooks.trust.owner) {
             throw .startFailed(name: name, step: "check root", reason: "root \(config.root): \(problem)")
         }
+        // Until PID 1 is recorded, a failure takes back what the start did (each step below says what).
+        var recorded = false
+        let boundNetwork = BoundGuestNetwork(config)
+        let addedAddresses = try addAddresses(boundNetwork)
+        defer {
+            if !recorded, let device = boundNetwork?.bound.device {
+                BoundGuestNetwork.removeAddresses(addedAddresses, device: device)
+            }
+        }
         try await hooks.run(.preStart, for: config)
 
         var plan = SpawnPlan()
@@ -102,9 +120,8 @@ extension Manager {
         // Writable for a guest whose root may manage cgroups (its own namespaces, or one trusted with mounts).
         let cgroupMount = Int32(config.mayMount ? VS_CGROUP_WRITABLE : VS_CGROUP_READ_ONLY)
         let ownCgroup = try makeOwnCgroup(config)
-        // Until PID 1 is recorded, a failure takes the cgroup back.
-        var recorded = false
         defer { if !recorded { try? ownCgroup?.remove() } }
+        if let boundNetwork, let ownCgroup { try Self.attach(boundNetwork, to: ownCgroup.directory) }
         if let ownCgroup {
             do throws(SystemError) {
                 plan.cgroupFD = try ownCgroup.openDirectory()
@@ -135,7 +152,7 @@ extension Manager {
         }
 
         let stubInit = self.stubInit
-        let whileHeld = Self.whileHeld(config, placing: options.placement?.placing(config),
+        let whileHeld = Self.whileHeld(config, placing: options.placement?.placing(config), bound: boundNetwork,
                                        // Outside systemd, only a guest with its own cgroup gets one mounted.
                                        cgroupMount: ownCgroup == nil && options.placement == nil
                                            ? Int32(VS_CGROUP_NONE) : cgroupMount)
@@ -165,7 +182,8 @@ extension Manager {
                 name: name, pid: spawned.pid, startTime: try ProcFS.startTime(pid: spawned.pid),
                 context: config.context, startedAt: iso8601(time(nil)), root: config.root,
                 namespaces: ProcFS.namespaceInodes(pid: spawned.pid), stop: StopRequest.of(config, init: guestInit),
-                ptyConsoleTTYs: spawned.console < 0 ? nil : spawned.ttys.count)
+                ptyConsoleTTYs: spawned.console < 0 ? nil : spawned.ttys.count,
+                addedAddresses: addedAddresses, addressDevice: addedAddresses.isEmpty ? nil : boundNetwork?.bound.device)
             guest = RunningGuest(record: record, config: config, pidfd: spawned.pidfd,
                                  exit: try watcher.watch(pidfd: spawned.pidfd), console: console)
             try stateStore.save(record)
@@ -196,6 +214,12 @@ extension Manager {
     /// What an init needs from vserverd that not every host or config gives; refused with a reason before anything
     /// runs, rather than a guest that exits at once.
     private func checkManagerFor(_ guestInit: GuestInit, _ config: VServerConfig) throws(ManagerError) {
+        if case .bound = config.network, GuestCgroup.Mounts.host.unified == nil {
+            throw .startFailed(
+                name: config.name, step: "check network",
+                reason: "net = \"bound\" holds the guest to its addresses with cgroup BPF programs, which need a "
+                    + "cgroup2 hierarchy, and this host has none mounted (on /sys/fs/cgroup or /sys/fs/cgroup/unified)")
+        }
         guard guestInit == .systemd else { return }
         if GuestCgroup.Mounts.host.unified == nil {
             throw .startFailed(
@@ -325,6 +349,10 @@ extension Manager {
                 logger.warning("\(error)", metadata: logMetadata(name))
             }
         }
+        if let device = guest.record.addressDevice {
+            BoundGuestNetwork.removeAddresses(guest.record.addedAddresses.filter { !claimedByAnother(name, $0) },
+                                              device: device)
+        }
         await hooks.runLoggingFailures(.postStop, for: guest.config)
         if let reason {
             keepEnd(GuestEnd(name: name, reason: reason, exit: exit))
@@ -340,7 +368,8 @@ extension Manager {
     /// What runs while PID 1 is held before its exec: its veth pair, then its systemd scope (given to the guest's root
     /// with a user namespace). Returns what the guest gets on /sys/fs/cgroup: `cgroupMount` when it has a cgroup of its
     /// own, else nothing. nil when nothing has to run, so that the start takes the one-step spawn.
-    private static func whileHeld(_ config: VServerConfig, placing: (@Sendable (Int32) -> Void)?, cgroupMount: Int32)
+    private static func whileHeld(_ config: VServerConfig, placing: (@Sendable (Int32) -> Void)?,
+                                  bound: BoundGuestNetwork?, cgroupMount: Int32)
         -> (@Sendable (Int32) throws(ManagerError) -> Int32)?
     {
         let network = VethNetwork(config)
@@ -358,7 +387,14 @@ extension Manager {
             placing(pid)
             // A guest left in vserverd's cgroup (its scope failed, which was logged) gets no cgroup mount: it would
             // show vserverd's cgroup.
-            guard let scope = GuestCgroup(pid: pid, name: name), !scope.isOwn else { return Int32(VS_CGROUP_NONE) }
+            guard let scope = GuestCgroup(pid: pid, name: name), !scope.isOwn else {
+                // Its programs need a cgroup of its own: vserverd's would bind vserverd too.
+                if bound != nil {
+                    throw .startFailed(name: name, step: "network", reason: "network: the guest got no systemd scope")
+                }
+                return Int32(VS_CGROUP_NONE)
+            }
+            if let bound { try attach(bound, to: scope.directory) }
             if config.userNamespace {
                 do throws(SystemError) {
                     try scope.delegate(to: config.idMapBase)
@@ -368,6 +404,34 @@ extension Manager {
             }
             return cgroupMount
         }
+    }
+
+    /// net = "bound": its addresses on its device (or checked to be the host's), before the pre-start hooks run.
+    private func addAddresses(_ network: BoundGuestNetwork?) throws(ManagerError) -> [InterfaceAddress] {
+        guard let network else { return [] }
+        do throws(SystemError) {
+            return try network.addAddresses()
+        } catch where error.errno == EADDRNOTAVAIL && network.bound.device == nil {
+            throw .startFailed(
+                name: network.name, step: "network",
+                reason: "network: \(error.call): it is not an address of this host, and [network] device is not set "
+                    + "(set it, and vserverd adds the addresses at start)")
+        } catch {
+            throw .startFailed(name: network.name, step: "network", reason: "network: \(error)")
+        }
+    }
+
+    private static func attach(_ network: BoundGuestNetwork, to cgroup: String) throws(ManagerError) {
+        do throws(SpawnFailure) {
+            try network.attachPrograms(toCgroup: cgroup)
+        } catch {
+            throw .startFailed(name: network.name, step: "network", reason: "network: \(error)")
+        }
+    }
+
+    /// Whether a running guest other than `name` has `address` (then it stays when `name` stops).
+    private func claimedByAnother(_ name: String, _ address: InterfaceAddress) -> Bool {
+        states.contains { $0.key != name && $0.value.guest?.config.network.claimedAddresses.contains(address.address) == true }
     }
 
     /// Notices at once when a guest's PID 1 ends by itself (it ran `halt`, its command exited).

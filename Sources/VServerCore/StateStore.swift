@@ -21,6 +21,9 @@ struct GuestRecord: Sendable, Equatable {
     /// /proc/sys/kernel/random/boot_id when it was written: a record of another boot names no process of this one.
     /// nil in a record of an older vserverd.
     var bootID: String?
+    /// net = "bound": the addresses vserverd put on `addressDevice` at start, which stop takes off again.
+    var addedAddresses: [InterfaceAddress] = []
+    var addressDevice: String?
 
     var json: JSON {
         .object([
@@ -33,12 +36,18 @@ struct GuestRecord: Sendable, Equatable {
             "namespaces": .object(namespaces.mapValues { .int(Int64($0)) }),
             "stop": .string(stop.description),
         ].merging(ptyConsoleTTYs.map { ["console": .string("pty"), "ttys": .int(Int64($0))] } ?? [:]) { $1 }
-         .merging(bootID.map { ["bootID": .string($0)] } ?? [:]) { $1 })
+         .merging(bootID.map { ["bootID": .string($0)] } ?? [:]) { $1 }
+         .merging(addressDevice.map { device in
+             ["addedAddresses": .object(["device": .string(device),
+                                         "addresses": .array(addedAddresses.map { .string($0.description) })])]
+         } ?? [:]) { $1 })
     }
 
     init(name: String, pid: Int32, startTime: UInt64, context: Int, startedAt: String, root: String,
          namespaces: [String: UInt64], stop: StopRequest, ptyConsoleTTYs: Int? = nil,
-         bootID: String? = ProcFS.bootID) {
+         bootID: String? = ProcFS.bootID, addedAddresses: [InterfaceAddress] = [], addressDevice: String? = nil) {
+        self.addedAddresses = addedAddresses
+        self.addressDevice = addressDevice
         self.name = name
         self.pid = pid
         self.startTime = startTime
@@ -85,6 +94,16 @@ struct GuestRecord: Sendable, Equatable {
         let bootID = json["bootID"] == nil ? nil : try field("bootID") { $0.stringValue }
         self.init(name: name, pid: pid, startTime: startTime, context: context, startedAt: startedAt, root: root,
                   namespaces: namespaces, stop: stop, ptyConsoleTTYs: ttys, bootID: bootID)
+        if let added = json["addedAddresses"] {
+            addressDevice = try field("addedAddresses") {
+                $0["device"]?.stringValue.flatMap { Validation.interfaceNameProblem($0) == nil ? $0 : nil }
+            }
+            addedAddresses = try field("addedAddresses") { _ in
+                let texts = added["addresses"]?.arrayValue ?? []
+                let addresses = texts.compactMap { $0.stringValue.flatMap { InterfaceAddress($0) } }
+                return addresses.count == texts.count ? addresses : nil
+            }
+        }
     }
 }
 

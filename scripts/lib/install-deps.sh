@@ -4,8 +4,9 @@
 # btrfs-progs: the disk quota tests make a btrfs image with mkfs.btrfs.
 # prometheus: the metrics test scrapes `vserverd --metrics` with a Prometheus of its own (its own ports and data).
 # lxcfs: the lxcfs = true test runs an lxcfs of its own on a temp dir.
+# bpftool: the net = "bound" tests check that stop leaves none of the guest's BPF programs loaded.
 debian_packages="libsystemd-dev pkg-config busybox-static util-linux iproute2 python3 gcc libc6-dev btrfs-progs
-    prometheus lxcfs"
+    prometheus lxcfs bpftool"
 
 install_deps() {
     missing=""

@@ -3,6 +3,8 @@ struct TOMLNetwork {
     let reader: TOMLReader
 
     static let modes = ["host", "none", "bound", "veth"]
+    /// VS_BOUND_MAX_ADDRESSES: the programs compare with each (bound.c).
+    static let maximumBoundAddresses = 16
     static let boundKeys = ["addresses", "device", "loopback", "label"]
     static let vethKeys = ["address", "addresses", "gateway", "gateway6", "bridge", "mac", "mtu"]
 
@@ -32,8 +34,14 @@ struct TOMLNetwork {
             let key = TOMLReader.path("network", entry.key)
             switch entry.key {
             case "addresses":
-                addresses = try self.addresses(entry, key, prefixOptional: true)
-                if addresses?.isEmpty == true { throw reader.error(entry.value.line, key, "must not be empty") }
+                let list = try self.addresses(entry, key, prefixOptional: true)
+                if list.isEmpty { throw reader.error(entry.value.line, key, "must not be empty") }
+                for family in [IPAddress.Family.v4, .v6]
+                where list.count(where: { $0.address.family == family }) > Self.maximumBoundAddresses {
+                    throw reader.error(
+                        entry.value.line, key, "at most \(Self.maximumBoundAddresses) addresses of each family")
+                }
+                addresses = list
             case "device":
                 device = try interfaceName(entry, key)
             case "loopback":

@@ -10,6 +10,12 @@ package struct SpawnFailure: Error, Sendable, Equatable, CustomStringConvertible
     package var path: String
     package var errno: Int32
 
+    package init(step: String, path: String, errno: Int32) {
+        self.step = step
+        self.path = path
+        self.errno = errno
+    }
+
     package init(_ error: vs_error) {
         var error = error
         step = cString(of: &error.step)

@@ -11,6 +11,7 @@ enum RouteNetlinkConstant {
     static let interfaceName: UInt16 = 3, master: UInt16 = 10, linkInfo: UInt16 = 18, namespaceFD: UInt16 = 28
     static let infoKind: UInt16 = 1, infoData: UInt16 = 2, vethPeer: UInt16 = 1
     static let addressAddress: UInt16 = 1, addressLocal: UInt16 = 2, addressBroadcast: UInt16 = 4
+    static let deleteAddress: UInt16 = 21, addressLabel: UInt16 = 3, addressFlags: UInt16 = 8, noDAD: UInt8 = 0x02
     static let routeDestination: UInt16 = 1, routeOutputInterface: UInt16 = 4, routeGateway: UInt16 = 5
     static let interfaceUp: UInt32 = 0x1
     static let mainTable: UInt8 = 254, protocolBoot: UInt8 = 3, scopeUniverse: UInt8 = 0, scopeLink: UInt8 = 253

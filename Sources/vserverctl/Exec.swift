@@ -21,6 +21,12 @@ struct Exec: ParsableCommand {
 
             --all runs COMMAND in every running vserver, one after the other, with stdin /dev/null and every \
             output line prefixed with "NAME: " (stderr lines on stderr); the exit status is the first non-zero one.
+
+            --bind-ip ADDR (no NAME; repeatable) runs COMMAND on the host instead, held to ADDR as a bound vserver \
+            (net = "bound") is to its addresses: a wildcard bind gets ADDR, other addresses are refused, and its \
+            connections come from ADDR. For a host service that must leave the guests' addresses free, as \
+            util-vserver's chbind --ip did. COMMAND replaces vserverctl, in a cgroup of its own under \
+            vserverd-bound/ of the cgroup2 hierarchy.
             """)
 
     @Argument(help: "Name or context id (not with --all).")
@@ -29,6 +35,10 @@ struct Exec: ParsableCommand {
     @Flag(help: "Run COMMAND in every running vserver.")
     var all = false
 
+    @Option(name: .customLong("bind-ip"), help: ArgumentHelp(
+        "Run COMMAND on the host, bound to this address of the host (repeatable).", valueName: "address"))
+    var bindIPs: [String] = []
+
     @Argument(parsing: .postTerminator, help: ArgumentHelp("The command and its arguments, after --.",
                                                            valueName: "command"))
     var command: [String] = []
@@ -36,11 +46,15 @@ struct Exec: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
-        if all == (name != nil) { throw ValidationError("give a vserver name or --all") }
+        if !bindIPs.isEmpty && (all || name != nil) {
+            throw ValidationError("--bind-ip runs COMMAND on the host: give no vserver name and no --all")
+        }
+        if bindIPs.isEmpty && all == (name != nil) { throw ValidationError("give a vserver name or --all") }
         if command.isEmpty { throw ValidationError("give the command after --: exec NAME -- COMMAND [ARG...]") }
     }
 
     func run() throws {
+        if !bindIPs.isEmpty { throw ExitCode(HostBinding.run(bindIPs, command: command)) }
         throw ExitCode(Self.run(ExecArguments(name: name, all: all, socket: connection.socket, command: command)))
     }
 

@@ -97,12 +97,67 @@ extension Integration {
                         try waitUntil("its programs to be freed") { try boundPrograms() == programs }
                     }
 
+                    // A vserverd that restarts meanwhile still knows which addresses were its (the state file).
+                    #expect(try host.ctl("start", "c").status == 0)
+                    host.killDaemon()
+                    try host.startDaemon(wrapper: namespace.daemonWrapper)
+                    #expect(try host.ctl("stop", "c").status == 0)
+                    #expect(try namespace.addresses() == hostAddresses)
+
                     // A pre-start hook that fails: the addresses it had added go again.
                     try host.addHook("c", "pre-start", "exit 3")
                     _ = try host.ctl("reload")
                     let failed = try host.ctl("start", "c")
                     #expect(failed.status != 0, "\(failed)")
                     #expect(try namespace.addresses() == hostAddresses)
+                }
+            }
+        }
+
+        /// `vserverctl exec --bind-ip` (util-vserver's chbind): a host service bound to the host's address leaves
+        /// the port free on the guests' addresses, and talks from its address.
+        @Test func execBindIPRunsAHostCommandBoundToAnAddress() async throws {
+            let cgroups = "/sys/fs/cgroup/unified/vserverd-bound"
+            let existed = FileManager.default.fileExists(atPath: cgroups)
+            let before = Set((try? FileManager.default.contentsOfDirectory(atPath: cgroups)) ?? [])
+            defer {
+                for entry in Set((try? FileManager.default.contentsOfDirectory(atPath: cgroups)) ?? [])
+                    .subtracting(before) { rmdir("\(cgroups)/\(entry)") }
+                if !existed { rmdir(cgroups) }
+            }
+            try await withTestNetworkNamespace { namespace in
+                try namespace.ip("addr", "add", "192.0.2.12/24", "dev", TestNetworkNamespace.device)
+                try await withTestHost { host in
+                    try host.addVServer("a", config: boundConfig(context: 1614, ["192.0.2.15/24"]))
+                    try host.startDaemon(wrapper: namespace.daemonWrapper)
+                    #expect(try host.ctl("start", "a").status == 0)
+                    // The host's server on port 8085 of every address, and one bound to 192.0.2.1 by --bind-ip.
+                    let server = ["/usr/bin/busybox", "httpd", "-f", "-p", "8085", "-h", NSTemporaryDirectory()]
+                    // The guest's httpd: 1 when its bind fails (EADDRINUSE), 143 when it ran until timeout ended it.
+                    for (bindIP, expected) in [(nil, 1), ("192.0.2.1", 143)] as [(String?, Int32)] {
+                        let command = bindIP.map { [Products.vserverctl, "exec", "--bind-ip", $0, "--"] + server }
+                        let hostServer = try ChildProcess(
+                            ["/usr/bin/nsenter", "--net=\(namespace.path)", "--"] + (command ?? server),
+                            environment: nil)
+                        defer { hostServer.stop() }
+                        let listening = { try namespace.run(["/usr/bin/ss", "-Hltn", "sport = :8085"]).stdout }
+                        try waitUntil("the host's server on 8085") { try !listening().isEmpty }
+                        let sockets = try listening()
+                        // busybox httpd listens on [::], dual-stack: bound, on [::ffff:192.0.2.1].
+                        #expect(sockets.contains(bindIP.map { "[::ffff:\($0)]:8085" } ?? "*:8085"), "\(sockets)")
+                        let guest = try host.ctl("exec", "a", "--", "timeout", "2", "httpd", "-f", "-p", "8085")
+                        #expect(guest.status == expected, "with --bind-ip \(bindIP ?? "none"): \(guest)")
+                    }
+                    let remote = try RemoteAddressServer(in: namespace, address: "192.0.2.1:8090")
+                    defer { remote.stop() }
+                    try waitUntil("the namespace's server") {
+                        try namespace.run([Products.vserverctl, "exec", "--bind-ip", "192.0.2.12", "--"]
+                                          + wget("http://192.0.2.1:8090/cgi-bin/remote")).stdout == "192.0.2.12\n"
+                    }
+                    let notOurs = try namespace.run([Products.vserverctl, "exec", "--bind-ip", "192.0.2.99", "--",
+                                                     "/bin/true"])
+                    #expect(notOurs.status == 125)
+                    #expect(notOurs.stderr == "vserverctl: exec: --bind-ip: 192.0.2.99 is not an address of this host\n")
                 }
             }
         }

@@ -21,7 +21,7 @@ struct BoundGuestNetwork: Sendable {
     /// Without a device, checks that each is an address of the host. On failure, nothing it added stays.
     func addAddresses() throws(SystemError) -> [InterfaceAddress] {
         guard let device = bound.device else {
-            for address in bound.addresses where !Self.isLocal(address.address) {
+            for address in bound.addresses where !BoundPrograms.isLocal(address.address) {
                 throw SystemError("use \(address.address)", path: nil, errno: EADDRNOTAVAIL)
             }
             return []
@@ -64,52 +64,7 @@ struct BoundGuestNetwork: Sendable {
 
     /// Attaches the programs to the guest's cgroup2 directory, before PID 1 runs anything of the guest.
     func attachPrograms(toCgroup directory: String) throws(SpawnFailure) {
-        var spec = vs_bound_spec()
-        let v4 = bound.addresses.filter { $0.address.family == .v4 }.prefix(Int(VS_BOUND_MAX_ADDRESSES))
-        let v6 = bound.addresses.filter { $0.address.family == .v6 }.prefix(Int(VS_BOUND_MAX_ADDRESSES))
-        withUnsafeMutableBytes(of: &spec.ipv4) { raw in
-            for (i, address) in v4.enumerated() { raw.baseAddress!.advanced(by: 4 * i).copyMemory(
-                from: address.address.bytes, byteCount: 4) }
-        }
-        withUnsafeMutableBytes(of: &spec.ipv6) { raw in
-            for (i, address) in v6.enumerated() { raw.baseAddress!.advanced(by: 16 * i).copyMemory(
-                from: address.address.bytes, byteCount: 16) }
-        }
-        withUnsafeMutableBytes(of: &spec.loopback) { $0.copyBytes(from: bound.loopback.bytes) }
-        spec.ipv4_count = UInt32(v4.count)
-        spec.ipv6_count = UInt32(v6.count)
-        var failure = vs_error()
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw SpawnFailure(step: "open", path: directory, errno: errno)
-        }
-        defer { close(fd) }
-        guard vs_bound_attach(fd, &spec, &failure) == 0 else { throw SpawnFailure(failure) }
-    }
-
-    /// Whether `address` is one of the host's: a socket can be bound to it.
-    private static func isLocal(_ address: IPAddress) -> Bool {
-        let fd = socket(address.family.addressFamily, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var storage = sockaddr_storage()
-        let length = withUnsafeMutableBytes(of: &storage) { raw -> Int in
-            if address.family == .v4 {
-                var sin = sockaddr_in()
-                sin.sin_family = sa_family_t(AF_INET)
-                withUnsafeMutableBytes(of: &sin.sin_addr) { $0.copyBytes(from: address.bytes) }
-                withUnsafeBytes(of: sin) { raw.copyMemory(from: $0) }
-                return MemoryLayout<sockaddr_in>.size
-            }
-            var sin6 = sockaddr_in6()
-            sin6.sin6_family = sa_family_t(AF_INET6)
-            withUnsafeMutableBytes(of: &sin6.sin6_addr) { $0.copyBytes(from: address.bytes) }
-            withUnsafeBytes(of: sin6) { raw.copyMemory(from: $0) }
-            return MemoryLayout<sockaddr_in6>.size
-        }
-        return withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(length)) == 0 }
-        }
+        try BoundPrograms.attach(to: directory, addresses: bound.addresses.map(\.address), loopback: bound.loopback)
     }
 }
 

@@ -84,6 +84,13 @@ struct VServerDaemon: AsyncParsableCommand {
             LoggingSystem.bootstrap { label in StandardErrorLogHandler(label: label, level: level) }
         }
         let logger = Logger(label: "vserverd")
+        do {
+            if let mounted = try CgroupHost.mountUnifiedWhereHybridHasIt() {
+                logger.notice("mounted the cgroup2 hierarchy on \(mounted) (it was not mounted)")
+            }
+        } catch {
+            logger.warning("\(error): guests get no cgroups of their own, and bound ones cannot start")
+        }
         do { try ResourceLimits.raiseOwnOpenFilesLimit() } catch {
             logger.warning("\(error): vserverd may run out of file descriptors with many vservers")
         }

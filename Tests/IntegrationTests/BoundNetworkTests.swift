@@ -162,6 +162,30 @@ extension Integration {
             }
         }
 
+        /// A hybrid host whose cgroup2 hierarchy is not mounted (systemd's legacy mode): vserverd mounts it where
+        /// systemd's hybrid mode has it, and a bound guest starts. The daemon runs in a mount namespace of its own
+        /// without /sys/fs/cgroup/unified, so that the machine's mount table is not touched.
+        @Test func withoutCgroup2MountedVserverdMountsItWhereSystemdWould() async throws {
+            let hostMounts = try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)
+            try await withTestNetworkNamespace { namespace in
+                try await withTestHost { host in
+                    try host.addVServer("e", config: boundConfig(context: 1615, ["192.0.2.16/24"]))
+                    let unmounted = ["/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+                                     "umount /sys/fs/cgroup/unified && exec \"$@\"", "sh"]
+                    try host.startDaemon(wrapper: namespace.daemonWrapper + unmounted)
+                    #expect(host.daemonLogText.contains("mounted the cgroup2 hierarchy on /sys/fs/cgroup/unified"),
+                            "\(host.daemonLogText)")
+                    #expect(try host.ctl("start", "e").status == 0)
+                    let guestCgroup = try String(contentsOfFile: "/proc/\(try host.guestPID("e"))/cgroup", encoding: .utf8)
+                    #expect(guestCgroup.contains("0::\(host.cgroupParent)/vserver-e\n"), "\(guestCgroup)")
+                    let bind = try host.ctl("exec", "e", "--", "timeout", "2", "httpd", "-f", "-p", "192.0.2.1:8086")
+                    #expect(bind.stderr.contains("Operation not permitted"), "its programs hold it: \(bind)")
+                    #expect(try host.ctl("stop", "e").status == 0)
+                }
+            }
+            #expect(try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) == hostMounts)
+        }
+
         /// Without `device`, the addresses must be the host's already (util-vserver's nodev); one that is not stops
         /// the start with a message that says what to do.
         @Test func withoutADeviceTheAddressesMustBeTheHosts() async throws {

@@ -21,6 +21,27 @@ package struct CgroupHost: Sendable, Equatable {
 
     package static let current = probe()
 
+    /// A hybrid or legacy host whose cgroup2 hierarchy is not mounted (systemd's legacy mode, or no systemd): mounts
+    /// it on /sys/fs/cgroup/unified, where systemd's hybrid mode has it, so that guests get cgroups of their own there
+    /// (and bound guests their programs). Only over the tmpfs of such a layout; nil when nothing had to be done. Must
+    /// run before `current` is first read.
+    package static func mountUnifiedWhereHybridHasIt(root: String = "/sys/fs/cgroup") throws(SystemError) -> String? {
+        guard !FileSystem.exists("\(root)/cgroup.controllers"), !FileSystem.exists("\(root)/unified/cgroup.controllers")
+        else { return nil }
+        // /proc/self/mounts: "SOURCE TARGET TYPE OPTIONS 0 0" (Swift's Glibc has no statfs).
+        let mounts = (try? FileSystem.readText("/proc/self/mounts")) ?? ""
+        guard mounts.split(separator: "\n").contains(where: {
+            let fields = $0.split(separator: " ")
+            return fields.count > 2 && fields[1] == root && fields[2] == "tmpfs"
+        }) else { return nil }
+        let target = "\(root)/unified"
+        if mkdir(target, 0o555) != 0 && errno != EEXIST { throw SystemError("mkdir", path: target) }
+        guard mount("cgroup2", target, "cgroup2", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), nil) == 0 else {
+            throw SystemError("mount cgroup2 on", path: target)
+        }
+        return target
+    }
+
     /// What is mounted under `root`, as systemd mounts cgroups (one directory per v1 hierarchy).
     package static func probe(root: String = "/sys/fs/cgroup") -> CgroupHost {
         var host = CgroupHost()

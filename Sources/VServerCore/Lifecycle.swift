@@ -183,7 +183,8 @@ extension Manager {
                 context: config.context, startedAt: iso8601(time(nil)), root: config.root,
                 namespaces: ProcFS.namespaceInodes(pid: spawned.pid), stop: StopRequest.of(config, init: guestInit),
                 ptyConsoleTTYs: spawned.console < 0 ? nil : spawned.ttys.count,
-                addedAddresses: addedAddresses, addressDevice: addedAddresses.isEmpty ? nil : boundNetwork?.bound.device)
+                addedAddresses: addedAddresses,
+                addressDevice: addedAddresses.isEmpty ? nil : boundNetwork?.bound.device)
             guest = RunningGuest(record: record, config: config, pidfd: spawned.pidfd,
                                  exit: try watcher.watch(pidfd: spawned.pidfd), console: console)
             try stateStore.save(record)
@@ -431,7 +432,9 @@ extension Manager {
 
     /// Whether a running guest other than `name` has `address` (then it stays when `name` stops).
     private func claimedByAnother(_ name: String, _ address: InterfaceAddress) -> Bool {
-        states.contains { $0.key != name && $0.value.guest?.config.network.claimedAddresses.contains(address.address) == true }
+        states.contains {
+            $0.key != name && $0.value.guest?.config.network.claimedAddresses.contains(address.address) == true
+        }
     }
 
     /// Notices at once when a guest's PID 1 ends by itself (it ran `halt`, its command exited).

@@ -94,8 +94,8 @@ struct TOMLNetwork {
                 let text = try reader.string(entry.value, key)
                 let family: IPAddress.Family = entry.key == "gateway" ? .v4 : .v6
                 guard let address = IPAddress(text), address.family == family else {
-                    throw reader.error(
-                        entry.value.line, key, "must be an \(family == .v4 ? "IPv4" : "IPv6") address, not \(quoted(text))")
+                    let name = family == .v4 ? "IPv4" : "IPv6"
+                    throw reader.error(entry.value.line, key, "must be an \(name) address, not \(quoted(text))")
                 }
                 if family == .v4 { settings.gateway = address } else { settings.gateway6 = address }
             case "bridge":

@@ -105,6 +105,12 @@ extension Integration {
                         #expect(result.status == 0, "\(address) from the guest: \(result)")
                     }
                     #expect(try ns.ip("-6", "neigh", "show", "proxy").contains("2001:db8::1 dev vs1510"))
+                    let acceptRA = try ns.run(["/bin/cat", "/proc/sys/net/ipv6/conf/vs1510/accept_ra"]).stdout
+                    #expect(acceptRA == "0\n", "no router advertisement of the guest configures the host")
+                    for address in ["192.0.2.20", "198.51.100.20", "2001:db8::20"] {
+                        let route = try ns.ip(address.contains(":") ? "-6" : "-4", "route", "show", address)
+                        #expect(route.contains("dev vs1510"), "a host route to \(address): \(route)")
+                    }
 
                     #expect(try host.ctl("stop", "web").status == 0)
                     #expect(!(try ns.ip("-o", "link", "show")).contains("vs1510"), "no host end left")
@@ -113,6 +119,29 @@ extension Integration {
                     #expect(try ns.ip("-6", "route", "show", "2001:db8::20").isEmpty)
                     #expect(try ns.ip("-6", "neigh", "show", "proxy").isEmpty)
                     #expect(try ns.addresses().contains("\(TestNetworkNamespace.hostAddress6)/64"), "the host's own")
+                }
+            }
+        }
+
+        /// A step that fails after the pair exists (here: a host route to the guest's IPv6 address is already
+        /// there) fails the start with what failed, and leaves no link, route or proxy entry of the guest.
+        @Test func aRoutedVethWhoseRouteExistsFailsTheStartAndLeavesNothing() async throws {
+            try await withTestNetworkNamespace { ns in
+                try ns.ip("-6", "route", "add", "2001:db8::30/128", "dev", TestNetworkNamespace.device)
+                try await withTestHost { host in
+                    try host.addVServer("web", config: vethConfig(context: 1513, network: """
+                        addresses = ["192.0.2.30/24", "2001:db8::30/64"]
+                        gateway6 = "\(TestNetworkNamespace.hostAddress6)"
+                        """))
+                    try host.startDaemon(wrapper: ns.daemonWrapper)
+                    let start = try host.ctl("start", "web")
+                    #expect(start.status == 1)
+                    #expect(start.stderr == "vserverctl: start web: network: add route to 2001:db8::30 via vs1513: "
+                        + "File exists\n")
+                    #expect(!(try ns.ip("-o", "link", "show")).contains("vs1513"), "no host end left")
+                    #expect(try ns.ip("route", "show", "192.0.2.30").isEmpty, "its IPv4 route went with it")
+                    #expect(try ns.ip("-6", "neigh", "show", "proxy").isEmpty)
+                    #expect(try host.ctl("status", "web").status == 3)
                 }
             }
         }
@@ -162,6 +191,27 @@ extension Integration {
                     for name in ["web", "db"] { #expect(try host.ctl("stop", name).status == 0) }
                     let ports = try ns.ip("-o", "link", "show", "master", "br0")
                     #expect(ports.isEmpty, "no host end left on the bridge: \(ports)")
+                }
+            }
+        }
+
+        /// On a bridge a guest may have no addresses (its own DHCP client or SLAAC configures eth0): it still gets
+        /// its pair, eth0 up without an address of its own, the host end on the bridge.
+        @Test func vethOnABridgeWithoutAddressesGetsEth0UpForTheGuestToConfigure() async throws {
+            try await withTestNetworkNamespace { ns in
+                try ns.ip("link", "add", "br0", "type", "bridge")
+                try ns.ip("link", "set", "br0", "up")
+                try await withTestHost { host in
+                    try host.addVServer("dhcp", config: vethConfig(context: 1514, network: "bridge = \"br0\""))
+                    try host.startDaemon(wrapper: ns.daemonWrapper)
+                    let start = try host.ctl("start", "dhcp")
+                    try #require(start.status == 0, "\(start)")
+                    let link = try host.ctl("exec", "dhcp", "--", "ip", "link", "show", "eth0")
+                    #expect(link.status == 0 && link.stdout.contains(",UP,"), "\(link)")
+                    let inet = try host.ctl("exec", "dhcp", "--", "ip", "-4", "addr", "show", "eth0").stdout
+                    #expect(!inet.contains("inet "), "\(inet)")
+                    #expect(try ns.ip("-o", "link", "show", "master", "br0").contains("vs1514"))
+                    #expect(try host.ctl("stop", "dhcp").status == 0)
                 }
             }
         }

@@ -117,27 +117,17 @@ final class RouteNetlinkSocket {
     }
 }
 
-/// What the IPv6 side of a veth set-up needs besides: link address and MTU (if_link.h), IFA_FLAGS (if_addr.h),
-/// RTM_NEWNEIGH with a proxy entry (neighbour.h).
+/// What a veth set-up needs besides: link address and MTU (if_link.h), IFA_F_NOPREFIXROUTE (if_addr.h), RTM_NEWNEIGH
+/// with a proxy entry (neighbour.h).
 extension RouteNetlinkConstant {
     static let newNeighbour: UInt16 = 28
     static let linkAddress: UInt16 = 1, linkMTU: UInt16 = 4
-    static let addressFlags: UInt16 = 8
-    static let noDAD: UInt32 = 0x02, noPrefixRoute: UInt32 = 0x200
+    static let noPrefixRoute: UInt32 = 0x200
     static let neighbourDestination: UInt16 = 1
     static let neighbourProxy: UInt8 = 0x08, neighbourRouter: UInt8 = 0x80, neighbourPermanent: UInt16 = 0x80
 }
 
 extension NetlinkMessage {
-    /// struct ifaddrmsg: family, prefix length, flags (the low 8 bits; IFA_FLAGS has them all), scope, index.
-    mutating func addressInfo(family: Int32, prefixLength: UInt8, flags: UInt32, index: Int32) {
-        append(UInt8(family))
-        append(prefixLength)
-        append(UInt8(truncatingIfNeeded: flags))
-        append(RouteNetlinkConstant.scopeUniverse)
-        append(index)
-    }
-
     /// struct rtmsg for a unicast route in the main table.
     mutating func routeInfo(family: Int32, destinationLength: UInt8, scope: UInt8, flags: UInt32 = 0) {
         append(UInt8(family))

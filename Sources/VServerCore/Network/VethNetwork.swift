@@ -138,7 +138,14 @@ struct VethNetwork: Sendable {
     private func configureGuestEnd(namespaceFD: Int32, path: String) throws(SystemError) {
         let (guest, loopback, eth0) = try Self.insideNamespace(namespaceFD, path: path)
         try Self.bringUp(loopback, "lo", on: guest)
-        for address in addresses { try addAddress(address, to: eth0, on: guest) }
+        for address in addresses {
+            var add = NetlinkMessage(type: RouteNetlinkConstant.newAddress,
+                                     flags: RouteNetlinkConstant.create | RouteNetlinkConstant.exclusive)
+            // Routed, everything goes via gateway6: the host end answers for nothing else of the prefix.
+            let noPrefixRoute = bridge == nil ? RouteNetlinkConstant.noPrefixRoute : 0
+            add.interfaceAddress(address, index: UInt32(eth0), label: nil, flags: noPrefixRoute)
+            try guest.request(add, "add address \(address) to \(Self.guestInterface)")
+        }
         try Self.bringUp(eth0, Self.guestInterface, on: guest)
         for gateway in [gateway, gateway6].compactMap({ $0 }) {
             var route = NetlinkMessage(type: RouteNetlinkConstant.newRoute,
@@ -149,35 +156,6 @@ struct VethNetwork: Sendable {
             route.attribute(RouteNetlinkConstant.routeOutputInterface, uint32: UInt32(eth0))
             try guest.request(route, "add default route via \(gateway) in the vserver")
         }
-    }
-
-    private func addAddress(_ address: InterfaceAddress, to eth0: Int32, on guest: RouteNetlinkSocket)
-        throws(SystemError)
-    {
-        let ip = address.address
-        var flags: UInt32 = 0
-        if ip.family == .v6 {
-            flags = RouteNetlinkConstant.noDAD
-            if bridge == nil { flags |= RouteNetlinkConstant.noPrefixRoute }
-        }
-        var add = NetlinkMessage(type: RouteNetlinkConstant.newAddress,
-                                 flags: RouteNetlinkConstant.create | RouteNetlinkConstant.exclusive)
-        add.addressInfo(family: ip.family.addressFamily, prefixLength: UInt8(address.prefixLength), flags: flags,
-                        index: eth0)
-        add.attribute(RouteNetlinkConstant.addressLocal, ip.bytes)
-        add.attribute(RouteNetlinkConstant.addressAddress, ip.bytes)
-        if ip.family == .v4 && address.prefixLength < 31 {
-            add.attribute(RouteNetlinkConstant.addressBroadcast, Self.broadcast(address))
-        }
-        if flags != 0 { add.attribute(RouteNetlinkConstant.addressFlags, uint32: flags) }
-        try guest.request(add, "add address \(address) to \(Self.guestInterface)")
-    }
-
-    private static func broadcast(_ address: InterfaceAddress) -> [UInt8] {
-        let length = UInt32(address.prefixLength)
-        let mask = length == 0 ? UInt32(0) : UInt32.max << (32 - length)
-        let value = address.address.bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } | ~mask
-        return [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
     }
 
     /// eth0's MAC when the config gives none: locally administered unicast, the same at every start of `context`

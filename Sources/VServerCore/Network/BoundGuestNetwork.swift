@@ -70,13 +70,14 @@ struct BoundGuestNetwork: Sendable {
 
 extension NetlinkMessage {
     /// struct ifaddrmsg and the address attributes of RTM_NEWADDR/RTM_DELADDR. IPv6 ones skip duplicate address
-    /// detection, which would leave them unusable ("tentative") for a second or more after the start.
-    mutating func interfaceAddress(_ address: InterfaceAddress, index: UInt32, label: String?) {
+    /// detection, which would leave them unusable ("tentative") for a second or more after the start; `flags` adds
+    /// IFA_F_ flags to theirs.
+    mutating func interfaceAddress(_ address: InterfaceAddress, index: UInt32, label: String?, flags more: UInt32 = 0) {
         let isV4 = address.address.family == .v4
-        let flags: UInt8 = isV4 ? 0 : RouteNetlinkConstant.noDAD
+        let flags: UInt32 = isV4 ? 0 : UInt32(RouteNetlinkConstant.noDAD) | more
         append(UInt8(address.address.family.addressFamily))
         append(UInt8(address.prefixLength))
-        append(flags)
+        append(UInt8(truncatingIfNeeded: flags))
         append(RouteNetlinkConstant.scopeUniverse)
         append(index)
         attribute(RouteNetlinkConstant.addressLocal, address.address.bytes)
@@ -88,6 +89,6 @@ extension NetlinkMessage {
             attribute(RouteNetlinkConstant.addressBroadcast, [24, 16, 8, 0].map { UInt8(value >> $0 & 0xff) })
         }
         if isV4, let label { attribute(RouteNetlinkConstant.addressLabel, string: label) }
-        if !isV4 { attribute(RouteNetlinkConstant.addressFlags, uint32: UInt32(flags)) }
+        if !isV4 { attribute(RouteNetlinkConstant.addressFlags, uint32: flags) }
     }
 }

@@ -116,3 +116,39 @@ final class RouteNetlinkSocket {
         }
     }
 }
+
+/// What a veth set-up needs besides: link address and MTU (if_link.h), IFA_F_NOPREFIXROUTE (if_addr.h), RTM_NEWNEIGH
+/// with a proxy entry (neighbour.h).
+extension RouteNetlinkConstant {
+    static let newNeighbour: UInt16 = 28
+    static let linkAddress: UInt16 = 1, linkMTU: UInt16 = 4
+    static let noPrefixRoute: UInt32 = 0x200
+    static let neighbourDestination: UInt16 = 1
+    static let neighbourProxy: UInt8 = 0x08, neighbourRouter: UInt8 = 0x80, neighbourPermanent: UInt16 = 0x80
+}
+
+extension NetlinkMessage {
+    /// struct rtmsg for a unicast route in the main table.
+    mutating func routeInfo(family: Int32, destinationLength: UInt8, scope: UInt8, flags: UInt32 = 0) {
+        append(UInt8(family))
+        append(destinationLength)
+        append(UInt8(0))  // source length
+        append(UInt8(0))  // tos
+        append(RouteNetlinkConstant.mainTable)
+        append(RouteNetlinkConstant.protocolBoot)
+        append(scope)
+        append(RouteNetlinkConstant.unicast)
+        append(flags)
+    }
+
+    /// struct ndmsg: family, two pads, index, state, flags, type.
+    mutating func neighbourInfo(family: Int32, index: Int32, state: UInt16, flags: UInt8) {
+        append(UInt8(family))
+        append(UInt8(0))
+        append(UInt16(0))
+        append(index)
+        append(state)
+        append(flags)
+        append(UInt8(0))
+    }
+}

@@ -242,7 +242,8 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
     let bound = "[namespaces]\nnet = \"bound\"\n[network]\n"
     fixture.vserver("alpha", "context = 1042\n" + bound + "addresses = [\"192.0.2.10/24\", \"2001:db8::10/64\"]\n")
     fixture.vserver("beta", "context = 1043\n" + bound + "addresses = [\"192.0.2.11/24\", \"2001:db8::10/64\"]\n")
-    fixture.vserver("gamma", "context = 1044\n[namespaces]\nnet = \"veth\"\n[network]\naddresses = [\"192.0.2.10/24\"]\n")
+    fixture.vserver("gamma", "context = 1044\n[namespaces]\nnet = \"veth\"\n[network]\n"
+        + "addresses = [\"192.0.2.10/24\"]\n")
     fixture.vserver("delta", "context = 1045\n" + bound + "addresses = [\"192.0.2.12\"]\n")
     var set = fixture.load()
     #expect(set.invalid["beta"]?.description == "\(fixture.etc)/beta/vserver.toml: network.addresses: 2001:db8::10 "

@@ -18,15 +18,13 @@
 ///   and dummy-interface files, …) is ignored with a warning naming the file.
 /// A value that is not what it should be (an address, a prefix length, a netmask, a device name) is an error naming
 /// the file and line.
-package struct UtilVServerInterfaces {
+package struct UtilVServerInterfaces: UtilVServerFiles {
     typealias ReadFile = UtilVServerResources.ReadFile
 
-    /// The vserver's util-vserver directory.
     let directory: String
     let context: Int
-    /// Reads a file of `directory` by its relative path, nil when it is missing.
     let readFile: ReadFile
-    private(set) var warnings: [String] = []
+    var warnings: [String] = []
     /// Where each claimed address was given (`interfaces/N/ip`, `interfaces/lback`), for `check`'s conflicts.
     private(set) var locations: [IPAddress: SettingLocation] = [:]
 
@@ -73,17 +71,17 @@ package struct UtilVServerInterfaces {
     /// The network `interfaces/` gives; nil when there is none (or no enabled interface in it): the host's.
     mutating func read() throws(ConfigError) -> VServerConfig.Network? {
         guard let names = try names(in: "interfaces") else {
-            if FileSystem.exists(path("interfaces")) { warn("interfaces", "not a directory; ignored") }
+            if FileSystem.exists(path("interfaces")) { warn(path("interfaces"), "not a directory; ignored") }
             return nil
         }
         var interfaces: [Interface] = []
         for name in names {
-            let relative = "interfaces/\(name)"
-            if let files = try self.names(in: relative) {
+            let dir = "interfaces/\(name)"
+            if let files = try self.names(in: dir) {
                 if files.contains("disabled") { continue }
-                interfaces.append(try interface(relative, files: files, known: interfaces))
+                interfaces.append(try interface(dir, files: files, known: interfaces))
             } else if !Self.globalFiles.contains(name) {
-                warn(relative, "ignored: " + (Self.ignored[name] ?? "not a util-vserver interface setting"))
+                warn(path(dir), "ignored: " + (Self.ignored[name] ?? "not a util-vserver interface setting"))
             }
         }
         var loopback = BoundNetwork.defaultLoopback(context: context)
@@ -92,7 +90,7 @@ package struct UtilVServerInterfaces {
                 throw ConfigError(file: file, line: 1, message: "\(BoundNetwork.loopbackRule), not \(quoted(text))")
             }
             if interfaces.isEmpty {
-                warn("interfaces/lback", "ignored: there is no enabled interface, so the vserver shares the host's "
+                warn(file, "ignored: there is no enabled interface, so the vserver shares the host's "
                      + "network")
             } else {
                 loopback = address
@@ -100,7 +98,7 @@ package struct UtilVServerInterfaces {
             }
         }
         if interfaces.isEmpty {
-            warn("interfaces", "no enabled interface: the vserver shares the host's network (net = \"host\")")
+            warn(path("interfaces"), "no enabled interface: the vserver shares the host's network (net = \"host\")")
             return nil
         }
         let device = interfaces.first { $0.device != nil }?.device
@@ -108,19 +106,19 @@ package struct UtilVServerInterfaces {
         for interface in interfaces {
             if let device, let (other, file) = interface.device, other != device.name {
                 warn(file, "names device \(quoted(other)), but vserverd adds all of a vserver's addresses to one "
-                     + "device, network.device = \(quoted(device.name)) (from \(shortName(device.file))): "
+                     + "device, network.device = \(quoted(device.name)) (from \(relative(device.file))): "
                      + "\(interface.address) goes there")
             }
             if let device, let file = interface.nodevFile {
                 warn(file, "ignored: vserverd adds all of a vserver's addresses to one device, network.device = "
-                     + "\(quoted(device.name)) (from \(shortName(device.file))): \(interface.address) goes there too")
+                     + "\(quoted(device.name)) (from \(relative(device.file))): \(interface.address) goes there too")
             }
             if let (text, file) = interface.name {
                 if interface.device == nil {
                     warn(file, "ignored: util-vserver did not label an address with nodev either")
                 } else if let label, text != label.text {
                     warn(file, "ignored: vserverd labels all of a vserver's addresses alike, network.label = "
-                         + "\(quoted(label.text)) (from \(shortName(label.file)))")
+                         + "\(quoted(label.text)) (from \(relative(label.file)))")
                 }
             }
         }
@@ -129,14 +127,14 @@ package struct UtilVServerInterfaces {
     }
 
     /// One enabled interface directory; `known` are the ones before it.
-    private mutating func interface(_ relative: String, files: [String], known: [Interface])
+    private mutating func interface(_ dir: String, files: [String], known: [Interface])
         throws(ConfigError) -> Interface
     {
         for name in files where !Self.interfaceFiles.contains(name) {
-            warn("\(relative)/\(name)", "ignored: " + (Self.ignored[name] ?? "not a util-vserver interface setting"))
+            warn(path("\(dir)/\(name)"), "ignored: " + (Self.ignored[name] ?? "not a util-vserver interface setting"))
         }
-        guard let (ipFile, text) = try line("\(relative)/ip"), !text.isEmpty else {
-            throw ConfigError(file: path("\(relative)/ip"),
+        guard let (ipFile, text) = try line("\(dir)/ip"), !text.isEmpty else {
+            throw ConfigError(file: path("\(dir)/ip"),
                               message: "missing: every enabled interface needs its address (or a disabled file)")
         }
         guard var address = InterfaceAddress(text, prefixOptional: true) else {
@@ -147,12 +145,12 @@ package struct UtilVServerInterfaces {
         }
         if let other = known.first(where: { $0.address.address == address.address }) {
             throw ConfigError(file: ipFile, line: 1,
-                              message: "\(address.address) is given twice (also in \(shortName(other.file)))")
+                              message: "\(address.address) is given twice (also in \(relative(other.file)))")
         }
-        if let (file, length) = try prefixLength(relative, family: address.address.family) {
+        if let (file, length) = try prefixLength(dir, family: address.address.family) {
             if text.contains("/") {
                 throw ConfigError(file: ipFile, line: 1,
-                                  message: "has a prefix length, and \(shortName(file)) gives one too")
+                                  message: "has a prefix length, and \(relative(file)) gives one too")
             }
             address = InterfaceAddress(address: address.address, prefixLength: length)
         }
@@ -161,19 +159,19 @@ package struct UtilVServerInterfaces {
         var interface = Interface(address: address, file: ipFile)
         let nodev = ["nodev", "only_ip"].first { files.contains($0) }
         if let nodev {
-            interface.nodevFile = path("\(relative)/\(nodev)")
+            interface.nodevFile = path("\(dir)/\(nodev)")
         } else {
-            guard let (file, device) = try value("dev", of: relative) else {
-                throw ConfigError(file: path(relative),
-                                  message: "no device: util-vserver needs \(relative)/dev, interfaces/dev or "
-                                      + "\(relative)/nodev")
+            guard let (file, device) = try value("dev", of: dir) else {
+                throw ConfigError(file: path(dir),
+                                  message: "no device: util-vserver needs \(dir)/dev, interfaces/dev or "
+                                      + "\(dir)/nodev")
             }
             if let problem = Validation.interfaceNameProblem(device) {
                 throw ConfigError(file: file, line: 1, message: "\(quoted(device)) \(problem)")
             }
             interface.device = (device, file)
         }
-        if let (file, name) = try line("\(relative)/name"), !name.isEmpty {
+        if let (file, name) = try line("\(dir)/name"), !name.isEmpty {
             guard BoundNetwork.isValidLabel(name) else {
                 throw ConfigError(file: file, line: 1, message: "\(BoundNetwork.labelRule), not \(quoted(name))")
             }
@@ -184,21 +182,23 @@ package struct UtilVServerInterfaces {
 
     /// `prefix` (the interface's, else the default), else `mask` likewise, as util-vserver's _getInterfaceValue
     /// and _transformMask2Prefix take them; nil when none gives one.
-    private func prefixLength(_ relative: String, family: IPAddress.Family)
+    private func prefixLength(_ dir: String, family: IPAddress.Family)
         throws(ConfigError) -> (file: String, length: Int)?
     {
-        if let (file, text) = try value("prefix", of: relative) {
+        if let (file, text) = try value("prefix", of: dir) {
             guard text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), text.count <= 3, let length = Int(text),
                   length <= family.bitCount
             else {
-                throw ConfigError(file: file, line: 1,
-                                  message: "expected a prefix length from 0 to \(family.bitCount), found \(quoted(text))")
+                throw ConfigError(
+                    file: file, line: 1,
+                    message: "expected a prefix length from 0 to \(family.bitCount), found \(quoted(text))")
             }
             return (file, length)
         }
-        guard let (file, text) = try value("mask", of: relative) else { return nil }
+        guard let (file, text) = try value("mask", of: dir) else { return nil }
         guard let mask = IPAddress(text), mask.family == .v4 else {
-            throw ConfigError(file: file, line: 1, message: "expected a netmask like 255.255.255.0, found \(quoted(text))")
+            throw ConfigError(
+                file: file, line: 1, message: "expected a netmask like 255.255.255.0, found \(quoted(text))")
         }
         let bits = mask.bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         let length = (~bits).leadingZeroBitCount
@@ -210,42 +210,11 @@ package struct UtilVServerInterfaces {
     }
 
     /// `name` of the interface, else of `interfaces/`: first line, trimmed; nil when both are missing or empty.
-    private func value(_ name: String, of relative: String) throws(ConfigError) -> (file: String, text: String)? {
-        for candidate in ["\(relative)/\(name)", "interfaces/\(name)"] {
+    private func value(_ name: String, of dir: String) throws(ConfigError) -> (file: String, text: String)? {
+        for candidate in ["\(dir)/\(name)", "interfaces/\(name)"] {
             if let (file, text) = try line(candidate), !text.isEmpty { return (file, text) }
         }
         return nil
-    }
-
-    // MARK: Helpers
-
-    private func path(_ relative: String) -> String { Path.join(directory, relative) }
-
-    /// FILE as the vserver directory's relative path.
-    private func shortName(_ file: String) -> String {
-        file.hasPrefix(directory + "/") ? String(file.dropFirst(directory.count + 1)) : file
-    }
-
-    private mutating func warn(_ relative: String, _ message: String) {
-        let file = relative.hasPrefix("/") ? relative : path(relative)
-        warnings.append(ConfigError(file: file, message: message).description)
-    }
-
-    /// The sorted names in a subdirectory, nil when it is not one.
-    private func names(in relative: String) throws(ConfigError) -> [String]? {
-        let directory = path(relative)
-        guard (try? FileSystem.status(directory))?.isDirectory == true else { return nil }
-        do throws(SystemError) {
-            return try FileSystem.listDirectory(directory)
-        } catch {
-            throw ConfigError(file: directory, failed: error)
-        }
-    }
-
-    /// The first line, trimmed; nil when the file is missing.
-    private func line(_ relative: String) throws(ConfigError) -> (path: String, text: String)? {
-        guard let (file, text) = try readFile(relative) else { return nil }
-        return (file, trimmed(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""))
     }
 }
 

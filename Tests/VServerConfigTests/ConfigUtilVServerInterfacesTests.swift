@@ -137,6 +137,7 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         ("1/ip", "192.0.2.10", "\(dir)/interfaces/1/ip:1: 192.0.2.10 is given twice (also in interfaces/0/ip)"),
         ("1/ip", "192.0.2.11/24", ""),
         ("prefix", "24", "\(dir)/interfaces/1/ip:1: has a prefix length, and interfaces/prefix gives one too"),
+        ("1/ip", "192.0.2.11", ""),
     ]
     fixture.tree.file("etc/old/interfaces/0/ip", "192.0.2.10\n")
     fixture.tree.file("etc/old/interfaces/1/nodev", "")
@@ -150,6 +151,13 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
             if file == "0/ip" { fixture.tree.file("etc/old/interfaces/0/ip", "192.0.2.10\n") }
         }
     }
+    fixture.tree.file("etc/old/interfaces/dev", "eth0\n")
+    for index in 2...15 { fixture.tree.file("etc/old/interfaces/\(index + 10)/ip", "198.51.100.\(index)\n") }
+    #expect(fixture.error("old") == nil, "16 IPv4 addresses")
+    fixture.tree.file("etc/old/interfaces/90/ip", "2001:db8::90\n")
+    fixture.tree.file("etc/old/interfaces/91/ip", "198.51.100.91\n")
+    #expect(fixture.error("old") == "\(dir)/interfaces/91/ip:1: one address too many: vserverd takes at most 16 "
+        + "addresses of each family")
 }
 
 @Test func importWritesABoundNetworkThatReadsBackAsTheInterfacesDid() throws {

@@ -97,6 +97,15 @@ package struct UtilVServerInterfaces: UtilVServerFiles {
                 locations[address] = SettingLocation(file: file, line: 1)
             }
         }
+        for family in [IPAddress.Family.v4, .v6] {
+            let ofFamily = interfaces.filter { $0.address.address.family == family }
+            if ofFamily.count > TOMLNetwork.maximumBoundAddresses {
+                throw ConfigError(
+                    file: ofFamily[TOMLNetwork.maximumBoundAddresses].file, line: 1,
+                    message: "one address too many: vserverd takes at most \(TOMLNetwork.maximumBoundAddresses) "
+                        + "addresses of each family")
+            }
+        }
         if interfaces.isEmpty {
             warn(path("interfaces"), "no enabled interface: the vserver shares the host's network (net = \"host\")")
             return nil

@@ -78,6 +78,7 @@ public enum ConfigLoader {
         }
         let autostart = Set(drafts.filter { $0.value.config.autostart }.keys)
         assignContexts(outcomes, drafts: &drafts, set: &set, environment: environment)
+        checkAddresses(drafts: &drafts, invalid: &set.invalid)
         checkAfter(known: Set(outcomes.keys), drafts: &drafts, invalid: &set.invalid)
         set.configs = drafts.mapValues(\.config)
         set.invalidAutostart = autostart.intersection(set.invalid.keys)
@@ -151,7 +152,7 @@ public enum ConfigLoader {
         var next = VServerConfig.firstDefaultContext
         for name in drafts.keys.sorted() where outcomes[name]?.explicitContext == nil {
             if let context = recorded[name] {
-                drafts[name]!.config.context = context
+                drafts[name]!.config.assignContext(context)
                 set.contextOrigins[name] = .recorded(file: record!.path)
                 continue
             }
@@ -162,7 +163,7 @@ public enum ConfigLoader {
                 drafts[name] = nil
                 continue
             }
-            drafts[name]!.config.context = next
+            drafts[name]!.config.assignContext(next)
             owners[next] = (name, SettingLocation(file: drafts[name]!.config.configFile))
             record?.contexts[name] = next
             fresh.append(name)

@@ -183,12 +183,12 @@ public enum ConfigWriter {
             guard let loaded = before.configs[name] else {
                 throw before.invalid[name] ?? ConfigError(file: target, message: "is not a vserver")
             }
-            config.context = loaded.context
+            config.assignContext(loaded.context)
         } else if let (context, location) = outcome.explicitContext {
-            config.context = context
+            config.assignContext(context)
             try checkContextFree(config, before: before, key: nil, location: location)
         } else {
-            config.context = freeContext(before)
+            config.assignContext(freeContext(before))
         }
 
         let header = [

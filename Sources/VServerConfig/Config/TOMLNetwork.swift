@@ -46,19 +46,14 @@ struct TOMLNetwork {
                 device = try interfaceName(entry, key)
             case "loopback":
                 let text = try reader.string(entry.value, key)
-                guard let address = IPAddress(text), address.family == .v4, address.isLoopback,
-                      address.bytes[3] != 0 && address.bytes[3] != 255, address.bytes[1...] != [0, 0, 1]
-                else {
-                    throw reader.error(
-                        entry.value.line, key,
-                        "must be an address of 127.0.0.0/8 other than 127.0.0.1 (like \"127.1.4.18\"), "
-                            + "not \(quoted(text))")
+                guard let address = BoundNetwork.loopback(text) else {
+                    throw reader.error(entry.value.line, key, "\(BoundNetwork.loopbackRule), not \(quoted(text))")
                 }
                 loopback = address
             case "label":
                 let text = try reader.string(entry.value, key)
-                guard !text.isEmpty, text.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "/") }) else {
-                    throw reader.error(entry.value.line, key, "must be printable ASCII without spaces or \"/\"")
+                guard BoundNetwork.isValidLabel(text) else {
+                    throw reader.error(entry.value.line, key, BoundNetwork.labelRule)
                 }
                 label = text
             default:
@@ -149,11 +144,7 @@ struct TOMLNetwork {
                         + (prefixOptional ? " (or without one: a host address)" : "") + ", not \(quoted(text))")
             }
             let ip = address.address
-            if ip.isUnspecified || ip.isLoopback || ip.isMulticast || ip.isLinkLocal {
-                throw reader.error(
-                    line, key, "\(ip) is not an address a vserver can own (unspecified, loopback, multicast or "
-                        + "link-local)")
-            }
+            if let problem = ip.ownershipProblem { throw reader.error(line, key, problem) }
             if result.contains(where: { $0.address == ip }) {
                 throw reader.error(line, key, "\(ip) is there twice")
             }

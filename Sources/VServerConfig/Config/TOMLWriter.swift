@@ -16,11 +16,14 @@ package enum TOMLWriter {
         if config.onReboot != .restart { lines.append("on-reboot = \(TOML.quote(config.onReboot.rawValue))") }
         if let signal = config.stopSignal { lines.append("stop-signal = \(TOML.quote(signal.name))") }
         if let shell = config.shell { lines.append("shell = \(array(shell))") }
-        if config.userNamespace || config.timeNamespace {
+        let net = config.network.mode
+        if config.userNamespace || config.timeNamespace || net != "host" {
             lines += ["", "[namespaces]"]
             if config.userNamespace { lines.append("user = true") }
             if config.timeNamespace { lines.append("time = true") }
+            if net != "host" { lines.append("net = \(TOML.quote(net))") }
         }
+        lines += network(config.network, context: config.context)
 
         let base = config.baseCapabilities
         if config.capabilities != base {
@@ -51,6 +54,30 @@ package enum TOMLWriter {
         }
         lines += resources(config.resources)
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `[network]` of `net = "bound"` and `"veth"`: what is set, and a bound loopback that is not the default.
+    private static func network(_ network: VServerConfig.Network, context: Int) -> [String] {
+        var lines = ["", "[network]"]
+        switch network {
+        case .host, .none:
+            return []
+        case .bound(let bound):
+            lines.append("addresses = \(array(bound.addresses.map(\.description)))")
+            if let device = bound.device { lines.append("device = \(TOML.quote(device))") }
+            if bound.loopback != BoundNetwork.defaultLoopback(context: context) {
+                lines.append("loopback = \(TOML.quote(bound.loopback.description))")
+            }
+            if let label = bound.label { lines.append("label = \(TOML.quote(label))") }
+        case .veth(let veth):
+            if !veth.addresses.isEmpty { lines.append("addresses = \(array(veth.addresses.map(\.description)))") }
+            if let gateway = veth.gateway { lines.append("gateway = \(TOML.quote(gateway.description))") }
+            if let gateway6 = veth.gateway6 { lines.append("gateway6 = \(TOML.quote(gateway6.description))") }
+            if let bridge = veth.bridge { lines.append("bridge = \(TOML.quote(bridge))") }
+            if let mac = veth.mac { lines.append("mac = \(TOML.quote(VethSettings.formatMAC(mac)))") }
+            if let mtu = veth.mtu { lines.append("mtu = \(mtu)") }
+        }
+        return lines
     }
 
     /// `[resources]` and `[disk]`: the keys whose value is not the default, as `show` describes them.

@@ -13,6 +13,9 @@
 ///   prefixes 0x/0 allowed, suffixes K M = 1024, 1024², k m = 1000, 1000²) or "inf"; a soft limit above the hard
 ///   one is lowered to it; a half not given is the one vserverd itself has.
 /// - `fstab`: extra mounts (see `Fstab`). `scripts/`: hooks, run by the hook runner.
+/// - `interfaces/`: `net = "bound"` with the interfaces' addresses (see `UtilVServerInterfaces`); a capability
+///   that is only for a private network (CAP_NET_RAW, CAP_NET_ADMIN) is then dropped from `bcapabilities` with
+///   a warning.
 /// - `rlimits/`, `cgroup/`, `sched/` (or `schedule`), `cpuset/`, `dlimits/`, `nice`: `[resources]` and `[disk]`,
 ///   mapped, approximated or dropped with a warning (see `UtilVServerResources`).
 package enum UtilVServerConfig {
@@ -68,6 +71,7 @@ private struct UtilVServerReader {
     let environment: LoaderEnvironment
     var config: VServerConfig
     var afterLocations: [SettingLocation] = []
+    var addressLocations: [IPAddress: SettingLocation] = [:]
 
     init(name: String, directory: String, environment: LoaderEnvironment) {
         self.directory = directory
@@ -122,6 +126,7 @@ private struct UtilVServerReader {
         if let (_, mark) = try firstLine("apps/init/mark") { config.autostart = mark == "default" }
         try readInitStyle()
         try readDepends()
+        try readNetwork()
         try readCapabilities()
         try readLimits()
         try readRoot()
@@ -131,15 +136,17 @@ private struct UtilVServerReader {
             config.mounts = mounts
             config.warnings += warnings
         }
-        if FileSystem.exists(path("interfaces")) {
-            config.warnings.append(
-                ConfigError(
-                    file: path("interfaces"),
-                    message: "util-vserver network interfaces are not set up by vserverd: the vserver shares the "
-                        + "host's network"
-                ).description)
+        return VServerDraft(config: config, afterLocations: afterLocations, addressLocations: addressLocations)
+    }
+
+    private mutating func readNetwork() throws(ConfigError) {
+        let reader = self
+        var interfaces = UtilVServerInterfaces(directory: directory, context: config.context) {
+            (relative: String) throws(ConfigError) -> (path: String, text: String)? in try reader.readFile(relative)
         }
-        return VServerDraft(config: config, afterLocations: afterLocations)
+        if let network = try interfaces.read() { config.network = network }
+        config.warnings += interfaces.warnings
+        addressLocations = interfaces.locations
     }
 
     private mutating func readResources() throws(ConfigError) {
@@ -209,24 +216,35 @@ private struct UtilVServerReader {
             return
         }
         for (number, line) in meaningfulLines(text) {
+            let drop = line.hasPrefix("~")
+            let capability: Int
             if line.hasPrefix("^") {
                 guard let bit = Int(line.dropFirst()), (0..<64).contains(bit) else {
                     throw ConfigError(
                         file: file, line: number, message: "expected ^N with N from 0 to 63, found \(quoted(line))")
                 }
-                mask |= 1 << UInt64(bit)
-                continue
-            }
-            let drop = line.hasPrefix("~")
-            let name = drop ? String(line.dropFirst()) : line
-            guard let capability = Capabilities.number(name) else {
-                throw ConfigError(file: file, line: number, message: "unknown capability \(quoted(name))")
+                capability = bit
+            } else {
+                let name = drop ? String(line.dropFirst()) : line
+                guard let known = Capabilities.number(name) else {
+                    throw ConfigError(file: file, line: number, message: "unknown capability \(quoted(name))")
+                }
+                capability = known
             }
             if drop {
                 mask &= ~(1 << UInt64(capability))
+            } else if case .bound = config.network, Capabilities.privateNetworkOnly.contains(capability) {
+                config.warnings.append(
+                    ConfigError(
+                        file: file, line: number,
+                        message: "\(Capabilities.name(capability)) dropped: it is not for a bound vserver (net = "
+                            + "\"bound\", from interfaces/): it would let it send from, or add, addresses that are "
+                            + "not its own"
+                    ).description)
             } else {
                 mask |= 1 << UInt64(capability)
-                if let warning = Capabilities.warning(adding: capability, userNamespace: false, hostNetwork: true) {
+                if !line.hasPrefix("^"),
+                   let warning = Capabilities.warning(adding: capability, userNamespace: false, hostNetwork: true) {
                     config.warnings.append(ConfigError(file: file, line: number, message: warning).description)
                 }
             }

@@ -19,7 +19,7 @@ import Glibc
 ///
 /// util-vserver applied all of them: where two set the same limit the lower is kept; for cpu-weight, cpuset and
 /// io-weight the cgroup file wins.
-package struct UtilVServerResources {
+package struct UtilVServerResources: UtilVServerFiles {
     typealias ReadFile = (String) throws(ConfigError) -> (path: String, text: String)?
 
     /// The vserver's util-vserver directory and its resolved root.
@@ -27,7 +27,7 @@ package struct UtilVServerResources {
     let root: String
     /// Reads a file of `directory` by its relative path, nil when it is missing.
     let readFile: ReadFile
-    private(set) var warnings: [String] = []
+    var warnings: [String] = []
     private var offers: [ResourceKey: [Offer]] = [:]
 
     private enum Value: Equatable {
@@ -416,34 +416,6 @@ package struct UtilVServerResources {
     }
 
     // MARK: Reading
-
-    private func path(_ relative: String) -> String { Path.join(directory, relative) }
-
-    private func relative(_ file: String) -> String {
-        file.hasPrefix(directory + "/") ? String(file.dropFirst(directory.count + 1)) : file
-    }
-
-    private mutating func warn(_ file: String, _ message: String) {
-        warnings.append(ConfigError(file: file, message: message).description)
-    }
-
-    /// The sorted names in a subdirectory, nil when it is not one.
-    private func names(in relative: String) throws(ConfigError) -> [String]? {
-        let directory = path(relative)
-        guard (try? FileSystem.status(directory))?.isDirectory == true else { return nil }
-        do throws(SystemError) {
-            return try FileSystem.listDirectory(directory)
-        } catch {
-            throw ConfigError(file: directory, failed: error)
-        }
-    }
-
-    /// The first line, trimmed; nil when the file is missing.
-    private func line(_ relative: String) throws(ConfigError) -> (path: String, text: String)? {
-        guard let (file, text) = try readFile(relative) else { return nil }
-        let first = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        return (file, trimmed(first))
-    }
 
     /// An integer as C's strtol reads it (0x…, 0…) on the first line; nil when the file is missing.
     private func integer(_ relative: String) throws(ConfigError) -> (file: String, value: Int64)? {

@@ -6,6 +6,9 @@ package struct VServerDraft {
     package var config: VServerConfig
     /// Where each `after` name was written, parallel to `config.after`.
     package var afterLocations: [SettingLocation] = []
+    /// Where each of `config.network.claimedAddresses` was written, where the reader knows it (util-vserver's
+    /// `interfaces/N/ip`); the others are named by the config file and key.
+    package var addressLocations: [IPAddress: SettingLocation] = [:]
 }
 
 /// What reading one directory gave. The context is kept even when the rest is invalid, so that a vserver with

@@ -255,25 +255,32 @@ static void build_sock_create(struct program *p, const struct vs_bound_spec *spe
     end(p);
 }
 
-static void build_bind4(struct program *p, const struct vs_bound_spec *spec)
+/* A bind to the IPv4 address in `reg` (user_ip4, or the last word of a v4-mapped user_ip6, rewritten at `offset`):
+ * 0.0.0.0 becomes the first IPv4 address, 127.0.0.1 the loopback address; the guest's own pass, the rest not. */
+static void bind_ipv4(struct program *p, const struct vs_bound_spec *spec, int reg, int16_t offset)
 {
-    begin(p);
     int wildcard = new_label(p), localhost = new_label(p);
-    load_word(p, BPF_REG_2, ADDR_OFF(user_ip4));
-    jump_if(p, BPF_JEQ, BPF_REG_2, 0, wildcard);
-    jump_if(p, BPF_JEQ, BPF_REG_2, word(localhost4), localhost);
-    if_own4(p, spec, BPF_REG_2, p->allow);
+    jump_if(p, BPF_JEQ, reg, 0, wildcard);
+    jump_if(p, BPF_JEQ, reg, word(localhost4), localhost);
+    if_own4(p, spec, reg, p->allow);
     jump(p, p->deny);
     place(p, wildcard);
     if (spec->ipv4_count == 0) {
         jump(p, p->deny);
     } else {
-        store_word(p, ADDR_OFF(user_ip4), word(spec->ipv4[0]));
+        store_word(p, offset, word(spec->ipv4[0]));
         jump(p, p->allow);
     }
     place(p, localhost);
-    store_word(p, ADDR_OFF(user_ip4), word(spec->loopback));
+    store_word(p, offset, word(spec->loopback));
     jump(p, p->allow);
+}
+
+static void build_bind4(struct program *p, const struct vs_bound_spec *spec)
+{
+    begin(p);
+    load_word(p, BPF_REG_2, ADDR_OFF(user_ip4));
+    bind_ipv4(p, spec, BPF_REG_2, ADDR_OFF(user_ip4));
     end(p);
 }
 
@@ -318,21 +325,7 @@ static void build_bind6(struct program *p, const struct vs_bound_spec *spec)
 
     /* ::ffff:a.b.c.d, as bind4 treats a.b.c.d */
     place(p, mapped);
-    int mapped_wildcard = new_label(p), mapped_localhost = new_label(p);
-    jump_if(p, BPF_JEQ, BPF_REG_5, 0, mapped_wildcard);
-    jump_if(p, BPF_JEQ, BPF_REG_5, word(localhost4), mapped_localhost);
-    if_own4(p, spec, BPF_REG_5, p->allow);
-    jump(p, p->deny);
-    place(p, mapped_wildcard);
-    if (spec->ipv4_count == 0) {
-        jump(p, p->deny);
-    } else {
-        store_word(p, ADDR_OFF(user_ip6[3]), word(spec->ipv4[0]));
-        jump(p, p->allow);
-    }
-    place(p, mapped_localhost);
-    store_word(p, ADDR_OFF(user_ip6[3]), word(spec->loopback));
-    jump(p, p->allow);
+    bind_ipv4(p, spec, BPF_REG_5, ADDR_OFF(user_ip6[3]));
     end(p);
 }
 
@@ -385,28 +378,6 @@ static void build_connect4(struct program *p, const struct vs_bound_spec *spec)
     end(p);
 }
 
-static void build_connect6(struct program *p, const struct vs_bound_spec *spec)
-{
-    begin(p);
-    int mapped = new_label(p), not_localhost = new_label(p);
-    int32_t words[4], localhost[4] = {0, 0, 0, word(localhost6_last)};
-    load_ip6(p, ADDR_OFF(user_ip6), mapped);
-    unless_words(p, localhost, not_localhost);
-    mapped_words(spec->loopback, words);
-    store_words6(p, ADDR_OFF(user_ip6), words);
-    bind_source6(p, words);
-    place(p, not_localhost);
-    if (spec->ipv6_count == 0) {
-        jump(p, p->deny);
-    } else {
-        words6(spec->ipv6[0], words);
-        bind_source6(p, words);
-    }
-    place(p, mapped);
-    route4(p, spec, BPF_REG_5, ADDR_OFF(user_ip6[3]), connect_source_mapped);
-    end(p);
-}
-
 /* sendmsg: the source the sender chose (IP_PKTINFO, or the address its socket is bound to) must be its own; none
  * chosen: `address`. */
 static void send_source4(struct program *p, const struct vs_bound_spec *spec, const uint8_t *address)
@@ -452,7 +423,12 @@ static void build_sendmsg4(struct program *p, const struct vs_bound_spec *spec)
     end(p);
 }
 
-static void build_sendmsg6(struct program *p, const struct vs_bound_spec *spec)
+/* connect6 and sendmsg6: ::1 becomes the loopback address (v4-mapped), another IPv6 destination takes the first
+ * IPv6 address as source (`source6`), a v4-mapped one is routed as IPv4 (`mapped_source`). */
+typedef void (*source6_step)(struct program *p, const struct vs_bound_spec *spec, const int32_t words[4]);
+
+static void build_destination6(struct program *p, const struct vs_bound_spec *spec, source6_step source6,
+                               source_step mapped_source)
 {
     begin(p);
     int mapped = new_label(p), not_localhost = new_label(p);
@@ -461,17 +437,33 @@ static void build_sendmsg6(struct program *p, const struct vs_bound_spec *spec)
     unless_words(p, localhost, not_localhost);
     mapped_words(spec->loopback, words);
     store_words6(p, ADDR_OFF(user_ip6), words);
-    send_source6_words(p, spec, words);
+    source6(p, spec, words);
     place(p, not_localhost);
     if (spec->ipv6_count == 0) {
         jump(p, p->deny);
     } else {
         words6(spec->ipv6[0], words);
-        send_source6_words(p, spec, words);
+        source6(p, spec, words);
     }
     place(p, mapped);
-    route4(p, spec, BPF_REG_5, ADDR_OFF(user_ip6[3]), send_source_mapped);
+    route4(p, spec, BPF_REG_5, ADDR_OFF(user_ip6[3]), mapped_source);
     end(p);
+}
+
+static void connect_source6(struct program *p, const struct vs_bound_spec *spec, const int32_t words[4])
+{
+    (void)spec;
+    bind_source6(p, words);
+}
+
+static void build_connect6(struct program *p, const struct vs_bound_spec *spec)
+{
+    build_destination6(p, spec, connect_source6, connect_source_mapped);
+}
+
+static void build_sendmsg6(struct program *p, const struct vs_bound_spec *spec)
+{
+    build_destination6(p, spec, send_source6_words, send_source_mapped);
 }
 
 static long sys_bpf(int command, union bpf_attr *attr) { return syscall(SYS_bpf, command, attr, sizeof *attr); }

@@ -37,23 +37,22 @@ package enum BoundPrograms {
         let fd = socket(address.family.addressFamily, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        func binds<Address>(_ socketAddress: inout Address) -> Bool {
+            withUnsafePointer(to: &socketAddress) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<Address>.size)) == 0
+                }
+            }
+        }
         if address.family == .v4 {
             var sin = sockaddr_in()
             sin.sin_family = sa_family_t(AF_INET)
             withUnsafeMutableBytes(of: &sin.sin_addr) { $0.copyBytes(from: address.bytes) }
-            return withUnsafePointer(to: &sin) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
+            return binds(&sin)
         }
         var sin6 = sockaddr_in6()
         sin6.sin6_family = sa_family_t(AF_INET6)
         withUnsafeMutableBytes(of: &sin6.sin6_addr) { $0.copyBytes(from: address.bytes) }
-        return withUnsafePointer(to: &sin6) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0
-            }
-        }
+        return binds(&sin6)
     }
 }

@@ -4,15 +4,16 @@ import VServerProtocol
 /// with at most `jobs` operations at a time. One failure does not stop the others; its dependents are
 /// skipped and reported.
 extension Manager {
-    /// Starts every vserver with `autostart = true`, or every valid one when `onlyAutostart` is false; at most `jobs`
-    /// at once (nil: `Options.jobs`).
-    public func startMany(onlyAutostart: Bool, jobs: Int?) async -> BatchResult {
+    /// Starts every vserver with `mark` ("default": `autostart = true`), or every valid one when `mark` is nil; at
+    /// most `jobs` at once (nil: `Options.jobs`). An invalid vserver with the mark is reported failed.
+    public func startMany(mark: String?, jobs: Int?) async -> BatchResult {
         var result = BatchResult()
         var wanted = Set<String>()
         for name in knownNames {
             if let config = configs.configs[name] {
-                if !onlyAutostart || config.autostart { wanted.insert(name) }
-            } else if let error = configs.invalid[name], !onlyAutostart || configs.invalidAutostart.contains(name) {
+                if mark.map(config.hasMark) ?? true { wanted.insert(name) }
+            } else if let error = configs.invalid[name],
+                      mark.map({ configs.invalidMarks[name]?.contains($0) == true }) ?? true {
                 result.failed.append(name)
                 result.errors.append("\(name): invalid config: \(error)")
             }

@@ -54,8 +54,10 @@ public let managerInterfaceDescription = """
     # Starts every vserver with autostart = true, dependencies first, several at a time. A failure skips
     # its dependents; errors has one line per failed or skipped vserver ("web: pre-start hook ...").
     # started is in the order the starts finished. jobs: at most this many at once, 1 to 1024 (default: the
-    # daemon's --jobs, which defaults to the number of CPUs).
-    method StartAutostart(jobs: ?int) -> (started: []string, failed: []string, errors: []string)
+    # daemon's --jobs, which defaults to the number of CPUs). mark: the vservers with that mark instead
+    # (util-vserver's apps/init/mark; a config's marks = [...]); "default" (the default) is autostart = true.
+    # An invalid vserver with the mark is in failed, with its error.
+    method StartAutostart(jobs: ?int, mark: ?string) -> (started: []string, failed: []string, errors: []string)
 
     # Starts every vserver with a valid config, like StartAutostart.
     method StartAll(jobs: ?int) -> (started: []string, failed: []string, errors: []string)

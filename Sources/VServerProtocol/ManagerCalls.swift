@@ -50,17 +50,28 @@ public struct StopParameters: ManagerParameters {
     }
 }
 
-/// `jobs` of StartAutostart and StartAll; nil: the daemon's --jobs.
+/// `jobs` of StartAutostart and StartAll (nil: the daemon's --jobs), and StartAutostart's `mark` (nil: "default",
+/// the vservers with `autostart = true`).
 public struct JobsParameters: ManagerParameters {
     public var jobs: Int?
+    public var mark: String?
 
-    public init(jobs: Int? = nil) { self.jobs = jobs }
+    public init(jobs: Int? = nil, mark: String? = nil) {
+        self.jobs = jobs
+        self.mark = mark
+    }
 
     public init(parameters: [String: JSON]) throws(VarlinkError) {
         jobs = try parameters.optionalInt("jobs", in: ManagerLimits.jobs)
+        mark = try parameters.optionalString("mark")
     }
 
-    public var parameters: [String: JSON] { jobs.map { ["jobs": JSON($0)] } ?? [:] }
+    public var parameters: [String: JSON] {
+        var parameters: [String: JSON] = [:]
+        if let jobs { parameters["jobs"] = JSON(jobs) }
+        if let mark { parameters["mark"] = .string(mark) }
+        return parameters
+    }
 }
 
 /// `Whois(pid)`.

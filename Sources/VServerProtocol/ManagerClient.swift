@@ -68,8 +68,10 @@ public struct ManagerClient: Sendable {
                  as: ResourcesReply.self)
     }
 
-    public func startMany(onlyAutostart: Bool, jobs: Int? = nil) throws(ManagerError) -> BatchResult {
-        try call(onlyAutostart ? .startAutostart : .startAll, JobsParameters(jobs: jobs), as: BatchResult.self)
+    /// `mark` nil: every valid vserver (StartAll); else StartAutostart with that mark ("default": autostart).
+    public func startMany(mark: String?, jobs: Int? = nil) throws(ManagerError) -> BatchResult {
+        try call(mark == nil ? .startAll : .startAutostart,
+                 JobsParameters(jobs: jobs, mark: mark == "default" ? nil : mark), as: BatchResult.self)
     }
 
     public func stopAll() throws(ManagerError) -> BatchResult {

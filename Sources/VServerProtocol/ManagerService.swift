@@ -9,8 +9,8 @@ public protocol ManagerService: Sendable {
     func resources(_ nameOrContext: String) async throws(ManagerError) -> ResourcesReply
     func setResources(_ nameOrContext: String, assignments: [String], runtime: Bool) async throws(ManagerError)
         -> ResourcesReply
-    /// `jobs` nil: the daemon's default.
-    func startMany(onlyAutostart: Bool, jobs: Int?) async -> BatchResult
+    /// `mark` nil: every valid vserver; "default": those with autostart = true. `jobs` nil: the daemon's default.
+    func startMany(mark: String?, jobs: Int?) async -> BatchResult
     func stopAll() async -> BatchResult
     func reload() async -> ReloadResult
     func whois(pid: Int32) async throws(ManagerError) -> ProcessOwner?
@@ -45,8 +45,9 @@ extension ManagerService {
             let call = try SetResourcesParameters(parameters: parameters)
             try await reply(try await setResources(call.name, assignments: call.assignments, runtime: call.runtime))
         case .startAutostart, .startAll:
-            let jobs = try JobsParameters(parameters: parameters).jobs
-            let result = await startMany(onlyAutostart: method == .startAutostart, jobs: jobs)
+            let call = try JobsParameters(parameters: parameters)
+            let mark = method == .startAutostart ? call.mark ?? "default" : nil
+            let result = await startMany(mark: mark, jobs: call.jobs)
             try await send(result.parameters(doneKey: "started"), false)
         case .stopAll:
             try await send(await stopAll().parameters(doneKey: "stopped"), false)

@@ -77,6 +77,50 @@ extension Integration {
             }
         }
 
+        /// util-vserver's marks (issue 14): `start --mark NAME` starts the vservers with that mark, in `after`
+        /// order; a marked vserver whose own files do not even read (util-vserver's, and vserver.toml's) is named
+        /// and makes the exit status 1, for --autostart as for --mark.
+        @Test func marksStartTheirGroupAndABrokenMarkedVServerFailsTheBatch() async throws {
+            try await withTestHost { host in
+                let events = try recordHooks(host)
+                try host.addVServer("db", config: busyboxInit + "marks = [\"backend\"]\n")
+                try host.addVServer("app", config: busyboxInit + "marks = [\"backend\"]\nafter = [\"db\"]\n")
+                try host.addVServer("web", config: busyboxInit + "autostart = true\n")
+                // A util-vserver guest marked "backend" whose bcapabilities do not read, and a vserver.toml with
+                // autostart = true and a key that does not exist.
+                let legacy = "\(host.configDirectory)/legacy"
+                try FileManager.default.createDirectory(atPath: "\(legacy)/apps/init", withIntermediateDirectories: true)
+                try "1790\n".write(toFile: "\(legacy)/context", atomically: true, encoding: .utf8)
+                try "backend\n".write(toFile: "\(legacy)/apps/init/mark", atomically: true, encoding: .utf8)
+                try "CAP_NO_SUCH_THING\n".write(toFile: "\(legacy)/bcapabilities", atomically: true, encoding: .utf8)
+                try host.addVServer("typo", config: busyboxInit + "autostart = true\nautostrat = false\n")
+                try host.startDaemon()
+
+                let backend = try host.ctl("start", "--mark", "backend")
+                #expect(backend.status == 1, "\(backend)")
+                #expect(backend.stderr.contains("vserverctl: start legacy: invalid config: "), "\(backend)")
+                #expect(!backend.stderr.contains("typo"), "typo has no mark backend: \(backend)")
+                #expect(try host.ctl("status", "db").status == 0)
+                #expect(try host.ctl("status", "app").status == 0)
+                #expect(try host.ctl("status", "web").status == 3, "web is not in backend")
+                let order = lines(events)
+                let dbRunning = try #require(order.firstIndex(of: "post-start db"), "\(order)")
+                let appStarts = try #require(order.firstIndex(of: "pre-start app"), "\(order)")
+                #expect(dbRunning < appStarts, "\(order)")
+
+                let boot = try host.ctl("start", "--autostart")
+                #expect(boot.status == 1, "\(boot)")
+                #expect(boot.stderr.contains("vserverctl: start typo: invalid config: "), "\(boot)")
+                #expect(!boot.stderr.contains("legacy"), "legacy's mark is backend: \(boot)")
+                #expect(try host.ctl("status", "web").status == 0)
+
+                let usage = try host.ctl("start", "--mark", "backend", "--autostart")
+                #expect(usage.status == 64 && usage.stderr.hasPrefix("Error: --all, --autostart and --mark exclude "),
+                        "\(usage)")
+                #expect(try host.ctl("stop", "--all").status == 0)
+            }
+        }
+
         @Test func jobsMustBeAPositiveNumber() async throws {
             try await withTestHost { host in
                 try host.startDaemon()
@@ -85,7 +129,7 @@ extension Integration {
                 #expect(zero.stderr.hasPrefix("Error: --jobs must be at least 1\nUsage: vserverctl start "), "\(zero)")
                 let jobsWithName = try host.ctl("start", "web", "--jobs", "2")
                 #expect(jobsWithName.status == 64, "a usage error: \(jobsWithName)")
-                #expect(jobsWithName.stderr.hasPrefix("Error: --jobs goes with --all or --autostart\nUsage: "),
+                #expect(jobsWithName.stderr.hasPrefix("Error: --jobs goes with --all, --autostart or --mark\nUsage: "),
                         "\(jobsWithName)")
 
                 let client = try VarlinkClient(path: host.socket)

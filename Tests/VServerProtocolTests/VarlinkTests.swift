@@ -295,7 +295,7 @@ import VServerProtocol
             "method Start(name: string) -> (vserver: VServer)",
             "method Stop(name: string, timeout: ?int) -> (vserver: VServer)",
             "method Restart(name: string) -> (vserver: VServer)",
-            "method StartAutostart(jobs: ?int) -> (started: []string, failed: []string, errors: []string)",
+            "method StartAutostart(jobs: ?int, mark: ?string) -> (started: []string, failed: []string, errors: []string)",
             "method StartAll(jobs: ?int) -> (started: []string, failed: []string, errors: []string)",
             "method StopAll() -> (stopped: []string, failed: []string, errors: []string)",
             "method Reload() -> (added: []string, removed: []string, changed: []string)",

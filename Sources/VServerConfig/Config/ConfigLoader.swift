@@ -70,18 +70,23 @@ public enum ConfigLoader {
         }
 
         var drafts: [String: VServerDraft] = [:]
+        var marks: [String: Set<String>] = [:]
         for (name, outcome) in outcomes {
             switch outcome.result {
-            case .success(let draft): drafts[name] = draft
-            case .failure(let error): set.invalid[name] = error
+            case .success(let draft):
+                drafts[name] = draft
+                marks[name] = draft.config.allMarks
+            case .failure(let error):
+                set.invalid[name] = error
+                marks[name] = AutostartMarks.probe(directory: Path.join(directory, name))
             }
         }
-        let autostart = Set(drafts.filter { $0.value.config.autostart }.keys)
         assignContexts(outcomes, drafts: &drafts, set: &set, environment: environment)
         checkAddresses(drafts: &drafts, invalid: &set.invalid)
         checkAfter(known: Set(outcomes.keys), drafts: &drafts, invalid: &set.invalid)
         set.configs = drafts.mapValues(\.config)
-        set.invalidAutostart = autostart.intersection(set.invalid.keys)
+        set.invalidMarks = marks.filter { set.invalid[$0.key] != nil && !$0.value.isEmpty }
+        set.invalidAutostart = Set(set.invalidMarks.filter { $0.value.contains(AutostartMarks.boot) }.keys)
         return set
     }
 

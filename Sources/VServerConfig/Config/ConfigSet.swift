@@ -10,6 +10,9 @@ public struct ConfigSet: Sendable {
     /// Invalid vservers whose own file says `autostart = true` (a check across vservers failed: a duplicate
     /// context, an unknown `after`, a dependency cycle): boot-time autostart reports them.
     public var invalidAutostart: Set<String> = []
+    /// The marks of each invalid vserver ("default" for autostart), also of one whose own file did not read: a start
+    /// by mark reports them.
+    public var invalidMarks: [String: Set<String>] = [:]
     /// Where each valid vserver's context came from (`vserverctl check` says it).
     public var contextOrigins: [String: ContextOrigin] = [:]
     /// Contexts recorded for names that are not valid vservers now (config gone or broken): kept for them, so that

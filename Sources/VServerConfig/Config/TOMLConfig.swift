@@ -80,9 +80,9 @@ package enum TOMLConfig {
     package static let fileName = "vserver.toml"
 
     package static let topLevelKeys = [
-        "context", "root", "hostname", "autostart", "after", "init", "command", "init-style", "on-reboot", "runlevels",
-        "stop-signal", "stop-timeout", "hook-timeout", "shell", "timezone", "environment", "namespaces", "network",
-        "capabilities", "limits", "resources", "disk", "mount", "security",
+        "context", "root", "hostname", "autostart", "marks", "after", "init", "command", "init-style", "on-reboot",
+        "runlevels", "stop-signal", "stop-timeout", "hook-timeout", "shell", "timezone", "environment", "namespaces",
+        "network", "capabilities", "limits", "resources", "disk", "mount", "security",
     ]
 
     package static func read(
@@ -158,6 +158,11 @@ private struct TOMLConfigParser {
             config.hostname = hostname
         case "autostart":
             config.autostart = try reader.boolean(value, key)
+        case "marks":
+            for (mark, line) in try reader.strings(value, key) {
+                if let problem = AutostartMarks.problem(mark) { throw reader.error(line, key, problem) }
+                if !config.marks.contains(mark) { config.marks.append(mark) }
+            }
         case "after":
             for (name, line) in try reader.strings(value, key) {
                 if let problem = VServerName.problem(name) {

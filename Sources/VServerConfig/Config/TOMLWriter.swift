@@ -11,6 +11,7 @@ package enum TOMLWriter {
         lines.append("root = \(TOML.quote(config.root))")
         if config.hostname != config.name { lines.append("hostname = \(TOML.quote(config.hostname))") }
         if config.autostart { lines.append("autostart = true") }
+        if !config.marks.isEmpty { lines.append("marks = \(array(config.marks))") }
         if !config.after.isEmpty { lines.append("after = \(array(config.after))") }
         if config.initStyle != .auto { lines.append("init-style = \(TOML.quote(config.initStyle.rawValue))") }
         if config.onReboot != .restart { lines.append("on-reboot = \(TOML.quote(config.onReboot.rawValue))") }

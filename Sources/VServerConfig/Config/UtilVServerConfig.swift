@@ -123,7 +123,15 @@ private struct UtilVServerReader {
             }
             config.hostname = hostname
         }
-        if let (_, mark) = try firstLine("apps/init/mark") { config.autostart = mark == "default" }
+        if let (file, mark) = try firstLine("apps/init/mark"), !mark.isEmpty {
+            if mark == AutostartMarks.boot {
+                config.autostart = true
+            } else if let problem = AutostartMarks.problem(mark) {
+                throw ConfigError(file: file, line: 1, message: problem)
+            } else {
+                config.marks = [mark]
+            }
+        }
         try readInitStyle()
         try readDepends()
         try readNetwork()

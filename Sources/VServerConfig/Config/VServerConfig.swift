@@ -128,6 +128,9 @@ public struct VServerConfig: Sendable, Equatable {
     public var root: String
     public var hostname: String
     public var autostart: Bool = false
+    /// util-vserver's marks other than "default" (which is `autostart`): `vserverctl start --mark NAME` starts the
+    /// vservers with mark NAME, in `after` order.
+    public var marks: [String] = []
     public var after: [String] = []
     public var entry: Entry = .initProgram(defaultInit)
     public var initStyle: InitStyle = .auto

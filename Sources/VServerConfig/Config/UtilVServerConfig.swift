@@ -190,6 +190,7 @@ private struct UtilVServerReader {
                     message: "init style \(quoted(style)) is not supported (vserverd runs \"sysv\" and \"plain\")")
             }
         }
+        try readInitEnvironment()
         // Runlevels mean something to sysv only (util-vserver's own default style, which vserverd does not assume).
         guard config.initStyle == .sysv else { return }
         for (name, isStart) in [("runlevel", true), ("runlevel.start", true), ("runlevel.stop", false)] {
@@ -198,6 +199,21 @@ private struct UtilVServerReader {
                 throw ConfigError(file: file, line: 1, message: problem)
             }
             if isStart { config.startRunlevel = level } else { config.stopRunlevel = level }
+        }
+    }
+
+    /// `apps/init/environment`: one VAR=VALUE a line, the environment util-vserver started the init with.
+    private mutating func readInitEnvironment() throws(ConfigError) {
+        guard let (file, text) = try readFile("apps/init/environment") else { return }
+        for (number, line) in meaningfulLines(text) {
+            guard let equals = line.firstIndex(of: "=") else {
+                throw ConfigError(file: file, line: number, message: "expected VAR=VALUE, found \(quoted(line))")
+            }
+            let name = String(line[..<equals])
+            if let problem = Validation.environmentNameProblem(name) {
+                throw ConfigError(file: file, line: number, message: problem)
+            }
+            config.environment[name] = String(line[line.index(after: equals)...])
         }
     }
 

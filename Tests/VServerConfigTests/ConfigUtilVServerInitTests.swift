@@ -1,0 +1,20 @@
+import Glibc
+import Testing
+
+import VServerConfig
+import VServerTestSupport
+
+// Issue 14: util-vserver's apps/init/environment, the environment its init was started with.
+
+@Test func utilVServersInitEnvironmentBecomesTheGuestsEnvironment() throws {
+    let fixture = ConfigFixture()
+    fixture.tree.file("etc/web/context", "1810\n")
+    fixture.tree.symlink("etc/web/vdir", to: fixture.root("web"))
+    fixture.tree.file("etc/web/apps/init/environment", "# comment\nLANG=C.UTF-8\nTZ=Europe/Berlin\nEMPTY=\n")
+    let config = try #require(fixture.config("web"))
+    #expect(config.environment == ["LANG": "C.UTF-8", "TZ": "Europe/Berlin", "EMPTY": ""])
+
+    fixture.tree.file("etc/web/apps/init/environment", "LANG=C\nnot-an-assignment\n")
+    #expect(fixture.error("web")
+        == "\(fixture.etc)/web/apps/init/environment:2: expected VAR=VALUE, found \"not-an-assignment\"")
+}

@@ -72,6 +72,8 @@ private struct UtilVServerReader {
     var config: VServerConfig
     var afterLocations: [SettingLocation] = []
     var addressLocations: [IPAddress: SettingLocation] = [:]
+    /// What was read, for `UtilVServerLedger`.
+    let reads = UtilVServerReads()
 
     init(name: String, directory: String, environment: LoaderEnvironment) {
         self.directory = directory
@@ -91,7 +93,9 @@ private struct UtilVServerReader {
             try environment.files.checkDirectory(directory, status: status)
         }
         let file = path(relative)
-        return try environment.files.read(file).map { (file, $0) }
+        guard let text = try environment.files.read(file) else { return nil }
+        reads.record(relative)
+        return (file, text)
     }
 
     /// The first line, trimmed; nil when the file is missing or empty.
@@ -136,6 +140,8 @@ private struct UtilVServerReader {
             config.mounts = mounts
             config.warnings += warnings
         }
+        config.warnings += UtilVServerLedger.warnings(directory: directory, read: reads.files,
+                                                      existing: config.warnings)
         return VServerDraft(config: config, afterLocations: afterLocations, addressLocations: addressLocations)
     }
 

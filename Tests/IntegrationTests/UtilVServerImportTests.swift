@@ -35,6 +35,34 @@ extension Integration {
             return old
         }
 
+        /// util-vserver's prepre-start runs right before pre-start, postpost-stop right after post-stop, each with
+        /// its own name as $1; a script that is not executable is named by `check`.
+        @Test func prepreStartAndPostpostStopHooksRunAroundPreStartAndPostStop() async throws {
+            try await withTestHost { host in
+                try host.addVServer("web", config: busyboxInit + "context = 1512\n")
+                let log = "\(host.directory)/hooks.log"
+                for name in ["prepre-start", "pre-start", "post-start", "pre-stop", "post-stop", "postpost-stop"] {
+                    try host.addHook("web", name, "echo \"\(name) argv=$1 hook=$VSERVER_HOOK\" >> \(log)")
+                }
+                let sourced = "\(host.configDirectory)/web/scripts/postpost-stop.d/10-sourced"
+                try FileManager.default.createDirectory(
+                    atPath: (sourced as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try "echo sourced >> \(log)\n".write(toFile: sourced, atomically: true, encoding: .utf8)
+                let check = try host.ctl("check", "--config-dir", host.configDirectory)
+                #expect(check.stdout.contains("\(sourced): ignored: not executable"), "\(check)")
+
+                try host.startDaemon()
+                #expect(try host.ctl("start", "web").status == 0)
+                #expect(try host.ctl("stop", "web").status == 0)
+                let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init)
+                #expect(lines == [
+                    "prepre-start argv=prepre-start hook=pre-start", "pre-start argv=pre-start hook=pre-start",
+                    "post-start argv=post-start hook=post-start", "pre-stop argv=pre-stop hook=pre-stop",
+                    "post-stop argv=post-stop hook=post-stop", "postpost-stop argv=postpost-stop hook=post-stop",
+                ])
+            }
+        }
+
         @Test func reportListsEveryFileStrictRefusesAndWebBeforeDbWorks() async throws {
             try await withTestHost { host in
                 let web = try write(host, "web", Self.webFiles)

@@ -108,6 +108,22 @@ import VServerTestSupport
     }
 }
 
+/// A vserver.toml guest's hook that is not executable is not run, and not silently.
+@Test func aHookScriptThatIsNotExecutableIsAWarningForAVServerTomlGuestToo() throws {
+    let fixture = ConfigFixture()
+    fixture.vserver("web", "")
+    fixture.tree.file("etc/web/scripts/pre-start.d/10-sourced", "FOO=1\n")
+    fixture.tree.file("etc/web/scripts/post-stop", "#!/bin/sh\n", mode: 0o755)
+    fixture.tree.file("etc/web/scripts/prepre-start", "FOO=1\n", mode: 0o600)
+    let config = try #require(fixture.config("web"))
+    let message = "ignored: not executable; util-vserver sourced such a script into its own shell (\". FILE\"), "
+        + "vserverd runs only executable scripts (chmod +x it if it runs on its own)"
+    #expect(config.warnings == [
+        "\(fixture.etc)/web/scripts/prepre-start: \(message)",
+        "\(fixture.etc)/web/scripts/pre-start.d/10-sourced: \(message)",
+    ])
+}
+
 /// `vserverctl import` of guests that depend on each other.
 @Suite struct UtilVServerImportOrderTests {
     let fixture = ConfigFixture()

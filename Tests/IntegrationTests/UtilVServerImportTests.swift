@@ -69,6 +69,14 @@ extension Integration {
                 let db = try write(host, "db", [("context", "1511\n"), ("apps/init/mark", "default\n")])
                 let directory = host.configDirectory
 
+                // --all finds both in the copy of the old /etc/vservers; db comes first.
+                let all = try host.ctl("import", "--all", "\(host.directory)/old-etc", "--dry-run", "--config-dir",
+                                       directory)
+                #expect(all.status == 0, "\(all)")
+                let dbToml = all.stdout.range(of: "# \(directory)/db/vserver.toml")
+                let webToml = all.stdout.range(of: "# \(directory)/web/vserver.toml")
+                #expect(dbToml != nil && webToml != nil && dbToml!.lowerBound < webToml!.lowerBound, "\(all)")
+
                 let strict = try host.ctl("import", "--strict", web, db, "--config-dir", directory)
                 #expect(strict.status == 1, "\(strict)")
                 for file in ["flags", "schedule", "nice", "run", "cache"] {

@@ -71,6 +71,8 @@ package enum UtilVServerLedger {
         for entry in entries(in: directory) where !read.contains(entry.path) && entry.path != "vdir" {
             let full = Path.join(directory, entry.path)
             if isMarkerOrDisabled(entry.path, directory: directory) { continue }
+            // A symlinked directory (`apps/init` -> …) that files were read through.
+            if entry.linkTarget != nil, read.contains(where: { $0.hasPrefix(entry.path + "/") }) { continue }
             guard !isNamed(entry.path, directory: directory, in: existing) else { continue }
             if let message = scriptProblem(entry) {
                 if !message.isEmpty { result.append(ConfigError(file: full, message: message).description) }

@@ -1,5 +1,6 @@
 /// util-vserver's one-value-per-file configuration (`/etc/vservers/NAME/context`, `vdir`, …), read so that an
-/// existing /etc/vservers works unchanged. Only what maps onto vserverd is read; other files are ignored.
+/// existing /etc/vservers works unchanged. Only what maps onto vserverd is read; every other file gets a warning
+/// ("ignored: vserverd does not read it", `UtilVServerLedger`).
 ///
 /// - `context`: the context number (first line).
 /// - `vdir`: symlink to the root; without it the root is /vservers/NAME.

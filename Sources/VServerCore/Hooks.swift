@@ -64,7 +64,7 @@ struct HookRunner: Sendable {
         for script in try scripts(flavour, for: config) {
             var logger = logger.about(vserver: config.name, context: config.context)
             logger[metadataKey: "hook"] = "\(flavour.rawValue)"
-            let arguments = [script.path, flavour.rawValue, config.name]
+            let arguments = [script.path, script.hook.isEmpty ? flavour.rawValue : script.hook, config.name]
             let environment = environment(flavour, for: config, pid: pid)
             let timeout = config.hookTimeout
             let directory = config.configDirectory

@@ -106,6 +106,7 @@ import VServerTestSupport
             "\(dir)/cgroup/memory.swappiness: ignored: vserverd has no equivalent",
             "\(dir)/cgroup/memory.memsw.limit_in_bytes: approximated as swap-max = \"512M\" "
                 + "(memory.memsw.limit_in_bytes 1.5G − memory.limit_in_bytes 1G)",
+            "\(dir)/cgroup/name: ignored: vserverd does not read it",
         ])
     }
 

@@ -66,6 +66,11 @@ public enum ConfigLoader {
                     outcome.result = .failure(error)
                 }
             }
+            // A util-vserver directory's files have their warnings already (UtilVServerLedger).
+            if case .success(var draft) = outcome.result, draft.config.configFile != draft.config.configDirectory {
+                draft.config.warnings += HookScripts.notExecutableWarnings(vserverDirectory: path)
+                outcome.result = .success(draft)
+            }
             outcomes[name] = outcome
         }
 

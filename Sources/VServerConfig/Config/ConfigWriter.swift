@@ -139,8 +139,11 @@ public enum ConfigWriter {
                               environment: environment(contextRecord))
     }
 
+    /// `alongside`: vservers imported by the same command, which `after` may name before they exist. An `after`
+    /// naming a vserver that does not exist is kept, with a warning (unless it comes alongside).
     package static func importUtilVServer(from source: String, name: String?, configDirectory: String, dryRun: Bool,
-                                          environment: LoaderEnvironment) throws(ConfigError) -> Written
+                                          environment: LoaderEnvironment, alongside: Set<String> = [])
+        throws(ConfigError) -> Written
     {
         let sourceDirectory = FileSystem.absolutePath(source)
         let name = name ?? Path.components(sourceDirectory).last.map(String.init) ?? ""
@@ -174,10 +177,12 @@ public enum ConfigWriter {
         let outcome = ConfigLoader.readVServer(name: name, path: sourceDirectory, status: status,
                                                environment: environment)
         var config: VServerConfig
+        var afterLocations: [SettingLocation] = []
         switch outcome.result {
-        case .success(let draft): config = draft.config
+        case .success(let draft): (config, afterLocations) = (draft.config, draft.afterLocations)
         case .failure(let error): throw error
         }
+        let dangling = danglingAfter(&config, locations: afterLocations, before: before, alongside: alongside)
         if inPlace {
             // Where the loader gave it a context (none written, or checks across vservers), keep that one.
             guard let loaded = before.configs[name] else {
@@ -206,7 +211,7 @@ public enum ConfigWriter {
         guard inPlace else {
             let extras = ["fstab", "scripts"].map { Path.join(sourceDirectory, $0) }.filter(FileSystem.exists)
             return try install(config, text: text, copying: extras, in: directory, before: before,
-                               environment: environment)
+                               environment: environment, tolerating: dangling)
         }
         do throws(SystemError) {
             try FileSystem.writeFileAtomically(tomlFile, contents: text, mode: 0o644)
@@ -215,7 +220,7 @@ public enum ConfigWriter {
         }
         do throws(ConfigError) {
             try checkReadsBack(config, from: sourceDirectory, environment: environment)
-            try checkLoads(name, in: directory, before: before, environment: environment)
+            try checkLoads(name, in: directory, before: before, environment: environment, tolerating: dangling)
         } catch {
             unlink(tomlFile)
             throw error
@@ -228,7 +233,8 @@ public enum ConfigWriter {
     /// Writes NAME/vserver.toml under a hidden name with `extras` beside it, checks it, renames it into place and
     /// checks the whole directory; undoes it all on any failure.
     private static func install(_ config: VServerConfig, text: String, copying extras: [String], in directory: String,
-                                before: ConfigSet, environment: LoaderEnvironment) throws(ConfigError) -> Written
+                                before: ConfigSet, environment: LoaderEnvironment, tolerating: Set<String> = [])
+        throws(ConfigError) -> Written
     {
         let name = config.name
         let target = Path.join(directory, name)
@@ -263,7 +269,7 @@ public enum ConfigWriter {
         }
         installed = true
         do throws(ConfigError) {
-            try checkLoads(name, in: directory, before: before, environment: environment)
+            try checkLoads(name, in: directory, before: before, environment: environment, tolerating: tolerating)
         } catch {
             FileSystem.removeTree(target)
             throw error
@@ -296,12 +302,14 @@ public enum ConfigWriter {
         }
     }
 
-    /// After the change the new vserver is valid, and so is every vserver that was valid before.
+    /// After the change the new vserver is valid, and so is every vserver that was valid before. `tolerating`:
+    /// vservers its `after` may name that do not exist yet (an import's), which leave it invalid until they do.
     private static func checkLoads(_ name: String, in directory: String, before: ConfigSet,
-                                   environment: LoaderEnvironment) throws(ConfigError)
+                                   environment: LoaderEnvironment, tolerating: Set<String> = []) throws(ConfigError)
     {
         let after = ConfigLoader.load(directory: directory, environment: environment)
-        if let error = after.invalid[name] { throw error }
+        if let error = after.invalid[name],
+           !tolerating.contains(where: { error.message == "unknown vserver \(quoted($0))" }) { throw error }
         for other in before.configs.keys.sorted() {
             if let error = after.invalid[other] {
                 throw ConfigError(file: error.file, line: error.line, key: error.key,

@@ -10,6 +10,9 @@ package enum HookScripts {
         package var path: String
         /// How errors and logs name it: relative to the vserver's config dir, absolute for global hooks.
         package var display: String
+        /// The name it was found under ("prepre-start" for a pre-start flavour script), its first argument as
+        /// util-vserver gives it; empty: the flavour's own name.
+        package var hook = ""
     }
 
     /// The scripts of each of `flavours`, in the order they run; refused with the offending path when anyone but
@@ -49,25 +52,26 @@ package enum HookScripts {
         var found: [HookFlavour: [Script]] = [:]
         for flavour in flavours {
             var scripts: [Script] = []
-            if let global {
-                try collect(flavour, in: global, trust: trust, into: &scripts) {
-                    Path.join(configRoot, ".defaults/scripts/\($0)")
+            for single in flavour.scriptNames {
+                if let global {
+                    try collect(single, in: global, trust: trust, into: &scripts) {
+                        Path.join(configRoot, ".defaults/scripts/\($0)")
+                    }
                 }
-            }
-            if let own {
-                try collect(flavour, in: own, trust: trust, into: &scripts) { "scripts/\($0)" }
+                if let own {
+                    try collect(single, in: own, trust: trust, into: &scripts) { "scripts/\($0)" }
+                }
             }
             found[flavour] = scripts
         }
         return found
     }
 
-    private static func collect(_ flavour: HookFlavour, in scripts: TrustedTree.Directory, trust: TrustedTree,
+    private static func collect(_ single: String, in scripts: TrustedTree.Directory, trust: TrustedTree,
                                 into found: inout [Script], display: (String) -> String) throws(ConfigError)
     {
-        let single = flavour.rawValue
         if try trust.isScript(single, in: scripts) {
-            found.append(Script(path: Path.join(scripts.path, single), display: display(single)))
+            found.append(Script(path: Path.join(scripts.path, single), display: display(single), hook: single))
         }
         guard let parts = try trust.openDirectory(single + ".d", in: scripts) else { return }
         let entries: [String]
@@ -79,7 +83,8 @@ package enum HookScripts {
         }
         for entry in entries where isPart(entry) {
             if try trust.isScript(entry, in: parts) {
-                found.append(Script(path: Path.join(parts.path, entry), display: display("\(single).d/\(entry)")))
+                found.append(Script(path: Path.join(parts.path, entry), display: display("\(single).d/\(entry)"),
+                                    hook: single))
             }
         }
     }
@@ -96,18 +101,18 @@ package enum HookScripts {
         var found: [HookFlavour: [Script]] = [:]
         for flavour in flavours {
             var scripts: [Script] = []
-            for (directory, relative) in [(Path.join(configRoot, ".defaults/scripts"), false),
-                                          (Path.join(vserverDirectory, "scripts"), true)] {
+            let places = [(Path.join(configRoot, ".defaults/scripts"), false),
+                          (Path.join(vserverDirectory, "scripts"), true)]
+            for (single, (directory, relative)) in flavour.scriptNames.flatMap({ name in places.map { (name, $0) } }) {
                 let display = { (name: String) in relative ? "scripts/\(name)" : Path.join(directory, name) }
-                let single = flavour.rawValue
                 if isExecutableFile(Path.join(directory, single)) {
-                    scripts.append(Script(path: Path.join(directory, single), display: display(single)))
+                    scripts.append(Script(path: Path.join(directory, single), display: display(single), hook: single))
                 }
                 let parts = Path.join(directory, single + ".d")
                 for entry in FileSystem.entries(parts) where isPart(entry) {
                     let path = Path.join(parts, entry)
                     if isExecutableFile(path) {
-                        scripts.append(Script(path: path, display: display("\(single).d/\(entry)")))
+                        scripts.append(Script(path: path, display: display("\(single).d/\(entry)"), hook: single))
                     }
                 }
             }

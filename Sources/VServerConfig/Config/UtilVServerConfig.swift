@@ -1,5 +1,6 @@
 /// util-vserver's one-value-per-file configuration (`/etc/vservers/NAME/context`, `vdir`, …), read so that an
-/// existing /etc/vservers works unchanged. Only what maps onto vserverd is read; other files are ignored.
+/// existing /etc/vservers works unchanged. Only what maps onto vserverd is read; every other file gets a warning
+/// ("ignored: vserverd does not read it", `UtilVServerLedger`).
 ///
 /// - `context`: the context number (first line).
 /// - `vdir`: symlink to the root; without it the root is /vservers/NAME.
@@ -72,6 +73,8 @@ private struct UtilVServerReader {
     var config: VServerConfig
     var afterLocations: [SettingLocation] = []
     var addressLocations: [IPAddress: SettingLocation] = [:]
+    /// What was read, for `UtilVServerLedger`.
+    let reads = UtilVServerReads()
 
     init(name: String, directory: String, environment: LoaderEnvironment) {
         self.directory = directory
@@ -91,7 +94,9 @@ private struct UtilVServerReader {
             try environment.files.checkDirectory(directory, status: status)
         }
         let file = path(relative)
-        return try environment.files.read(file).map { (file, $0) }
+        guard let text = try environment.files.read(file) else { return nil }
+        reads.record(relative)
+        return (file, text)
     }
 
     /// The first line, trimmed; nil when the file is missing or empty.
@@ -144,6 +149,8 @@ private struct UtilVServerReader {
             config.mounts = mounts
             config.warnings += warnings
         }
+        config.warnings += UtilVServerLedger.warnings(directory: directory, read: reads.files,
+                                                      existing: config.warnings)
         return VServerDraft(config: config, afterLocations: afterLocations, addressLocations: addressLocations)
     }
 

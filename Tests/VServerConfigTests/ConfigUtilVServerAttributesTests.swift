@@ -83,6 +83,7 @@ func utilVServerDefaultSetWarning(_ place: String) -> String {
     let full = fixture.etc + "/old"
     #expect(config.timeNamespace)
     #expect(config.resources.lxcfs)
+    #expect(config.domainname == "example.org")
     #expect(
         config.warnings == [
             "\(full)/ccapabilities:1: set_utsname: not given: vserverd sets the hostname from uts/nodename at start; "
@@ -94,8 +95,6 @@ func utilVServerDefaultSetWarning(_ place: String) -> String {
             "\(full)/flags:1: virt_uptime: mapped to [namespaces] time = true: the guest's uptime starts at zero",
             "\(full)/nflags:1: lback_remap: a bound guest's 127.0.0.1 is its loopback address (interfaces/lback) in "
                 + "any case",
-            "\(full)/uts/domainname: the NIS domain name \"example.org\" is not set: vserverd sets only the hostname "
-                + "of the guest's UTS namespace (its domain name stays \"(none)\")",
             "\(full)/uts/machine: not applied: uname in the guest reports the host kernel's machine",
             "\(full)/sysctl/0: kernel.shmmax = 268435456 not applied: vserverd applies no sysctls; the guest shares "
                 + "the host's kernel and network settings (set it on the host if the host should have it)",
@@ -138,6 +137,7 @@ func utilVServerDefaultSetWarning(_ place: String) -> String {
     fixture.tree.file("etc/old/context", "1042\n")
     fixture.tree.file("etc/old/bcapabilities", "!SYS_BOOT\nLEASE\n")
     fixture.tree.file("etc/old/flags", "virt_uptime\nvirt_mem\n")
+    fixture.tree.file("etc/old/domainname", "example.org\n")  // the older place of uts/domainname
     let before = try #require(fixture.config("old"))
     let written = try ConfigWriter.importUtilVServer(
         from: fixture.path("etc/old"), name: nil, configDirectory: fixture.etc, dryRun: false,
@@ -145,7 +145,22 @@ func utilVServerDefaultSetWarning(_ place: String) -> String {
     #expect(written.text.contains("time = true"))
     #expect(written.text.contains("lxcfs = true"))
     #expect(written.text.contains("drop = [\"CAP_SYS_BOOT\"]"))
+    #expect(written.text.contains("\ndomainname = \"example.org\"\n"))
     let after = try #require(fixture.config("old"))
     #expect(after.capabilities == before.capabilities)
     #expect(after.timeNamespace && after.resources.lxcfs)
+    #expect(before.domainname == "example.org" && after.domainname == "example.org")
+}
+
+@Test func domainnameIsCheckedLikeAHostname() {
+    let fixture = ConfigFixture()
+    fixture.vserver("web", "domainname = \"nis example\"\n")
+    #expect(
+        fixture.error("web")
+            == "\(fixture.etc)/web/vserver.toml:1: domainname: \" \" is not allowed in a hostname (letters, digits, "
+            + "\"-\", \".\", \"_\")")
+    fixture.root("old")
+    fixture.tree.file("etc/old/context", "1042\n")
+    fixture.tree.file("etc/old/uts/domainname", "-bad\n")
+    #expect(fixture.error("old") == "\(fixture.etc)/old/uts/domainname:1: must start with a letter or digit: \"-bad\"")
 }

@@ -59,7 +59,8 @@ struct UtilVServerList {
 ///   `virt_uptime` → `[namespaces] time = true`, `virt_mem`, `virt_cpu`, `virt_load` → `[resources] lxcfs = true`;
 ///   every other one set is a warning saying what vserverd does instead or that it has no equivalent. Each mapping is
 ///   a warning too. An unknown name is an error, as it was to vattribute.
-/// - `uts/` other than `nodename`: warnings (vserverd sets only the hostname).
+/// - `uts/domainname` (or `domainname`) → `domainname`; the rest of `uts/` but `nodename`: warnings (uname reports
+///   the host kernel's).
 /// - `sysctl/N/{setting,value}`: warnings (vserverd applies no sysctls).
 struct UtilVServerAttributes: UtilVServerFiles {
     typealias ReadFile = UtilVServerResources.ReadFile
@@ -87,7 +88,7 @@ struct UtilVServerAttributes: UtilVServerFiles {
         let flags = FileSystem.exists(path("cflags")) ? "cflags" : "flags"
         try readAttributes(flags, kind: "flag", prefix: "vxf_", table: Self.contextFlags, into: &config)
         try readAttributes("nflags", kind: "network flag", prefix: "nxf_", table: Self.networkFlags, into: &config)
-        try readUTS()
+        try readUTS(into: &config)
         try readSysctl()
     }
 
@@ -195,16 +196,20 @@ struct UtilVServerAttributes: UtilVServerFiles {
         }
     }
 
-    private mutating func readUTS() throws(ConfigError) {
-        for name in try names(in: "uts") ?? [] where name != "nodename" {
+    /// `uts/domainname` (or the older `domainname`, as vserver.functions reads it) → `domainname`.
+    private mutating func readUTS(into config: inout VServerConfig) throws(ConfigError) {
+        for relative in ["uts/domainname", "domainname"] {
+            guard let (file, value) = try line(relative) else { continue }
+            if value.isEmpty { continue }
+            if let problem = Validation.hostnameProblem(value) {
+                throw ConfigError(file: file, line: 1, message: problem)
+            }
+            config.domainname = value
+            break
+        }
+        for name in try names(in: "uts") ?? [] where name != "nodename" && name != "domainname" {
             let file = path("uts/" + name)
             switch name {
-            case "domainname":
-                let value = try line("uts/domainname")?.text ?? ""
-                warn(
-                    file,
-                    "the NIS domain name \(quoted(value)) is not set: vserverd sets only the hostname of the "
-                        + "guest's UTS namespace (its domain name stays \"(none)\")")
             case "sysname", "release", "version", "machine":
                 warn(file, "not applied: uname in the guest reports the host kernel's \(name)")
             default:

@@ -382,6 +382,8 @@ _Noreturn void vs_spawn_child_main(struct child *c)
     vs_bind_timezone(c);
     if (config->hostname != NULL && sethostname(config->hostname, strlen(config->hostname)) < 0)
         fail_at(c, "sethostname", NULL, config->hostname, errno);
+    if (config->domainname != NULL && setdomainname(config->domainname, strlen(config->domainname)) < 0)
+        fail_at(c, "setdomainname", NULL, config->domainname, errno);
 
     /* The old root is stacked on "." and detached at once: no host path stays reachable. */
     if (vs_sys_pivot_root(".", ".") < 0)

@@ -111,6 +111,7 @@ enum Spawner {
                         var spawnConfig = vs_spawn_config(
                             root: arena.copy(config.root),
                             hostname: arena.copy(config.hostname),
+                            domainname: config.domainname.map(arena.copy),
                             extra_clone_flags: extraCloneFlags,
                             id_map_base: config.idMapBase,
                             idmap: plan.idmap ? 1 : 0,

@@ -237,17 +237,19 @@ extension Integration {
                 #expect(again.status == 1)
                 #expect(again.stderr == "vserverctl: create web: \(host.configDirectory)/web: already exists\n")
 
-                // util-vserver files from another host: context, vdir, uts/nodename.
+                // util-vserver files from another host: context, vdir, uts/nodename, uts/domainname.
                 let old = "\(host.directory)/old-etc/mail"
                 try FileManager.default.createDirectory(atPath: "\(old)/uts", withIntermediateDirectories: true)
                 try "1500\n".write(toFile: "\(old)/context", atomically: true, encoding: .utf8)
                 try "mail.example.org\n".write(toFile: "\(old)/uts/nodename", atomically: true, encoding: .utf8)
+                try "nis.example\n".write(toFile: "\(old)/uts/domainname", atomically: true, encoding: .utf8)
                 try FileManager.default.createSymbolicLink(atPath: "\(old)/vdir", withDestinationPath: root)
                 let imported = try host.ctl("import", old, "--config-dir", host.configDirectory)
                 #expect(imported.status == 0, "\(imported)")
                 #expect(try host.ctl("stop", "web").status == 0)
                 #expect(try host.ctl("start", "1500").status == 0, "known by its imported context")
                 #expect(try host.ctl("exec", "mail", "--", "hostname").stdout == "mail.example.org\n")
+                #expect(try host.ctl("exec", "mail", "--", "cat", "/proc/sys/kernel/domainname").stdout == "nis.example\n")
                 #expect(try host.ctl("stop", "mail").status == 0)
             }
         }

@@ -42,7 +42,7 @@ import VServerTestSupport
     fixture.tree.file("etc/web/bcapabilities", "NET_RAW\n")
     let config = try #require(fixture.config("web"))
     #expect(config.capabilities & 1 << 13 != 0)
-    #expect(config.warnings.count == 1 && config.warnings.first?.contains("CAP_NET_RAW on the host's network") == true)
+    #expect(config.warnings.count == 2 && config.warnings.first?.contains("CAP_NET_RAW on the host's network") == true)
 }
 
 // MARK: Capabilities that reach the host

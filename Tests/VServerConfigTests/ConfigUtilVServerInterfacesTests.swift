@@ -57,6 +57,7 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
                 + "\"web\" (from interfaces/0/name)",
             "\(full)/bcapabilities:1: CAP_NET_RAW dropped: it is not for a bound vserver (net = \"bound\", from "
                 + "interfaces/): it would let it send from, or add, addresses that are not its own",
+            utilVServerDefaultSetWarning("\(full)/bcapabilities"),
         ])
 }
 
@@ -82,7 +83,7 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
         config.network == .bound(BoundNetwork(
             addresses: [address("192.0.2.10/25"), address("192.0.2.200/25")], device: nil,
             loopback: ip("127.1.4.18"))))
-    #expect(config.warnings.isEmpty, "\(config.warnings)")
+    #expect(config.warnings == [utilVServerDefaultSetWarning(fixture.etc + "/old")])
 
     fixture.tree.file("\(dir)/interfaces/prefix", "")
     guard case .bound(let bound) = try #require(fixture.config("old")).network else { return }
@@ -103,6 +104,7 @@ private func ip(_ text: String) -> IPAddress { IPAddress(text)! }
     #expect(config.warnings == [
         "\(full)/interfaces/lback: ignored: there is no enabled interface, so the vserver shares the host's network",
         "\(full)/interfaces: no enabled interface: the vserver shares the host's network (net = \"host\")",
+        utilVServerDefaultSetWarning(full),
     ])
 }
 

@@ -59,6 +59,9 @@ import VServerTestSupport
     #expect(
         config.warnings == [
             "\(full)/bcapabilities:4: CAP_SYS_TIME lets a root guest reach the host unless [namespaces] user = true",
+            "\(full)/bcapabilities:5: CAP_PERFMON traces the host's kernel and every process with perf unless "
+                + "[namespaces] user = true",
+            utilVServerDefaultSetWarning("\(full)/bcapabilities"),
             "\(full)/ulimits/README: not a resource limit vserverd knows; ignored",
             "\(full)/ulimits/rss.soft: soft limit 9000 is above the hard limit 8000; using the hard limit, as "
                 + "util-vserver does",

@@ -48,6 +48,7 @@ enum { VS_CGROUP_NONE = 0, VS_CGROUP_READ_ONLY = 1, VS_CGROUP_WRITABLE = 2 };
 struct vs_spawn_config {
     const char *root;                   /* absolute host path of the vserver root; never "/" */
     const char *hostname;               /* UTS nodename, or NULL to keep the host's */
+    const char *domainname;             /* UTS (NIS) domain name, or NULL to leave it "(none)" */
     int extra_clone_flags;              /* VS_CLONE_NEWNET (private network), VS_CLONE_NEWUSER (user = true) */
     uint32_t id_map_base;               /* with VS_CLONE_NEWUSER: host uid and gid of root inside */
     int idmap;                          /* with VS_CLONE_NEWUSER: the root and the bind sources are mounted through

@@ -80,9 +80,9 @@ package enum TOMLConfig {
     package static let fileName = "vserver.toml"
 
     package static let topLevelKeys = [
-        "context", "root", "hostname", "autostart", "marks", "after", "init", "command", "init-style", "on-reboot",
-        "runlevels", "stop-signal", "stop-timeout", "hook-timeout", "shell", "timezone", "environment", "namespaces",
-        "network", "capabilities", "limits", "resources", "disk", "mount", "security",
+        "context", "root", "hostname", "domainname", "autostart", "marks", "after", "init", "command", "init-style",
+        "on-reboot", "runlevels", "stop-signal", "stop-timeout", "hook-timeout", "shell", "timezone", "environment",
+        "namespaces", "network", "capabilities", "limits", "resources", "disk", "mount", "security",
     ]
 
     package static func read(
@@ -156,6 +156,10 @@ private struct TOMLConfigParser {
             let hostname = try reader.string(value, key)
             if let problem = Validation.hostnameProblem(hostname) { throw reader.error(value.line, key, problem) }
             config.hostname = hostname
+        case "domainname":
+            let domainname = try reader.string(value, key)
+            if let problem = Validation.hostnameProblem(domainname) { throw reader.error(value.line, key, problem) }
+            config.domainname = domainname
         case "autostart":
             config.autostart = try reader.boolean(value, key)
         case "marks":

@@ -10,6 +10,7 @@ package enum TOMLWriter {
         lines.append("context = \(config.context)")
         lines.append("root = \(TOML.quote(config.root))")
         if config.hostname != config.name { lines.append("hostname = \(TOML.quote(config.hostname))") }
+        if let domainname = config.domainname { lines.append("domainname = \(TOML.quote(domainname))") }
         if config.autostart { lines.append("autostart = true") }
         if !config.marks.isEmpty { lines.append("marks = \(array(config.marks))") }
         if !config.after.isEmpty { lines.append("after = \(array(config.after))") }

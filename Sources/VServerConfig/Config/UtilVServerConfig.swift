@@ -7,9 +7,8 @@
 /// - `uts/nodename`: the hostname (first line).
 /// - `apps/init/mark`: "default" means autostart (what util-vserver's boot script starts).
 /// - `apps/init/depends`: vserver names, one a line → `after`.
-/// - `bcapabilities`: one capability a line, with or without `CAP_`; `~NAME` removes one from the set and `^N`
-///   adds bit N, as util-vserver's vattribute reads them. Applied to vserverd's default set (docs/ARCHITECTURE.md §7),
-///   which is narrower than util-vserver's own default.
+/// - `bcapabilities`, `ccapabilities`, `flags`/`cflags`, `nflags`, `uts/` (but `nodename`), `sysctl/`: read in
+///   util-vserver's list syntax, mapped or warned about (see `UtilVServerAttributes`).
 /// - `ulimits/NAME`, `NAME.soft`, `NAME.hard`: as util-vserver's exec-ulimit reads them: a number (base
 ///   prefixes 0x/0 allowed, suffixes K M = 1024, 1024², k m = 1000, 1000²) or "inf"; a soft limit above the hard
 ///   one is lowered to it; a half not given is the one vserverd itself has.
@@ -240,47 +239,14 @@ private struct UtilVServerReader {
         }
     }
 
+    /// `bcapabilities`, `ccapabilities`, `flags`/`cflags`, `nflags`, `uts/`, `sysctl/` (see `UtilVServerAttributes`).
     private mutating func readCapabilities() throws(ConfigError) {
-        var mask = config.baseCapabilities
-        guard let (file, text) = try readFile("bcapabilities") else {
-            config.capabilities = mask
-            return
+        let reader = self
+        var attributes = UtilVServerAttributes(directory: directory) {
+            (relative: String) throws(ConfigError) -> (path: String, text: String)? in try reader.readFile(relative)
         }
-        for (number, line) in meaningfulLines(text) {
-            let drop = line.hasPrefix("~")
-            let capability: Int
-            if line.hasPrefix("^") {
-                guard let bit = Int(line.dropFirst()), (0..<64).contains(bit) else {
-                    throw ConfigError(
-                        file: file, line: number, message: "expected ^N with N from 0 to 63, found \(quoted(line))")
-                }
-                capability = bit
-            } else {
-                let name = drop ? String(line.dropFirst()) : line
-                guard let known = Capabilities.number(name) else {
-                    throw ConfigError(file: file, line: number, message: "unknown capability \(quoted(name))")
-                }
-                capability = known
-            }
-            if drop {
-                mask &= ~(1 << UInt64(capability))
-            } else if case .bound = config.network, Capabilities.privateNetworkOnly.contains(capability) {
-                config.warnings.append(
-                    ConfigError(
-                        file: file, line: number,
-                        message: "\(Capabilities.name(capability)) dropped: it is not for a bound vserver (net = "
-                            + "\"bound\", from interfaces/): it would let it send from, or add, addresses that are "
-                            + "not its own"
-                    ).description)
-            } else {
-                mask |= 1 << UInt64(capability)
-                if !line.hasPrefix("^"),
-                   let warning = Capabilities.warning(adding: capability, userNamespace: false, hostNetwork: true) {
-                    config.warnings.append(ConfigError(file: file, line: number, message: warning).description)
-                }
-            }
-        }
-        config.capabilities = mask
+        try attributes.read(into: &config)
+        config.warnings += attributes.warnings
     }
 
     private mutating func readLimits() throws(ConfigError) {

@@ -127,6 +127,8 @@ public struct VServerConfig: Sendable, Equatable {
     /// Absolute and realpath-resolved.
     public var root: String
     public var hostname: String
+    /// The (NIS) domain name of its UTS namespace; nil leaves it "(none)".
+    public var domainname: String?
     public var autostart: Bool = false
     /// util-vserver's marks other than "default" (which is `autostart`): `vserverctl start --mark NAME` starts the
     /// vservers with mark NAME, in `after` order.

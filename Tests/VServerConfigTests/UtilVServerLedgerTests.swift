@@ -37,6 +37,7 @@ import VServerTestSupport
         writeTree()
         let config = try #require(fixture.config("old"))
         #expect(config.warnings == [
+            utilVServerDefaultSetWarning(full),
             "\(full)/nice: approximated as cpu-weight = 33 (nice 5)",
             "\(full)/apps/vunify/hash/0: ignored: vserverd does not read it",
             "\(full)/cache: ignored: vserverd does not read it (a symlink to /etc/vservers/.defaults/cachebase/old, "
@@ -57,7 +58,7 @@ import VServerTestSupport
         #expect(Set(rows.map(\.file)) == [
             "name", "context", "vdir", "run", "cache", "uts/nodename", "apps/init/mark", "apps/vunify/hash/0",
             "fstab", "scripts/pre-start", "scripts/prepre-start.d/10-net", "scripts/post-stop", "scripts/README",
-            "nice",
+            "nice", ".",
         ])
         for used in ["name", "context", "vdir", "uts/nodename", "apps/init/mark", "fstab", "scripts/pre-start",
                      "scripts/prepre-start.d/10-net"] {
@@ -154,6 +155,7 @@ import VServerTestSupport
         let written = try importUtil(web)
         #expect(written.config.after == ["db"])
         #expect(written.config.warnings == [
+            utilVServerDefaultSetWarning(web),
             "\(web)/apps/init/depends:1: vserver \"db\" does not exist (yet); kept in after: web is not valid until "
                 + "it is made or imported",
         ])
@@ -168,6 +170,6 @@ import VServerTestSupport
         _ = fixture.tree.directory("etc")
         let web = guest("web", context: 1101, depends: "db\n")
         let written = try importUtil(web, alongside: ["db"])
-        #expect(written.config.warnings.isEmpty, "\(written.config.warnings)")
+        #expect(written.config.warnings == [utilVServerDefaultSetWarning(web)], "\(written.config.warnings)")
     }
 }

@@ -21,8 +21,8 @@
 package enum UtilVServerConfig {
     /// Any of these makes a directory without vserver.toml a util-vserver configuration.
     package static let markers = [
-        "context", "vdir", "uts/nodename", "apps/init/mark", "bcapabilities", "ulimits", "fstab",
-        "rlimits", "cgroup", "sched", "schedule", "cpuset", "dlimits", "nice",
+        "context", "vdir", "uts", "apps", "bcapabilities", "ccapabilities", "flags", "cflags", "nflags", "ulimits",
+        "fstab", "interfaces", "rlimits", "cgroup", "sched", "schedule", "cpuset", "dlimits", "nice",
     ]
 
     package static func isPresent(in directory: String) -> Bool {

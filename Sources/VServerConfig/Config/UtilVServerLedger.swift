@@ -168,7 +168,9 @@ package enum UtilVServerLedger {
         }
         for (index, warning) in warnings.enumerated() where !shown.contains(index) {
             let named = file(of: warning)
-            let relative = named.hasPrefix(directory + "/") ? String(named.dropFirst(directory.count + 1)) : named
+            // A warning on the directory itself (util-vserver's default capabilities) is the row ".".
+            let relative = named == directory ? "."
+                : named.hasPrefix(directory + "/") ? String(named.dropFirst(directory.count + 1)) : named
             rows.append(Row(file: relative.isEmpty ? "-" : relative, result: result(warning, file: named)))
         }
         return rows

@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+
+/// Issue 14: an /etc/vservers written the way util-vserver's `vserver NAME build` and vserver-setup.functions write it,
+/// used unchanged: a busybox guest `db` and a sysvinit Debian guest `web` that depends on it, in a network namespace
+/// of the test's (web's interfaces/0 is its bound address).
+extension Integration {
+    @Suite struct UtilVServerMigration {
+        @Test func aUtilVServerTreeStartsInDependsOrderWithItsLimitsAndAddress() async throws {
+            try await withTestNetworkNamespace { namespace in
+                try await withTestHost { host in
+                    let events = "\(host.directory)/events"
+                    for flavour in ["pre-start", "post-start"] {
+                        try host.addHook(nil, flavour, "echo \"$VSERVER_HOOK $VSERVER_NAME\" >>\(events)")
+                    }
+                    try writeUtilVServer(host, "db", context: 1920, files: [
+                        "apps/init/mark": "default",
+                        // util-vserver's list syntax: negation with ! and ~, comma lists, ^N bit numbers.
+                        "bcapabilities": "!CAP_SYS_BOOT\nCAP_NET_BIND_SERVICE,CAP_KILL\n~CAP_AUDIT_WRITE\n^10\n",
+                    ])
+                    let webRoot = "\(host.rootsDirectory)/web"
+                    try DebianRoot.sysv.unpack(into: webRoot)
+                    try writeUtilVServer(host, "web", context: 1921, root: webRoot, files: [
+                        "apps/init/mark": "default",
+                        "apps/init/style": "sysv",
+                        "apps/init/depends": "db",
+                        "rlimits/nproc": "200",
+                        "rlimits/rss": "16384",  // pages: 64 MiB
+                        "interfaces/0/name": "web",
+                        "interfaces/0/dev": TestNetworkNamespace.device,
+                        "interfaces/0/ip": "192.0.2.30",
+                        "interfaces/0/prefix": "24",
+                        "fstab": "none\t/proc\t\tproc\tdefaults\t\t0 0\n"
+                            + "none\t/tmp\t\ttmpfs\tsize=16m,mode=1777\t0 0\n"
+                            + "none\t/dev/pts\tdevpts\tgid=5,mode=620\t\t0 0\n",
+                    ])
+                    for name in ["db", "web"] {
+                        symlink("/var/run/vservers/\(name)", "\(host.configDirectory)/\(name)/run")
+                        symlink("/etc/vservers/.defaults/cachebase/\(name)", "\(host.configDirectory)/\(name)/cache")
+                    }
+
+                    let check = try host.ctl("check", "--config-dir", host.configDirectory)
+                    #expect(check.status == 0, "\(check)")
+                    try host.startDaemon(wrapper: namespace.daemonWrapper)
+                    let boot = try host.ctl("start", "--autostart")
+                    #expect(boot.status == 0, "\(boot)")
+                    let order = ((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").split(separator: "\n")
+                    let dbRunning = try #require(order.firstIndex(of: "post-start db"), "\(order)")
+                    let webStarts = try #require(order.firstIndex(of: "pre-start web"), "\(order)")
+                    #expect(dbRunning < webStarts, "depends order: \(order)")
+
+                    // web: rc 3 ran its services; its rlimits are its cgroup limits; its interface its address.
+                    try waitUntil("cron (rc3.d) to run in web", timeout: .seconds(30)) {
+                        try host.ctl("exec", "web", "--", "pgrep", "-x", "cron").status == 0
+                    }
+                    let show = try host.ctl("show", "web").stdout
+                    #expect(show.contains("resources.pids-max") && show.contains("200"), "\(show)")
+                    #expect(show.contains("resources.memory-max") && show.contains("64M"), "\(show)")
+                    #expect(try namespace.addresses().contains("192.0.2.30/24"))
+                    // 300 forks: the shell gives up once the guest has 200 processes.
+                    let bomb = try host.ctl("exec", "web", "--", "sh", "-c",
+                                            "i=0; while [ $i -lt 300 ]; do sleep 1000 </dev/null >/dev/null 2>&1 & "
+                                                + "i=$((i+1)); done")
+                    let inside = try PidsLimits.processes(inPidNamespaceOf: try host.guestPID("web"))
+                    #expect(bomb.status != 0 && inside.count > 100 && inside.count <= 200,
+                            "nproc 200 holds: \(inside.count) processes, \(bomb)")
+                    // db: the bounding set util-vserver's lines asked for.
+                    let capabilities = try host.ctl("exec", "db", "--", "grep", "CapBnd", "/proc/self/status").stdout
+                    let mask = UInt64(capabilities.split(separator: "\t").last?
+                        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "", radix: 16) ?? 0
+                    #expect(mask & (1 << 22) == 0, "!CAP_SYS_BOOT: \(capabilities)")
+                    #expect(mask & (1 << 29) == 0, "~CAP_AUDIT_WRITE: \(capabilities)")
+                    #expect(mask & (1 << 10) != 0 && mask & (1 << 5) != 0, "NET_BIND_SERVICE, KILL: \(capabilities)")
+
+                    // A stop runs rc 6 to its end, well before stop-timeout, and takes the address off.
+                    let stop = try host.timedStop("web")
+                    #expect(stop.result.status == 0 && stop.took < .seconds(8), "\(stop)")
+                    #expect(!host.daemonLogText.contains("sending SIGKILL"), "\(host.daemonLogText)")
+                    #expect(try !namespace.addresses().contains("192.0.2.30/24"))
+                    #expect(try host.ctl("stop", "db").status == 0)
+                }
+            }
+        }
+    }
+}
+
+/// CONFIG-DIR/NAME as util-vserver writes it: name, context, uts/nodename, vdir, plus `files` (relative path →
+/// first line); the root is a busybox one unless given.
+private func writeUtilVServer(_ host: TestHost, _ name: String, context: Int, root: String? = nil,
+                              files: [String: String]) throws {
+    let directory = "\(host.configDirectory)/\(name)"
+    let rootPath = try root ?? host.addVServer(name, config: "")
+    // addVServer wrote a vserver.toml: this one is util-vserver's.
+    try? FileManager.default.removeItem(atPath: "\(directory)/vserver.toml")
+    var all = files
+    all["name"] = name
+    all["context"] = "\(context)"
+    all["uts/nodename"] = "\(name).example.org"
+    for (relative, text) in all {
+        let path = "\(directory)/\(relative)"
+        try FileManager.default.createDirectory(
+            atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+        try (text.hasSuffix("\n") ? text : text + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    symlink(rootPath, "\(directory)/vdir")
+}

@@ -89,10 +89,18 @@ public actor Manager {
                           contextRecord: options.libDirectory.map(ContextRecord.file(in:)), recording: true)
     }
 
-    private static func logProblems(of configs: ConfigSet, logger: Logger) {
+    /// Errors of invalid vservers, and the warnings of valid ones (what was approximated or ignored, as `check`
+    /// shows them), with VSERVER=; warnings only of `warningsOf` when given (a reload: the added and changed ones).
+    private static func logProblems(of configs: ConfigSet, logger: Logger, warningsOf: Set<String>? = nil) {
         for problem in configs.ignored { logger.warning("\(problem)") }
         for (name, error) in configs.invalid.sorted(by: { $0.key < $1.key }) {
             logger.error("\(error)", metadata: .vserver(name, context: nil))
+        }
+        for (name, config) in configs.configs.sorted(by: { $0.key < $1.key })
+        where warningsOf?.contains(name) ?? true {
+            for warning in config.warnings {
+                logger.warning("\(warning)", metadata: .vserver(name, context: config.context))
+            }
         }
     }
 
@@ -236,7 +244,6 @@ public actor Manager {
         let old = configs
         let new = Self.loadConfigs(options)
         configs = new
-        Self.logProblems(of: new, logger: logger)
         let oldNames = Set(old.configs.keys).union(old.invalid.keys)
         let newNames = Set(new.configs.keys).union(new.invalid.keys)
         var result = ReloadResult()
@@ -245,6 +252,7 @@ public actor Manager {
         result.changed = oldNames.intersection(newNames).filter {
             old.configs[$0] != new.configs[$0] || old.invalid[$0] != new.invalid[$0]
         }.sorted()
+        Self.logProblems(of: new, logger: logger, warningsOf: Set(result.added + result.changed))
         // Forget stopped vservers whose config is gone.
         for name in result.removed where states[name]?.guest == nil {
             states.removeValue(forKey: name)

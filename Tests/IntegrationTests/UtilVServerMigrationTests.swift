@@ -42,6 +42,9 @@ extension Integration {
                     let check = try host.ctl("check", "--config-dir", host.configDirectory)
                     #expect(check.status == 0, "\(check)")
                     try host.startDaemon(wrapper: namespace.daemonWrapper)
+                    // What check says is in the daemon's log too (with VSERVER= under journald).
+                    #expect(host.daemonLogText.contains("/db/bcapabilities: util-vserver would also have given CAP_DAC_READ_SEARCH"),
+                            "\(host.daemonLogText)")
                     let boot = try host.ctl("start", "--autostart")
                     #expect(boot.status == 0, "\(boot)")
                     let order = ((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").split(separator: "\n")

@@ -142,10 +142,7 @@ package enum DiskQuota {
         do throws(SystemError) {
             if let limitBytes {
                 try Btrfs.enableQuota(on: root)
-                // A qgroup at its limit also refuses the metadata the change itself reserves, until the writes
-                // that filled it are committed.
-                try Btrfs.sync(root)
-                try Btrfs.setLimit(of: root, bytes: limitBytes)
+                try setLimitOfFullQgroup(root, bytes: limitBytes)
             } else {
                 try Btrfs.setLimit(of: root, bytes: nil)
             }
@@ -153,6 +150,21 @@ package enum DiskQuota {
             // Qgroups are off: there is no limit to clear.
         } catch {
             throw .system(error)
+        }
+    }
+
+    /// A qgroup at its limit also refuses the metadata the change itself reserves (EDQUOT) until the writes that
+    /// filled it, and the reservations of those that failed, are committed: commit, then try, a few times.
+    private static func setLimitOfFullQgroup(_ root: String, bytes: UInt64) throws(SystemError) {
+        var attempt = 0
+        while true {
+            try Btrfs.sync(root)
+            do throws(SystemError) {
+                return try Btrfs.setLimit(of: root, bytes: bytes)
+            } catch where error.errno == EDQUOT && attempt < 20 {
+                attempt += 1
+                usleep(50_000)
+            }
         }
     }
 

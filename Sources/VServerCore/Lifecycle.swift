@@ -60,9 +60,7 @@ extension Manager {
                                      + "vserver \(other)")
         }
         for address in config.network.claimedAddresses {
-            if let (other, _) = states.first(where: {
-                $0.key != name && $0.value.guest?.config.network.claimedAddresses.contains(address) == true
-            }) {
+            if let other = runningClaimant(of: address, besides: name) {
                 throw .invalidConfig(name: name, file: config.configFile,
                                      reason: "\(config.configFile): network: \(address) is in use by running vserver "
                                          + "\(other)")
@@ -351,8 +349,8 @@ extension Manager {
             }
         }
         if let device = guest.record.addressDevice {
-            BoundGuestNetwork.removeAddresses(guest.record.addedAddresses.filter { !claimedByAnother(name, $0) },
-                                              device: device)
+            let unclaimed = guest.record.addedAddresses.filter { runningClaimant(of: $0.address, besides: name) == nil }
+            BoundGuestNetwork.removeAddresses(unclaimed, device: device)
         }
         await hooks.runLoggingFailures(.postStop, for: guest.config)
         if let reason {
@@ -430,11 +428,12 @@ extension Manager {
         }
     }
 
-    /// Whether a running guest other than `name` has `address` (then it stays when `name` stops).
-    private func claimedByAnother(_ name: String, _ address: InterfaceAddress) -> Bool {
-        states.contains {
-            $0.key != name && $0.value.guest?.config.network.claimedAddresses.contains(address.address) == true
-        }
+    /// The running guest other than `name` that has `address`: a start of `name` may not take it, and a stop of
+    /// `name` leaves it on the device.
+    private func runningClaimant(of address: IPAddress, besides name: String) -> String? {
+        states.first {
+            $0.key != name && $0.value.guest?.config.network.claimedAddresses.contains(address) == true
+        }?.key
     }
 
     /// Notices at once when a guest's PID 1 ends by itself (it ran `halt`, its command exited).

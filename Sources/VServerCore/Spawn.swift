@@ -58,19 +58,26 @@ enum Spawner {
         -> (argv: [String], execFD: Int32)
     {
         switch (config.entry, config.initStyle) {
-        case (.initProgram(let program), let style) where style != .sysv:
+        case (.initProgram(let program), let style) where !style.runsBootScripts:
             return (program, -1)
         default:
             guard let stubInit else {
                 throw .startFailed(name: config.name, step: "stub init",
                                    reason: "vserverd-init was not found; it is needed for `command` and "
-                                       + "init-style = \"sysv\"")
+                                       + "init-style = \"sysv\" or \"rc\"")
             }
-            if case .command(let command) = config.entry {
-                return (["vserverd-init", "--"] + command, stubInit.fd)
-            }
-            return (["vserverd-init", "--runlevels", config.startRunlevel, config.stopRunlevel], stubInit.fd)
+            return (stubInitArguments(of: config), stubInit.fd)
         }
+    }
+
+    /// vserverd-init's argv (Sources/vserverd-init/main.c says what each form does).
+    static func stubInitArguments(of config: VServerConfig) -> [String] {
+        if case .command(let command) = config.entry { return ["vserverd-init", "--"] + command }
+        let kill = config.killSequence.numeric
+        if config.initStyle == .rc {
+            return ["vserverd-init", "--rc", kill, String(config.rcStart.count)] + config.rcStart + config.rcStop
+        }
+        return ["vserverd-init", "--runlevels", config.startRunlevel, config.stopRunlevel, kill]
     }
 
     /// Clones the guest and waits until its init was exec'd; blocks, so call it from a blocking thread.

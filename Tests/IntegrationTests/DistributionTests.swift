@@ -205,7 +205,8 @@ extension Integration {
                     try host.ctl("exec", "sysv", "--", "pgrep", "-x", "cron").status == 0
                 }
                 let pidOne = try host.ctl("exec", "sysv", "--", "cat", "/proc/1/cmdline")
-                #expect(pidOne.stdout.split(separator: "\0") == ["vserverd-init", "--runlevels", "3", "6"], "\(pidOne)")
+                #expect(pidOne.stdout.split(separator: "\0") == ["vserverd-init", "--runlevels", "3", "6", "15 5 9"],
+                        "\(pidOne)")
                 #expect(try host.ctl("stop", "sysv").status == 0)
                 let console = try host.consoleLog("sysv")
                 #expect(console.contains("Starting periodic command scheduler: cron"), "\(console)")

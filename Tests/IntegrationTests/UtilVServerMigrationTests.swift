@@ -84,6 +84,82 @@ extension Integration {
                 }
             }
         }
+
+        /// util-vserver's arch and gentoo styles: the stub init runs the guest's boot script at start and its
+        /// shutdown at stop, then the kill sequence (killseq) for what is left: a service that stops on SIGTERM
+        /// gets it, one that ignores it is killed after killseq's wait, and with nothing left the stop is at once.
+        @Test func archAndGentooGuestsBootAndStopThroughTheirOwnScripts() async throws {
+            try await withTestHost { host in
+                // A service that ends on SIGTERM, and with /etc/stubborn one that ignores it.
+                let boot = """
+                    #!/bin/sh
+                    (trap 'echo "service: TERM" >> /tmp/rc.log; exit 0' TERM; touch /tmp/service.ready
+                     while :; do sleep 1; done) </dev/null >/dev/null 2>&1 &
+                    if [ -e /etc/stubborn ]; then
+                        (trap '' TERM; touch /tmp/stubborn.ready; while :; do sleep 1; done) \\
+                            </dev/null >/dev/null 2>&1 &
+                    fi
+                    echo "boot $* RUNLEVEL=${RUNLEVEL-unset}" >> /tmp/rc.log
+
+                    """
+                let halt = "#!/bin/sh\necho \"halt $* RUNLEVEL=${RUNLEVEL-unset} PATH=$PATH\" >> /tmp/rc.log\n"
+                let styles: [(name: String, context: Int, boot: String, halt: String)] = [
+                    ("arch", 1930, "/etc/rc.multi", "/etc/rc.shutdown"),
+                    ("gentoo", 1931, "/lib/rc/sh/init-vserver.sh", "/sbin/rc"),
+                ]
+                var roots: [String: String] = [:]
+                for style in styles {
+                    try writeUtilVServer(host, style.name, context: style.context, files: [
+                        "apps/init/style": style.name, "apps/init/killseq": "15\n2\n9",
+                    ])
+                    let root = "\(host.rootsDirectory)/\(style.name)"
+                    for (path, text) in [(style.boot, boot), (style.halt, halt)] {
+                        try FileManager.default.createDirectory(
+                            atPath: "\(root)\((path as NSString).deletingLastPathComponent)",
+                            withIntermediateDirectories: true)
+                        try text.write(toFile: "\(root)\(path)", atomically: true, encoding: .utf8)
+                        chmod("\(root)\(path)", 0o755)
+                    }
+                    roots[style.name] = root
+                }
+                let check = try host.ctl("check", "--config-dir", host.configDirectory)
+                #expect(check.status == 0 && !check.stdout.contains("apps/init"), "\(check)")
+                try host.startDaemon()
+
+                for style in styles {
+                    let root = roots[style.name]!
+                    let log = "\(root)/tmp/rc.log"
+                    func logged() -> [String] {
+                        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                        return text.split(separator: "\n").map(String.init)
+                    }
+                    for stubborn in [true, false] {
+                        if stubborn {
+                            FileManager.default.createFile(atPath: "\(root)/etc/stubborn", contents: nil)
+                        } else {
+                            try FileManager.default.removeItem(atPath: "\(root)/etc/stubborn")
+                        }
+                        let ready = ["\(root)/tmp/service.ready"] + (stubborn ? ["\(root)/tmp/stubborn.ready"] : [])
+                        for file in [log] + ready { try? FileManager.default.removeItem(atPath: file) }
+                        #expect(try host.ctl("start", style.name).status == 0)
+                        try waitUntil("\(style.name)'s boot script and services to run") {
+                            logged().count == 1 && ready.allSatisfy { FileManager.default.fileExists(atPath: $0) }
+                        }
+                        let stop = try host.timedStop(style.name)
+                        #expect(stop.result.status == 0, "\(stop)")
+                        let bootLine = style.name == "arch" ? "boot  RUNLEVEL=unset" : "boot default RUNLEVEL=unset"
+                        let haltLine = style.name == "arch"
+                            ? "halt  RUNLEVEL=unset PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                            : "halt shutdown RUNLEVEL=0 PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+                        #expect(logged() == [bootLine, haltLine, "service: TERM"], "\(style.name)")
+                        // killseq 15 2 9: the stubborn service waits out the 2 s, then SIGKILL; otherwise at once.
+                        #expect(stubborn ? stop.took >= .seconds(2) : stop.took < .seconds(1.5),
+                                "\(style.name), stubborn \(stubborn): \(stop.took)")
+                    }
+                }
+                #expect(!host.daemonLogText.contains("sending SIGKILL"), "\(host.daemonLogText)")
+            }
+        }
     }
 }
 

@@ -66,7 +66,6 @@ import VServerTestSupport
             "\(full)/ulimits/rss.soft: soft limit 9000 is above the hard limit 8000; using the hard limit, as "
                 + "util-vserver does",
             "\(full)/nice: approximated as cpu-weight = 33 (nice 5)",
-            "\(full)/fstab:1: type: vserverd mounts /proc itself; skipped",
         ])
 }
 

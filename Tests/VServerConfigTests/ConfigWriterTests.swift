@@ -219,3 +219,35 @@ private func sameSettings(_ a: VServerConfig?, _ b: VServerConfig?) -> Bool {
     #expect(!FileSystem.exists(fixture.path("etc/odd/vserver.toml")))
     #expect(fixture.config("odd")?.context == 1500)
 }
+
+/// Each util-vserver init style imports to a vserver.toml that reads back as the util-vserver files did: its style,
+/// its start and stop commands, its kill sequence, its init's environment.
+@Test func importWritesEveryInitStyleSoThatItReadsBack() throws {
+    let fixture = ConfigFixture()
+    let guests: [(name: String, files: [String: String], guest: [String], toml: [String])] = [
+        ("gentoo", ["style": "gentoo\n", "runlevel.start": "default\n", "environment": "TERM=linux\n"],
+         ["/lib/rcscripts/sh/init-vserver.sh"],
+         ["init-style = \"rc\"", "[rc]", "start = [\"/lib/rcscripts/sh/init-vserver.sh\", \"default\"]",
+          "stop = [\"env\", \"-i\", \"PATH=/usr/sbin:/usr/bin:/sbin:/bin\", \"RUNLEVEL=0\", \"/sbin/rc\", "
+            + "\"shutdown\"]",
+          "[environment]", "TERM = \"linux\""]),
+        ("minit", ["style": "minit\n", "runlevel": "2\n"], [],
+         ["init = [\"/sbin/minit-start\", \"2\"]", "init-style = \"plain\"", "stop-signal = \"SIGINT\""]),
+        ("sysv", ["killseq": "SIGTERM\n20\nSIGKILL\n", "runlevel.start": "2\n"], ["/etc/init.d/rc"],
+         ["init-style = \"sysv\"", "kill-sequence = \"SIGTERM 20 SIGKILL\"", "[runlevels]", "start = \"2\""]),
+    ]
+    for (index, guest) in guests.enumerated() {
+        let directory = "old-host/\(guest.name)"
+        fixture.tree.file("\(directory)/context", "\(1100 + index)\n")
+        fixture.tree.symlink("\(directory)/vdir", to: fixture.root("root-\(guest.name)"))
+        for (name, text) in guest.files { fixture.tree.file("\(directory)/apps/init/\(name)", text) }
+        for program in guest.guest {
+            fixture.tree.file("vservers/root-\(guest.name)\(program)", "#!/bin/sh\n", mode: 0o755)
+        }
+        let written = try fixture.importUtil(directory)
+        let lines = written.text.split(separator: "\n").map(String.init)
+        for line in guest.toml { #expect(lines.contains(line), "\(guest.name): \(line) in\n\(written.text)") }
+        let loaded = try #require(fixture.config(guest.name))
+        #expect(loaded.configFile == fixture.path("etc/\(guest.name)/vserver.toml"))
+    }
+}

@@ -166,6 +166,24 @@ import VServerTestSupport
         #expect(fixture.config("web")?.after == ["db"])
     }
 
+    /// In place (the util-vserver directory inside the config directory): the loader refuses it while `db` is
+    /// missing, and the import still converts it, keeping the dependency with the same warning.
+    @Test func aDependencyNotYetThereIsKeptInAnInPlaceImportToo() throws {
+        fixture.tree.symlink("etc/web/vdir", to: fixture.root("web"))
+        fixture.tree.file("etc/web/context", "1101\n")
+        fixture.tree.file("etc/web/apps/init/depends", "db\n")
+        let web = fixture.path("etc/web")
+        #expect(fixture.error("web")?.contains("unknown vserver \"db\"") == true)
+        let written = try importUtil(web)
+        #expect(written.file == "\(web)/vserver.toml" && written.config.after == ["db"])
+        #expect(written.config.context == 1101)
+        #expect(written.config.warnings.contains(
+            "\(web)/apps/init/depends:1: vserver \"db\" does not exist (yet); kept in after: web is not valid until "
+                + "it is made or imported"))
+        fixture.vserver("db", "context = 1100\n")
+        #expect(fixture.config("web")?.after == ["db"])
+    }
+
     @Test func aDependencyImportedAlongsideGivesNoWarning() throws {
         _ = fixture.tree.directory("etc")
         let web = guest("web", context: 1101, depends: "db\n")

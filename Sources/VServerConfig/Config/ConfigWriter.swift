@@ -183,12 +183,12 @@ public enum ConfigWriter {
         case .failure(let error): throw error
         }
         let dangling = danglingAfter(&config, locations: afterLocations, before: before, alongside: alongside)
-        if inPlace {
+        if inPlace, let loaded = before.configs[name] {
             // Where the loader gave it a context (none written, or checks across vservers), keep that one.
-            guard let loaded = before.configs[name] else {
-                throw before.invalid[name] ?? ConfigError(file: target, message: "is not a vserver")
-            }
             config.assignContext(loaded.context)
+        } else if inPlace, !isUnknownDependency(before.invalid[name], among: dangling) {
+            // Only a dependency that is not there yet (kept with a warning) leaves it without a loaded context.
+            throw before.invalid[name] ?? ConfigError(file: target, message: "is not a vserver")
         } else if let (context, location) = outcome.explicitContext {
             config.assignContext(context)
             try checkContextFree(config, before: before, key: nil, location: location)
@@ -308,14 +308,19 @@ public enum ConfigWriter {
                                    environment: LoaderEnvironment, tolerating: Set<String> = []) throws(ConfigError)
     {
         let after = ConfigLoader.load(directory: directory, environment: environment)
-        if let error = after.invalid[name],
-           !tolerating.contains(where: { error.message == "unknown vserver \(quoted($0))" }) { throw error }
+        if let error = after.invalid[name], !isUnknownDependency(error, among: tolerating) { throw error }
         for other in before.configs.keys.sorted() {
             if let error = after.invalid[other] {
                 throw ConfigError(file: error.file, line: error.line, key: error.key,
                                   message: "\(error.message) (with \(name) added)")
             }
         }
+    }
+
+    /// Whether `error` is the loader's for an `after` naming one of `names`, which do not exist yet.
+    private static func isUnknownDependency(_ error: ConfigError?, among names: Set<String>) -> Bool {
+        guard let error else { return false }
+        return names.contains { error.message == "unknown vserver \(quoted($0))" }
     }
 
     /// A config without what depends on where it was read from.

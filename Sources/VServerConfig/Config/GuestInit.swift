@@ -9,7 +9,7 @@ package enum GuestInit: String, Sendable, Equatable {
     case sysvinit
     /// busybox init: SIGUSR2 is its poweroff (SIGTERM its reboot).
     case busybox
-    /// vserverd's stub init: `command`, or `init-style = "sysv"`.
+    /// vserverd's stub init: `command`, or `init-style = "sysv"` or `"rc"`.
     case stub
     /// Any other program: SIGTERM, or `stop-signal`.
     case other
@@ -18,7 +18,7 @@ package enum GuestInit: String, Sendable, Equatable {
     /// pivot) only for `init-style = "auto"`; the other styles say what they run.
     package static func of(_ config: VServerConfig) -> GuestInit {
         switch (config.entry, config.initStyle) {
-        case (.command, _), (_, .sysv): return .stub
+        case (.command, _), (_, .sysv), (_, .rc): return .stub
         case (_, .systemd): return .systemd
         case (_, .plain): return .other
         case (.initProgram(let argv), .auto): return detect(program: argv[0], root: config.root)

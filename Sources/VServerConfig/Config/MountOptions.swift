@@ -26,7 +26,12 @@ package struct MountSpec {
         }
 
         if !parsed.isBind, let type, let mountpoint = MountOptions.kernelManaged[type] {
-            return (nil, [warn(.type, "vserverd mounts \(mountpoint) itself; skipped")])
+            // util-vserver's default fstab lines for /proc and /dev/pts say what vserverd does anyway.
+            let lost = options.filter { !MountOptions.kernelManagedDefaults(type).contains($0) }
+            let (normalized, _) = Validation.guestPath(target, allowRelative: allowsRelativeTarget)
+            if normalized == mountpoint && lost.isEmpty { return (nil, []) }
+            let what = lost.isEmpty ? "" : ", and with it \(lost.joined(separator: ","))"
+            return (nil, [warn(.type, "vserverd mounts \(mountpoint) itself; skipped\(what)")])
         }
 
         let (normalizedTarget, targetProblem) = Validation.guestPath(target, allowRelative: allowsRelativeTarget)
@@ -124,6 +129,13 @@ package enum MountOptions {
 
     /// Filesystem types vserverd mounts itself (docs/ARCHITECTURE.md §4), with where.
     package static let kernelManaged = ["proc": "/proc", "sysfs": "/sys", "devpts": "/dev/pts"]
+
+    /// Options of a `kernelManaged` line that vserverd's own mount has as well (rootfs_dev.c, spawn.c).
+    package static func kernelManagedDefaults(_ type: String) -> Set<String> {
+        let common: Set<String> = ["defaults", "rw", "nosuid", "nodev", "noexec", "relatime", "auto"]
+        return type == "devpts"
+            ? common.union(["gid=5", "mode=620", "mode=0620", "newinstance", "ptmxmode=0666", "ptmxmode=666"]) : common
+    }
 
     /// vserverd mounts these after the configured mounts, hiding anything mounted beneath them.
     package static let mountedLater = ["/proc", "/sys", "/dev"]

@@ -81,8 +81,9 @@ package enum TOMLConfig {
 
     package static let topLevelKeys = [
         "context", "root", "hostname", "domainname", "autostart", "marks", "after", "init", "command", "init-style",
-        "on-reboot", "runlevels", "stop-signal", "stop-timeout", "hook-timeout", "shell", "timezone", "environment",
-        "namespaces", "network", "capabilities", "limits", "resources", "disk", "mount", "security",
+        "on-reboot", "runlevels", "rc", "kill-sequence", "stop-signal", "stop-timeout", "hook-timeout", "shell",
+        "timezone", "environment", "namespaces", "network", "capabilities", "limits", "resources", "disk", "mount",
+        "security",
     ]
 
     package static func read(
@@ -125,6 +126,8 @@ private struct TOMLConfigParser {
     var net: (mode: String, line: Int)?
     var initStyleLine: Int?
     var runlevelsLine: Int?
+    var rcLine: Int?
+    var killSequenceLine: Int?
     var networkEntry: TOMLTable.Entry?
     var seccompLine: Int?
     var nestingLine: Int?
@@ -207,6 +210,17 @@ private struct TOMLConfigParser {
         case "runlevels":
             try readRunlevels(try reader.table(value, key), key)
             runlevelsLine = entry.line
+        case "rc":
+            try readRC(try reader.table(value, key), key)
+            rcLine = entry.line
+        case "kill-sequence":
+            let text = try reader.string(value, key)
+            do throws(Problem) {
+                config.killSequence = try KillSequence.parse(text)
+            } catch {
+                throw reader.error(value.line, key, error.message)
+            }
+            killSequenceLine = entry.line
         case "stop-timeout", "hook-timeout":
             let seconds = try reader.integer(value, key)
             let range = VServerConfig.timeoutRange
@@ -288,6 +302,21 @@ private struct TOMLConfigParser {
             let level = try reader.string(entry.value, key)
             if let problem = Settings.runlevelProblem(level) { throw reader.error(entry.value.line, key, problem) }
             if entry.key == "start" { config.startRunlevel = level } else { config.stopRunlevel = level }
+        }
+    }
+
+    /// `[rc] start = [...], stop = [...]`: the boot commands `init-style = "rc"` runs under the stub init.
+    private mutating func readRC(_ table: TOMLTable, _ parent: String) throws(ConfigError) {
+        for entry in table.entries {
+            let key = TOMLReader.path(parent, entry.key)
+            guard entry.key == "start" || entry.key == "stop" else {
+                throw reader.unknownKey(entry, key, known: ["start", "stop"], in: parent)
+            }
+            let argv = try reader.strings(entry.value, key, nonEmpty: entry.key == "start")
+            if let program = argv.first, let problem = Settings.programProblem(program.text, allowsBareName: true) {
+                throw reader.error(program.line, key, problem)
+            }
+            if entry.key == "start" { config.rcStart = argv.map(\.text) } else { config.rcStop = argv.map(\.text) }
         }
     }
 
@@ -441,6 +470,34 @@ private struct TOMLConfigParser {
         mountSpecs.append((spec, key, lines, element.line))
     }
 
+    /// `[runlevels]`, `[rc]` and `kill-sequence` belong to the styles that run boot scripts under the stub init.
+    private func finishInitStyle() throws(ConfigError) {
+        let style = config.initStyle
+        if let runlevelsLine, style != .sysv {
+            throw reader.error(
+                runlevelsLine, "runlevels",
+                "[runlevels] needs init-style = \"sysv\" (init-style is \(quoted(style.rawValue)))")
+        }
+        if let rcLine, style != .rc {
+            throw reader.error(rcLine, "rc", "[rc] needs init-style = \"rc\" (init-style is \(quoted(style.rawValue)))")
+        }
+        if let killSequenceLine, !style.runsBootScripts {
+            throw reader.error(
+                killSequenceLine, "kill-sequence",
+                "needs init-style = \"sysv\" or \"rc\" (with \(quoted(style.rawValue)) the init itself ends the rest)")
+        }
+        guard style.runsBootScripts, let initStyleLine else { return }
+        if entrySettings.first?.key == "command" || entrySettings.first?.key == "init" {
+            throw reader.error(
+                initStyleLine, "init-style",
+                "\(quoted(style.rawValue)) runs the guest's boot scripts under vserverd's stub init; it does not go "
+                    + "with \(entrySettings[0].key)")
+        }
+        if style == .rc, config.rcStart.isEmpty {
+            throw reader.error(initStyleLine, "init-style", "\"rc\" needs [rc] start = [\"/path/of/boot-script\", ...]")
+        }
+    }
+
     private mutating func finish() throws(ConfigError) {
         if entrySettings.count > 1 {
             let (first, second) = (entrySettings[0], entrySettings[1])
@@ -448,16 +505,7 @@ private struct TOMLConfigParser {
                 second.line, second.key,
                 "init and command are mutually exclusive (\(first.key) is set on line \(first.line))")
         }
-        if let runlevelsLine, config.initStyle != .sysv {
-            throw reader.error(
-                runlevelsLine, "runlevels",
-                "[runlevels] needs init-style = \"sysv\" (init-style is \(quoted(config.initStyle.rawValue)))")
-        }
-        if config.initStyle == .sysv, case .command = config.entry, let initStyleLine {
-            throw reader.error(
-                initStyleLine, "init-style",
-                "\"sysv\" runs the guest's /etc/init.d/rc under vserverd's stub init; it does not go with command")
-        }
+        try finishInitStyle()
         try finishNetwork()
         try finishCapabilities()
         if let nestingLine, config.nesting, !config.userNamespace {

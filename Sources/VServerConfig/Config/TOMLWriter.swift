@@ -14,9 +14,17 @@ package enum TOMLWriter {
         if config.autostart { lines.append("autostart = true") }
         if !config.marks.isEmpty { lines.append("marks = \(array(config.marks))") }
         if !config.after.isEmpty { lines.append("after = \(array(config.after))") }
+        switch config.entry {
+        case .initProgram(let argv) where argv != VServerConfig.defaultInit: lines.append("init = \(array(argv))")
+        case .command(let argv): lines.append("command = \(array(argv))")
+        case .initProgram: break
+        }
         if config.initStyle != .auto { lines.append("init-style = \(TOML.quote(config.initStyle.rawValue))") }
         if config.onReboot != .restart { lines.append("on-reboot = \(TOML.quote(config.onReboot.rawValue))") }
         if let signal = config.stopSignal { lines.append("stop-signal = \(TOML.quote(signal.name))") }
+        if config.killSequence != .standard {
+            lines.append("kill-sequence = \(TOML.quote(config.killSequence.description))")
+        }
         if let shell = config.shell { lines.append("shell = \(array(shell))") }
         let net = config.network.mode
         if config.userNamespace || config.timeNamespace || net != "host" {
@@ -45,6 +53,16 @@ package enum TOMLWriter {
            (config.startRunlevel, config.stopRunlevel) != (defaults.startRunlevel, defaults.stopRunlevel) {
             lines += ["", "[runlevels]", "start = \(TOML.quote(config.startRunlevel))",
                       "stop = \(TOML.quote(config.stopRunlevel))"]
+        }
+        if config.initStyle == .rc {
+            lines += ["", "[rc]", "start = \(array(config.rcStart))"]
+            if !config.rcStop.isEmpty { lines.append("stop = \(array(config.rcStop))") }
+        }
+        if !config.environment.isEmpty {
+            lines += ["", "[environment]"]
+            for (name, value) in config.environment.sorted(by: { $0.key < $1.key }) {
+                lines.append("\(TOML.formatKey(name)) = \(TOML.quote(value))")
+            }
         }
         if !config.limits.isEmpty {
             lines += ["", "[limits]"]

@@ -7,6 +7,8 @@
 /// - `uts/nodename`: the hostname (first line).
 /// - `apps/init/mark`: "default" means autostart (what util-vserver's boot script starts).
 /// - `apps/init/depends`: vserver names, one a line → `after`.
+/// - `apps/init/style`, `runlevel*`, `cmd.start`, `cmd.stop`, `killseq`, `environment`: the init style and how it is
+///   started and stopped (see `UtilVServerInit`).
 /// - `bcapabilities`, `ccapabilities`, `flags`/`cflags`, `nflags`, `uts/` (but `nodename`), `sysctl/`: read in
 ///   util-vserver's list syntax, mapped or warned about (see `UtilVServerAttributes`).
 /// - `ulimits/NAME`, `NAME.soft`, `NAME.hard`: as util-vserver's exec-ulimit reads them: a number (base
@@ -83,6 +85,14 @@ private struct UtilVServerReader {
 
     private func path(_ relative: String) -> String { Path.join(directory, relative) }
 
+    /// `readFile` for the readers of parts of the directory (`UtilVServerInit`, `UtilVServerResources`, …).
+    private var fileReader: UtilVServerResources.ReadFile {
+        let reader = self
+        return { (relative: String) throws(ConfigError) -> (path: String, text: String)? in
+            try reader.readFile(relative)
+        }
+    }
+
     /// Reads a file of the vserver directory. Subdirectories on the way (`apps/init/`) must pass the same
     /// ownership check as the vserver directory: otherwise a user could swap in a symlink to any root file.
     private func readFile(_ relative: String) throws(ConfigError) -> (path: String, text: String)? {
@@ -136,12 +146,12 @@ private struct UtilVServerReader {
                 config.marks = [mark]
             }
         }
-        try readInitStyle()
         try readDepends()
         try readNetwork()
         try readCapabilities()
         try readLimits()
         try readRoot()
+        try readInit()
         try readResources()
         if let (file, text) = try readFile("fstab") {
             let (mounts, warnings) = try Fstab.parse(text, file: file)
@@ -154,20 +164,14 @@ private struct UtilVServerReader {
     }
 
     private mutating func readNetwork() throws(ConfigError) {
-        let reader = self
-        var interfaces = UtilVServerInterfaces(directory: directory, context: config.context) {
-            (relative: String) throws(ConfigError) -> (path: String, text: String)? in try reader.readFile(relative)
-        }
+        var interfaces = UtilVServerInterfaces(directory: directory, context: config.context, readFile: fileReader)
         if let network = try interfaces.read() { config.network = network }
         config.warnings += interfaces.warnings
         addressLocations = interfaces.locations
     }
 
     private mutating func readResources() throws(ConfigError) {
-        let reader = self
-        var resources = UtilVServerResources(directory: directory, root: config.root) {
-            (relative: String) throws(ConfigError) -> (path: String, text: String)? in try reader.readFile(relative)
-        }
+        var resources = UtilVServerResources(directory: directory, root: config.root, readFile: fileReader)
         try resources.read(into: &config.resources)
         config.warnings += resources.warnings
     }
@@ -183,44 +187,11 @@ private struct UtilVServerReader {
         }
     }
 
-    /// `apps/init/style` (sysv or plain) and the runlevels of sysv: `apps/init/runlevel.start` (or the older
-    /// `apps/init/runlevel`) and `apps/init/runlevel.stop`.
-    private mutating func readInitStyle() throws(ConfigError) {
-        if let (file, style) = try firstLine("apps/init/style") {
-            switch style {
-            case "sysv": config.initStyle = .sysv
-            case "plain": config.initStyle = .plain
-            default:
-                throw ConfigError(
-                    file: file, line: 1,
-                    message: "init style \(quoted(style)) is not supported (vserverd runs \"sysv\" and \"plain\")")
-            }
-        }
-        try readInitEnvironment()
-        // Runlevels mean something to sysv only (util-vserver's own default style, which vserverd does not assume).
-        guard config.initStyle == .sysv else { return }
-        for (name, isStart) in [("runlevel", true), ("runlevel.start", true), ("runlevel.stop", false)] {
-            guard let (file, level) = try firstLine("apps/init/\(name)") else { continue }
-            if let problem = Settings.runlevelProblem(level) {
-                throw ConfigError(file: file, line: 1, message: problem)
-            }
-            if isStart { config.startRunlevel = level } else { config.stopRunlevel = level }
-        }
-    }
-
-    /// `apps/init/environment`: one VAR=VALUE a line, the environment util-vserver started the init with.
-    private mutating func readInitEnvironment() throws(ConfigError) {
-        guard let (file, text) = try readFile("apps/init/environment") else { return }
-        for (number, line) in meaningfulLines(text) {
-            guard let equals = line.firstIndex(of: "=") else {
-                throw ConfigError(file: file, line: number, message: "expected VAR=VALUE, found \(quoted(line))")
-            }
-            let name = String(line[..<equals])
-            if let problem = Validation.environmentNameProblem(name) {
-                throw ConfigError(file: file, line: number, message: problem)
-            }
-            config.environment[name] = String(line[line.index(after: equals)...])
-        }
+    /// `apps/init/` but `mark` and `depends` (see `UtilVServerInit`); needs the root.
+    private mutating func readInit() throws(ConfigError) {
+        var initFiles = UtilVServerInit(directory: directory, readFile: fileReader)
+        try initFiles.read(into: &config)
+        config.warnings += initFiles.warnings
     }
 
     private mutating func readDepends() throws(ConfigError) {
@@ -241,10 +212,7 @@ private struct UtilVServerReader {
 
     /// `bcapabilities`, `ccapabilities`, `flags`/`cflags`, `nflags`, `uts/`, `sysctl/` (see `UtilVServerAttributes`).
     private mutating func readCapabilities() throws(ConfigError) {
-        let reader = self
-        var attributes = UtilVServerAttributes(directory: directory) {
-            (relative: String) throws(ConfigError) -> (path: String, text: String)? in try reader.readFile(relative)
-        }
+        var attributes = UtilVServerAttributes(directory: directory, readFile: fileReader)
         try attributes.read(into: &config)
         config.warnings += attributes.warnings
     }

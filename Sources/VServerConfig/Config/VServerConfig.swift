@@ -31,6 +31,12 @@ public struct VServerConfig: Sendable, Equatable {
         case sysv
         /// The init program as is, stopped with `stop-signal` (SIGTERM unless set).
         case plain
+        /// util-vserver's gentoo and arch styles and its cmd.start/cmd.stop: vserverd's stub init is PID 1 and runs
+        /// `[rc] start` at start and `[rc] stop` at stop.
+        case rc
+
+        /// Styles whose PID 1 is vserverd's stub init running the guest's boot scripts.
+        public var runsBootScripts: Bool { self == .sysv || self == .rc }
     }
 
     /// What a reboot inside the guest does (`on-reboot`).
@@ -139,6 +145,11 @@ public struct VServerConfig: Sendable, Equatable {
     /// Runlevels of `init-style = "sysv"`: `/etc/init.d/rc START` at start, `rc STOP` at stop (util-vserver's).
     public var startRunlevel = "3"
     public var stopRunlevel = "6"
+    /// `init-style = "rc"`: what the stub init runs at start (a boot script that returns) and at stop (may be empty).
+    public var rcStart: [String] = []
+    public var rcStop: [String] = []
+    /// What the stub init of `sysv` and `rc` sends to the processes left when the stop command has ended.
+    public var killSequence: KillSequence = .standard
     public var onReboot: RebootAction = .restart
     /// nil: chosen at start from the init the guest has (`init-style`).
     public var stopSignal: Signal?

@@ -22,6 +22,17 @@ package enum GuestFiles {
         return fd >= 0
     }
 
+    /// Whether `path` is an executable regular file inside the guest's tree at `root` (symlinks followed inside it).
+    package static func isExecutableFile(_ path: String, root: String) -> Bool {
+        guard let rootFD = try? openRoot(root) else { return false }
+        defer { close(rootFD) }
+        let fd = vs_open_in_root(rootFD, path, Int32(VS_O_PATH))
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var st = stat()
+        return fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && st.st_mode & 0o111 != 0
+    }
+
     /// The text of a small regular file inside the guest's tree, or nil (missing, not a regular file, too big).
     package static func text(_ path: String, rootFD: Int32, display: String) -> String? {
         let fd = vs_open_in_root(rootFD, path, O_RDONLY | O_NONBLOCK | O_NOCTTY)

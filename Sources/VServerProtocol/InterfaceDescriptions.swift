@@ -83,6 +83,16 @@ public let managerInterfaceDescription = """
     method Join(name: string) -> (pid: int, startTime: int, environment: [string]string, capabilities: int,
                                   shell: []string, cgroup: ?string, seccomp: ?string, legacyCgroups: ?[]string)
 
+    # Renames a stopped vserver, all or nothing: its config directory, its root when it is at the default place
+    # (/vservers/NAME; movedRoot is then its new path), its console log and state, and the after of every other
+    # vserver that names it (dependents). newName must be free.
+    method Rename(name: string, newName: string) -> (vserver: VServer, movedRoot: ?string, dependents: []string)
+
+    # Deletes a stopped vserver: its config directory and, unless keepRoot, its root (root: the path removed),
+    # never crossing into another file system. Refused while another vserver names it in after. Both are first
+    # renamed to hidden names, so a failure leaves it whole; leftOver lists what could not be removed after that.
+    method Delete(name: string, keepRoot: bool) -> (root: ?string, leftOver: []string)
+
     # Called with "more": first the current state of every vserver, then one reply per state change,
     # until the client hangs up.
     method Monitor() -> (name: string, state: string, reason: ?string)

@@ -82,6 +82,14 @@ public struct ManagerClient: Sendable {
         try call(.reload, NoParameters(), as: ReloadResult.self)
     }
 
+    public func rename(_ name: String, to newName: String) throws(ManagerError) -> RenameReply {
+        try call(.rename, RenameParameters(name: name, newName: newName), as: RenameReply.self)
+    }
+
+    public func delete(_ name: String, keepRoot: Bool) throws(ManagerError) -> DeleteReply {
+        try call(.delete, DeleteParameters(name: name, keepRoot: keepRoot), as: DeleteReply.self)
+    }
+
     public func whois(pid: Int32) throws(ManagerError) -> ProcessOwner? {
         try call(.whois, WhoisParameters(pid: pid), as: WhoisReply.self).owner
     }

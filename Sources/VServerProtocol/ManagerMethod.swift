@@ -17,6 +17,8 @@ public enum ManagerMethod: String, CaseIterable, Sendable {
     case processes = "Processes"
     case join = "Join"
     case monitor = "Monitor"
+    case rename = "Rename"
+    case delete = "Delete"
 
     /// Who may call a method (docs/ARCHITECTURE.md §6).
     public enum Access: Sendable {
@@ -31,7 +33,8 @@ public enum ManagerMethod: String, CaseIterable, Sendable {
     public var access: Access {
         switch self {
         case .list, .get, .getResources, .whois, .processes, .monitor: .anyone
-        case .start, .stop, .restart, .setResources, .startAutostart, .startAll, .stopAll, .reload: .administrator
+        case .start, .stop, .restart, .setResources, .startAutostart, .startAll, .stopAll, .reload, .rename, .delete:
+            .administrator
         case .join: .root
         }
     }

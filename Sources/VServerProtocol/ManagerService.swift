@@ -18,6 +18,8 @@ public protocol ManagerService: Sendable {
     func joinInfo(_ nameOrContext: String) async throws(ManagerError) -> VServerJoinInfo
     /// The current state of every vserver, then each change, until the stream is dropped.
     func monitor() async -> AsyncStream<VServerStateChange>
+    func rename(_ nameOrContext: String, to newName: String) async throws(ManagerError) -> RenameReply
+    func delete(_ nameOrContext: String, keepRoot: Bool) async throws(ManagerError) -> DeleteReply
 }
 
 extension ManagerService {
@@ -60,6 +62,12 @@ extension ManagerService {
             try await reply(ProcessesReply(processes: try await processes(name)))
         case .join:
             try await reply(try await joinInfo(NameParameters(parameters: parameters).name))
+        case .rename:
+            let call = try RenameParameters(parameters: parameters)
+            try await reply(try await rename(call.name, to: call.newName))
+        case .delete:
+            let call = try DeleteParameters(parameters: parameters)
+            try await reply(try await delete(call.name, keepRoot: call.keepRoot))
         case .monitor:
             guard more else { throw VarlinkError.expectedMore }
             for await change in await monitor() { try await send(change.parameters, true) }

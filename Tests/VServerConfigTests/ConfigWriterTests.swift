@@ -251,3 +251,23 @@ private func sameSettings(_ a: VServerConfig?, _ b: VServerConfig?) -> Bool {
         #expect(loaded.configFile == fixture.path("etc/\(guest.name)/vserver.toml"))
     }
 }
+
+/// A root at the default place moves with the name: vserver.toml's `root` and util-vserver's `vdir` follow it.
+@Test func renameMovesARootAtTheDefaultPlaceWithTheConfig() throws {
+    let fixture = ConfigFixture()
+    let webRoot = try FileSystem.realPath(fixture.root("web"))
+    fixture.vserver("web", "# the web server\nroot = \"\(webRoot)\"\ncontext = 1200\n")
+    fixture.tree.file("etc/old/context", "1201\n")
+    fixture.tree.symlink("etc/old/vdir", to: fixture.root("old"))
+    let roots = try FileSystem.realPath(fixture.path("vservers"))
+    for (old, new) in [("web", "www"), ("old", "older")] {
+        var rename = VServerRename(old: old, new: new, configDirectory: fixture.etc, defaultRootDirectory: roots)
+        let result = try rename.run(configs: ConfigLoader.load(directory: fixture.etc, environment: fixture.environment))
+        #expect(result.movedRoot?.from == "\(roots)/\(old)" && result.movedRoot?.to == "\(roots)/\(new)")
+        let config = try #require(fixture.config(new))
+        #expect(config.root == "\(roots)/\(new)" && !FileSystem.exists("\(roots)/\(old)"))
+    }
+    #expect(fixture.text("etc/www/vserver.toml") == "# the web server\nroot = \"\(roots)/www\"\ncontext = 1200\n")
+    #expect(try FileSystem.readLink(fixture.path("etc/older/vdir")) == "\(roots)/older")
+    #expect(fixture.etcEntries == ["older", "www"])
+}

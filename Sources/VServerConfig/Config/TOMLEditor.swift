@@ -13,13 +13,24 @@ package enum TOMLEditor {
     package static func setting(_ text: String, table: String, key: String, to literal: String?)
         throws(TOMLEditError) -> String
     {
+        try setting(text, path: [table, key], to: literal)
+    }
+
+    /// The same for a key at the top level (`after`, `root`).
+    package static func setting(_ text: String, topLevelKey key: String, to literal: String?)
+        throws(TOMLEditError) -> String
+    {
+        try setting(text, path: [key], to: literal)
+    }
+
+    private static func setting(_ text: String, path: [String], to literal: String?) throws(TOMLEditError) -> String {
         let document: TOMLTable
         do { document = try TOML.parse(text) } catch { throw TOMLEditError(error) }
         if let literal { try checkValue(literal) }
-        if literal == nil, !document.contains(table, key) { return text }
+        if literal == nil, !document.contains(path) { return text }
 
         let bytes = Array(text.utf8)
-        let edit = try Edit(bytes: bytes, path: [table, key], literal: literal)
+        let edit = try Edit(bytes: bytes, path: path, literal: literal)
         var edited = Array(bytes[..<edit.range.lowerBound])
         edited += edit.replacement.utf8
         edited += bytes[edit.range.upperBound...]
@@ -61,9 +72,10 @@ package struct TOMLEditError: Error, Equatable, CustomStringConvertible {
 }
 
 extension TOMLTable {
-    fileprivate func contains(_ table: String, _ key: String) -> Bool {
-        guard case .table(let inner) = self[table]?.kind else { return false }
-        return inner[key] != nil
+    fileprivate func contains(_ path: [String]) -> Bool {
+        guard path.count > 1 else { return self[path[0]] != nil }
+        guard case .table(let inner) = self[path[0]]?.kind else { return false }
+        return inner.contains(Array(path.dropFirst()))
     }
 }
 

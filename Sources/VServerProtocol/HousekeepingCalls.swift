@@ -1,4 +1,4 @@
-/// Parameters and replies of the housekeeping methods (`Rename`, `Delete`).
+/// Parameters and replies of the housekeeping methods (`Rename`, `Delete`, `Export`, `ImportArchive`).
 
 /// `Rename(name, newName)`.
 public struct RenameParameters: ManagerParameters {
@@ -81,6 +81,123 @@ public struct DeleteReply: ManagerParameters, Equatable {
     public var parameters: [String: JSON] {
         var result: [String: JSON] = ["leftOver": .array(leftOver.map { .string($0) })]
         if let root { result["root"] = .string(root) }
+        return result
+    }
+}
+
+/// How an archive of `Export` is compressed.
+public enum ArchiveCompression: String, Sendable, CaseIterable {
+    case zstd, gzip, none
+
+    /// By the file name: .tar.zst/.tzst, .tar.gz/.tgz, else none.
+    public static func of(path: String) -> ArchiveCompression {
+        if path.hasSuffix(".zst") || path.hasSuffix(".tzst") { return .zstd }
+        if path.hasSuffix(".gz") || path.hasSuffix(".tgz") { return .gzip }
+        return .none
+    }
+
+    /// By the first bytes of the archive (the magic numbers of zstd and gzip).
+    public static func of(magic bytes: [UInt8]) -> ArchiveCompression {
+        if bytes.starts(with: [0x28, 0xB5, 0x2F, 0xFD]) { return .zstd }
+        if bytes.starts(with: [0x1F, 0x8B]) { return .gzip }
+        return .none
+    }
+
+    static func parse(_ parameters: [String: JSON]) throws(VarlinkError) -> ArchiveCompression? {
+        guard let text = try parameters.optionalString("compression") else { return nil }
+        guard let compression = ArchiveCompression(rawValue: text) else { throw .invalidParameter("compression") }
+        return compression
+    }
+}
+
+/// `Export(name, path, compression, runningOk)`.
+public struct ExportParameters: ManagerParameters {
+    public var name: String
+    public var path: String
+    public var compression: ArchiveCompression?
+    public var runningOk: Bool
+
+    public init(name: String, path: String, compression: ArchiveCompression?, runningOk: Bool) {
+        self.name = name
+        self.path = path
+        self.compression = compression
+        self.runningOk = runningOk
+    }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        name = try parameters.requiredString("name")
+        path = try parameters.requiredString("path")
+        compression = try ArchiveCompression.parse(parameters)
+        runningOk = try parameters.optionalBool("runningOk") ?? false
+    }
+
+    public var parameters: [String: JSON] {
+        var result: [String: JSON] = ["name": .string(name), "path": .string(path), "runningOk": .bool(runningOk)]
+        if let compression { result["compression"] = .string(compression.rawValue) }
+        return result
+    }
+}
+
+/// `ImportArchive(path, compression, name, root, trustConfig)`.
+public struct ImportArchiveParameters: ManagerParameters {
+    public var path: String
+    public var compression: ArchiveCompression?
+    public var name: String?
+    public var root: String?
+    public var trustConfig: Bool
+
+    public init(path: String, compression: ArchiveCompression?, name: String?, root: String?, trustConfig: Bool) {
+        self.path = path
+        self.compression = compression
+        self.name = name
+        self.root = root
+        self.trustConfig = trustConfig
+    }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        path = try parameters.requiredString("path")
+        compression = try ArchiveCompression.parse(parameters)
+        name = try parameters.optionalString("name")
+        root = try parameters.optionalString("root")
+        trustConfig = try parameters.optionalBool("trustConfig") ?? false
+    }
+
+    public var parameters: [String: JSON] {
+        var result: [String: JSON] = ["path": .string(path), "trustConfig": .bool(trustConfig)]
+        if let compression { result["compression"] = .string(compression.rawValue) }
+        if let name { result["name"] = .string(name) }
+        if let root { result["root"] = .string(root) }
+        return result
+    }
+}
+
+/// The replies of `Export` and `ImportArchive`: progress (done false), then the result.
+public struct ArchiveReply: ManagerParameters, Equatable {
+    public var files: Int
+    public var done: Bool
+    /// ImportArchive: the vserver made.
+    public var vserver: VServerInfo?
+    /// ImportArchive: what its config's check says.
+    public var warnings: [String]
+
+    public init(files: Int, done: Bool, vserver: VServerInfo? = nil, warnings: [String] = []) {
+        self.files = files
+        self.done = done
+        self.vserver = vserver
+        self.warnings = warnings
+    }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        files = try parameters.requiredInt("files")
+        done = try parameters.requiredBool("done")
+        vserver = try parameters["vserver"].map { (json) throws(VarlinkError) in try VServerInfo(json: json) }
+        warnings = parameters["warnings"] == nil ? [] : try parameters.requiredStringArray("warnings")
+    }
+
+    public var parameters: [String: JSON] {
+        var result: [String: JSON] = ["files": JSON(files), "done": .bool(done)]
+        if let vserver { result["vserver"] = vserver.json }
+        if !warnings.isEmpty { result["warnings"] = .array(warnings.map { .string($0) }) }
         return result
     }
 }

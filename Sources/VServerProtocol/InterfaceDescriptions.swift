@@ -93,6 +93,23 @@ public let managerInterfaceDescription = """
     # renamed to hidden names, so a failure leaves it whole; leftOver lists what could not be removed after that.
     method Delete(name: string, keepRoot: bool) -> (root: ?string, leftOver: []string)
 
+    # Writes a vserver as a tar archive (POSIX format, numeric owners, xattrs, ACLs, hard links, devices, sparse
+    # files): its config directory under vserver/NAME/, its root under root/. path is opened by the daemon: a
+    # file is written under a temporary name and renamed once complete; a pipe (/proc/PID/fd/N) is written
+    # as it goes. compression is "zstd", "gzip" or "none" (default: .tar.zst, .tar.gz by path, else none). The
+    # vserver must be stopped unless runningOk (then the copy is only crash-consistent). Root only. With "more":
+    # a reply every 1000 files (done false), then the last; hanging up stops it and removes what it wrote.
+    method Export(name: string, path: string, compression: ?string, runningOk: ?bool) -> (files: int, done: bool)
+
+    # Makes a vserver from an Export archive read from path (a file, or a pipe; compression as for Export,
+    # found from the file's first bytes when not given): under name (default: the archived one), with its root
+    # at root (default /vservers/NAME) and its context unless another vserver has that one (then a free one).
+    # The archive is untrusted: members that would land outside the new root are not written, anything but
+    # vserver/NAME/ and root/ is refused, and so are hooks (scripts/) and bind mounts of host paths in its config
+    # unless trustConfig. A failure, or a hang-up during "more", leaves nothing behind. Root only.
+    method ImportArchive(path: string, compression: ?string, name: ?string, root: ?string, trustConfig: ?bool)
+        -> (files: int, done: bool, vserver: ?VServer, warnings: ?[]string)
+
     # Called with "more": first the current state of every vserver, then one reply per state change,
     # until the client hangs up.
     method Monitor() -> (name: string, state: string, reason: ?string)

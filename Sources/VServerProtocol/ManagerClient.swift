@@ -98,6 +98,35 @@ public struct ManagerClient: Sendable {
         try call(.processes, ProcessesParameters(name: name), as: ProcessesReply.self).processes
     }
 
+    /// `Export` with "more": `progress` gets the files done now and then; the last reply is returned.
+    public func export(_ call: ExportParameters, progress: (Int) -> Void) throws(ManagerError) -> ArchiveReply {
+        try archiveCall(.export, call, progress: progress)
+    }
+
+    public func importArchive(_ call: ImportArchiveParameters, progress: (Int) -> Void) throws(ManagerError)
+        -> ArchiveReply
+    {
+        try archiveCall(.importArchive, call, progress: progress)
+    }
+
+    private func archiveCall(_ method: ManagerMethod, _ call: some ManagerParameters, progress: (Int) -> Void)
+        throws(ManagerError) -> ArchiveReply
+    {
+        let client = try connect()
+        defer { client.close() }
+        do {
+            var replies = try client.callMore(method.qualifiedName, call.parameters)
+            while let parameters = try replies.next() {
+                let reply = try ArchiveReply(parameters: parameters)
+                if reply.done { return reply }
+                progress(reply.files)
+            }
+            throw VarlinkConnectionError("the daemon ended \(method.rawValue) without a result")
+        } catch {
+            throw ManagerError(any: error)
+        }
+    }
+
     public func joinInfo(_ name: String) throws(ManagerError) -> VServerJoinInfo {
         try call(.join, NameParameters(name: name), as: VServerJoinInfo.self)
     }

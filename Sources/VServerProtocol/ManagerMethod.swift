@@ -19,6 +19,8 @@ public enum ManagerMethod: String, CaseIterable, Sendable {
     case monitor = "Monitor"
     case rename = "Rename"
     case delete = "Delete"
+    case export = "Export"
+    case importArchive = "ImportArchive"
 
     /// Who may call a method (docs/ARCHITECTURE.md §6).
     public enum Access: Sendable {
@@ -35,7 +37,8 @@ public enum ManagerMethod: String, CaseIterable, Sendable {
         case .list, .get, .getResources, .whois, .processes, .monitor: .anyone
         case .start, .stop, .restart, .setResources, .startAutostart, .startAll, .stopAll, .reload, .rename, .delete:
             .administrator
-        case .join: .root
+        // Export and ImportArchive open any path the caller names, as root.
+        case .join, .export, .importArchive: .root
         }
     }
 

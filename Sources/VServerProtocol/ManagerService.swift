@@ -20,6 +20,11 @@ public protocol ManagerService: Sendable {
     func monitor() async -> AsyncStream<VServerStateChange>
     func rename(_ nameOrContext: String, to newName: String) async throws(ManagerError) -> RenameReply
     func delete(_ nameOrContext: String, keepRoot: Bool) async throws(ManagerError) -> DeleteReply
+    /// `progress` gets the number of files done so far, now and then.
+    func export(_ call: ExportParameters, progress: @Sendable (Int) async -> Void) async throws(ManagerError)
+        -> ArchiveReply
+    func importArchive(_ call: ImportArchiveParameters, progress: @Sendable (Int) async -> Void)
+        async throws(ManagerError) -> ArchiveReply
 }
 
 extension ManagerService {
@@ -68,6 +73,15 @@ extension ManagerService {
         case .delete:
             let call = try DeleteParameters(parameters: parameters)
             try await reply(try await delete(call.name, keepRoot: call.keepRoot))
+        case .export, .importArchive:
+            let progress: @Sendable (Int) async -> Void = { files in
+                guard more else { return }
+                try? await send(ArchiveReply(files: files, done: false).parameters, true)
+            }
+            let result = method == .export
+                ? try await export(ExportParameters(parameters: parameters), progress: progress)
+                : try await importArchive(ImportArchiveParameters(parameters: parameters), progress: progress)
+            try await reply(result)
         case .monitor:
             guard more else { throw VarlinkError.expectedMore }
             for await change in await monitor() { try await send(change.parameters, true) }

@@ -35,8 +35,8 @@ func printError(_ context: String, _ failure: CommandFailure) {
 }
 
 /// One line on stderr (fd 2 directly: stdio's `stderr` is a global Swift 6 will not share across threads).
-func printToStandardError(_ line: String) {
-    var bytes = Array((line + "\n").utf8)[...]
+func printToStandardError(_ line: String, newline: Bool = true) {
+    var bytes = Array((line + (newline ? "\n" : "")).utf8)[...]
     while !bytes.isEmpty {
         let written = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         if written <= 0 { return }

@@ -130,3 +130,189 @@ extension Integration {
         }
     }
 }
+
+/// Export and import-archive: a guest moved as one archive, and an untrusted archive that writes nothing outside.
+extension Integration.Housekeeping {
+    /// Files a root keeps only if the copy is exact: a hard link pair, a sparse file, an ACL, a file capability,
+    /// a user xattr, a setuid file of another owner, a device node, a FIFO and a symlink leading out.
+    static func addHardCases(_ root: String) throws {
+        let script = """
+            set -e
+            cd "$1"
+            echo one > hard1 && ln hard1 hard2
+            truncate -s 100M sparse && echo data | dd of=sparse bs=1 seek=4096 conv=notrunc 2>/dev/null
+            echo acl > acl && setfacl -m u:1234:rw acl
+            cp bin/busybox ping && setcap cap_net_raw+ep ping
+            echo x > xattr && python3 -c 'import os,sys; os.setxattr(sys.argv[1], "user.test", b"v")' "$1/xattr"
+            echo s > setuid && chown 1234:1234 setuid && chmod 4755 setuid
+            mknod null c 1 3 && mkfifo fifo && ln -s /etc/passwd passwd-link
+            touch -d 2001-02-03 hard1 sparse
+            """
+        let result = try run("/bin/bash", ["-c", script, "bash", root])
+        guard result.status == 0 else { throw TestFailure("\(result)") }
+    }
+
+    /// rsync's list of differences between two trees (-n: nothing is changed): empty when equal in everything.
+    static func differences(_ a: String, _ b: String) throws -> String {
+        let result = try run("/usr/bin/rsync", ["-naHAXS", "--numeric-ids", "--itemize-changes", "\(a)/", "\(b)/"])
+        return result.status == 0 ? result.stdout : "\(result)"
+    }
+
+    @Test func exportAndImportArchiveMoveAGuestWithEverythingItsRootHas() async throws {
+        try await withTestHost { host in
+            let root = try host.addVServer("web", config: busyboxInit + "context = 1960\n")
+            try Self.addHardCases(root)
+            try host.addHook("web", "pre-start", "true")
+            try host.startDaemon()
+            #expect(try host.ctl("start", "web").status == 0)
+            let running = try host.ctl("export", "web", "\(host.directory)/web.tar.zst")
+            #expect(running.status == 1 && running.stderr.contains("it is running: stop it first"), "\(running)")
+            #expect(try host.ctl("stop", "web").status == 0)
+
+            let archive = "\(host.directory)/web.tar.zst"
+            let exported = try host.ctl("export", "web", archive)
+            #expect(exported.status == 0 && exported.stdout.hasPrefix("exported web to \(archive) ("), "\(exported)")
+            #expect(exported.stderr.isEmpty, "no progress in a pipe: \(exported)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: archive)).prefix(4) == Data([0x28, 0xB5, 0x2F, 0xFD]))
+
+            // Its hook acts on this host: refused until trusted, and nothing is left of the attempt.
+            let copyRoot = "\(host.rootsDirectory)/copy"
+            let untrusted = try host.ctl("import-archive", archive, "--name", "copy", "--root", copyRoot)
+            #expect(untrusted.status == 1 && untrusted.stderr.contains("--trust-config"), "\(untrusted)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: host.rootsDirectory).sorted() == ["web"])
+            let copied = try host.ctl("import-archive", archive, "--name", "copy", "--root", copyRoot,
+                                      "--trust-config")
+            #expect(copied.status == 0, "\(copied)")
+            #expect(try Self.differences(root, copyRoot) == "", "the copy is the same tree")
+            let context = try host.ctl("list", "--json").stdout
+            #expect(context.contains("\"context\":1000") || context.contains("\"context\": 1000"),
+                    "web keeps 1960, the copy gets a free one: \(context)")
+
+            // Through a pipe, after web is deleted: it comes back under its own name and starts.
+            let script = "\"$0\" export web - --compress gzip | \"$0\" import-archive - --name back --trust-config "
+                + "--root \"$1\""
+            var environment = ProcessInfo.processInfo.environment
+            environment["VSERVERD_SOCKET"] = host.socket
+            let piped = try run("/bin/bash", ["-c", script, Products.vserverctl, "\(host.rootsDirectory)/back"],
+                                environment: environment)
+            #expect(piped.status == 0 && piped.stdout.hasPrefix("imported back (context"), "\(piped)")
+            #expect(try Self.differences(root, "\(host.rootsDirectory)/back") == "")
+            #expect(try host.ctl("delete", "web", "--yes").status == 0)
+            let restored = try host.ctl("import-archive", archive, "--root", root, "--trust-config")
+            #expect(restored.status == 0 && restored.stdout.hasPrefix("imported web (context 1960"), "\(restored)")
+            #expect(try Self.differences("\(host.rootsDirectory)/back", root) == "")
+            #expect(try host.ctl("start", "web").status == 0)
+            #expect(try host.ctl("exec", "web", "--", "cat", "/hard2").stdout == "one\n")
+            #expect(try host.ctl("stop", "web").status == 0)
+        }
+    }
+
+    /// An archive is untrusted: "../x", an absolute name and a symlink followed by a file through it write
+    /// nothing outside, and the import is refused whole.
+    @Test func aHostileArchiveWritesNothingOutsideTheNewRoot() async throws {
+        try await withTestHost { host in
+            try host.startDaemon()
+            let outside = "\(host.directory)/outside"
+            try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+            let archive = "\(host.directory)/evil.tar"
+            let python = """
+                import io, sys, tarfile
+                archive, outside = sys.argv[1], sys.argv[2]
+                def add(tar, name, data=b"x", kind=tarfile.REGTYPE, link=""):
+                    info = tarfile.TarInfo(name); info.type = kind; info.linkname = link; info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+                with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+                    add(tar, "vserver/evil/vserver.toml", b'command = ["sleep", "1"]\\n')
+                    add(tar, "root/", kind=tarfile.DIRTYPE)
+                    add(tar, "../dotdot-x")
+                    add(tar, outside + "/absolute-x")
+                    add(tar, "root/link", kind=tarfile.SYMTYPE, link=outside)
+                    add(tar, "root/link/through-link-x")
+                """
+            #expect(try run("/usr/bin/env", ["python3", "-c", python, archive, outside]).status == 0)
+            let imported = try host.ctl("import-archive", archive, "--root", "\(host.rootsDirectory)/evil")
+            #expect(imported.status == 1 && imported.stderr.contains("Member name contains '..'"), "\(imported)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty, "nothing written outside")
+            #expect(!FileManager.default.fileExists(atPath: "\(host.rootsDirectory)/../dotdot-x"))
+            #expect(!FileManager.default.fileExists(atPath: "\(host.directory)/dotdot-x"))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: host.rootsDirectory).isEmpty,
+                    "no root, no staging left")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: host.configDirectory).isEmpty)
+        }
+    }
+}
+
+extension Integration.Housekeeping {
+    /// vserverctl with the host's socket, started without waiting for it, its signals as from a login shell.
+    static func startCtl(_ host: TestHost, _ arguments: [String]) throws -> ChildProcess {
+        let environment = ProcessInfo.processInfo.environment.merging(["VSERVERD_SOCKET": host.socket]) { $1 }
+        return try ChildProcess([Products.vserverctl] + arguments, environment: environment)
+    }
+
+    /// Ctrl-C of vserverctl hangs up on the daemon, which stops tar and removes what it wrote: no archive, no
+    /// partial file, no half-imported root or staging directory.
+    @Test func ctrlCDuringExportAndImportLeavesNothing() async throws {
+        try await withTestHost { host in
+            let root = try host.addVServer("web", config: busyboxInit + "context = 1961\n")
+            // 600 MB that zstd cannot shrink: long enough to be interrupted.
+            let big = try run("/bin/dd", ["if=/dev/urandom", "of=\(root)/big", "bs=1M", "count=600", "status=none"])
+            #expect(big.status == 0, "\(big)")
+            try host.startDaemon()
+
+            let archive = "\(host.directory)/web.tar.zst"
+            let export = try Self.startCtl(host, ["export", "web", archive])
+            try waitUntil("the export to write", timeout: .seconds(20)) {
+                (try? FileManager.default.attributesOfItem(atPath: archive + ".partial")[.size] as? Int ?? 0) ?? 0
+                    > 1_000_000
+            }
+            kill(export.pid, SIGINT)
+            #expect(try export.wait() == 128 + SIGINT)
+            try waitUntil("the partial archive to go") { !FileManager.default.fileExists(atPath: archive + ".partial") }
+            #expect(!FileManager.default.fileExists(atPath: archive))
+            try waitUntil("the staging directory to go") {
+                try FileManager.default.contentsOfDirectory(atPath: host.stateDirectory).allSatisfy {
+                    !$0.hasPrefix(".export-")
+                }
+            }
+
+            // An import that reads from a FIFO the test fills slowly: interrupted while tar waits for more.
+            #expect(try host.ctl("export", "web", "\(host.directory)/plain.tar").status == 0)
+            let fifo = "\(host.directory)/fifo"
+            #expect(mkfifo(fifo, 0o600) == 0)
+            let importing = try Self.startCtl(host, ["import-archive", fifo, "--name", "copy", "--root",
+                                                     "\(host.rootsDirectory)/copy"])
+            let writer = try FileHandle(forWritingTo: URL(fileURLWithPath: fifo))
+            let partial = try FileHandle(forReadingFrom: URL(fileURLWithPath: "\(host.directory)/plain.tar"))
+            try writer.write(contentsOf: try partial.read(upToCount: 50_000_000) ?? Data())
+            try waitUntil("the import to unpack", timeout: .seconds(20)) {
+                try FileManager.default.contentsOfDirectory(atPath: host.rootsDirectory).contains {
+                    $0.hasPrefix(".import-")
+                }
+            }
+            kill(importing.pid, SIGINT)
+            #expect(try importing.wait() == 128 + SIGINT)
+            try waitUntil("the staging directory to go") {
+                try FileManager.default.contentsOfDirectory(atPath: host.rootsDirectory) == ["web"]
+            }
+            try? writer.close()
+            #expect(!FileManager.default.fileExists(atPath: "\(host.configDirectory)/copy"))
+            #expect(!(try host.ctl("list").stdout.contains("copy")))
+        }
+    }
+
+    /// On a terminal (under script(1)) export shows how far it is; in a pipe it prints only its result.
+    @Test func exportShowsProgressOnATerminalOnly() async throws {
+        try await withTestHost { host in
+            let root = try host.addVServer("web", config: busyboxInit + "context = 1962\n")
+            let files = try run("/bin/bash", ["-c", "mkdir \"$1/many\" && cd \"$1/many\" && touch $(seq 1 3000)",
+                                              "bash", root])
+            #expect(files.status == 0, "\(files)")
+            try host.startDaemon()
+            let command = "VSERVERD_SOCKET=\(host.socket) \(Products.vserverctl) export web \(host.directory)/a.tar"
+            let terminal = try run("/usr/bin/script", ["-qec", command, "/dev/null"])
+            #expect(terminal.status == 0 && terminal.stdout.contains("\rexport web: 3000 files"), "\(terminal)")
+            let piped = try host.ctl("export", "web", "\(host.directory)/b.tar")
+            #expect(piped.status == 0 && piped.stderr.isEmpty && !piped.stdout.contains("files\u{1B}"), "\(piped)")
+        }
+    }
+}

@@ -5,8 +5,10 @@
 # prometheus: the metrics test scrapes `vserverd --metrics` with a Prometheus of its own (its own ports and data).
 # lxcfs: the lxcfs = true test runs an lxcfs of its own on a temp dir.
 # bpftool: the net = "bound" tests check that stop leaves none of the guest's BPF programs loaded.
+# tar, zstd: export and import-archive run them; acl, libcap2-bin, rsync: their test sets ACLs and file capabilities
+# and compares the trees.
 debian_packages="libsystemd-dev pkg-config busybox-static util-linux iproute2 python3 gcc libc6-dev btrfs-progs
-    prometheus lxcfs bpftool"
+    prometheus lxcfs bpftool tar zstd acl libcap2-bin rsync"
 
 install_deps() {
     missing=""

@@ -348,7 +348,7 @@ public enum ConfigWriter {
     }
 
     /// The lowest context from 1000 up that no vserver has or has recorded, as the loader would assign it.
-    private static func freeContext(_ configs: ConfigSet) -> Int {
+    package static func freeContext(_ configs: ConfigSet) -> Int {
         let used = Set(configs.configs.values.map(\.context)).union(configs.reservedContexts)
         var context = VServerConfig.firstDefaultContext
         while used.contains(context) { context += 1 }

@@ -58,14 +58,7 @@ package enum Dedupe {
         package var reason: String
     }
 
-    package struct Progress: Sendable, Equatable {
-        /// Files and bytes read for hashing so far, of those with a same-sized partner.
-        package var files: UInt64
-        package var bytes: UInt64
-        package var totalFiles: UInt64
-        package var totalBytes: UInt64
-        package var bytesDeduped: UInt64
-    }
+    package typealias Progress = StorageProgress
 
     package struct Report: Sendable, Equatable {
         /// Regular files of at least `minimumSize`, hard links once, not excluded, and their bytes.
@@ -119,7 +112,7 @@ private struct Deduper {
     let progress: (Dedupe.Progress) -> Void
     let isCancelled: () -> Bool
     var report = Dedupe.Report()
-    private var state = Dedupe.Progress(files: 0, bytes: 0, totalFiles: 0, totalBytes: 0, bytesDeduped: 0)
+    private var state = Dedupe.Progress()
     private var roots: [Int32] = []
     private var seen = Set<FileKey>()
 

@@ -7,14 +7,7 @@ import Glibc
 /// ever followed, and a mount inside is copied as an empty directory. On a failure or cancellation nothing of the
 /// destination is left. Not copied: inode flags (chattr), which the guest's tools manage.
 package enum TreeCopy {
-    package struct Progress: Sendable, Equatable {
-        /// Inodes made so far and data bytes of regular files copied or cloned.
-        package var files: UInt64
-        package var bytes: UInt64
-        /// What a first walk found: inodes (the root included) and regular files' bytes.
-        package var totalFiles: UInt64
-        package var totalBytes: UInt64
-    }
+    package typealias Progress = StorageProgress
 
     package struct Report: Sendable, Equatable {
         /// Inodes made (hard links once), the root included.
@@ -24,11 +17,14 @@ package enum TreeCopy {
         /// Of them, the bytes that share extents with the source (FICLONE).
         package var bytesCloned: UInt64 = 0
         package var usedReflinks = false
+        /// The destination is a btrfs subvolume, as the source is (so that disk limits apply to it as well).
+        package var madeSubvolume = false
         /// Mount points inside the source (relative paths), copied as empty directories.
         package var skippedMounts: [String] = []
     }
 
-    /// Copies the tree `source` to the new directory `destination` (its parent must exist; it must not). Calls
+    /// Copies the tree `source` to the new directory `destination` (its parent must exist; it must not), a btrfs
+    /// subvolume when `source` is one and the parent is on btrfs. Calls
     /// `progress` after each file and each 16 MiB, and stops when `isCancelled` says so.
     package static func copy(
         from source: String, to destination: String, progress: @escaping (Progress) -> Void = { _ in },
@@ -36,7 +32,7 @@ package enum TreeCopy {
     ) throws(StorageError) -> Report {
         var totals = TreeWalk()
         do { try totals.add(source) } catch { throw .system(error) }
-        let total = Progress(files: 0, bytes: 0, totalFiles: totals.inodes, totalBytes: totals.fileBytes)
+        let total = Progress(totalFiles: totals.inodes, totalBytes: totals.fileBytes)
         var copier = TreeCopier(source: source, destination: destination, total: total, progress: progress,
                                 isCancelled: isCancelled)
         do {
@@ -86,14 +82,28 @@ private struct TreeCopier {
         let (sourceRoot, status) = try TreeFiles.openRoot(source)
         defer { close(sourceRoot) }
         device = status.st_dev
-        guard mkdir(destination, 0o700) == 0 else { throw SystemError("mkdir", path: destination) }
-        madeDestination = true
+        try makeDestination()
         destinationRoot = try TreeFiles.openRoot(destination).fd
         defer { close(destinationRoot) }
         try copyDirectory(sourceRoot, destinationRoot, relative: "")
         try NodeMetadata.copy(status, from: .open(sourceRoot), to: .open(destinationRoot), path: destination)
         report.files += 1
         reportProgress()
+    }
+
+    /// The top directory, for root only until the copy is complete (its own mode comes last).
+    private mutating func makeDestination() throws {
+        let above = Path.components(destination).dropLast().joined(separator: "/")
+        let parent = destination.hasPrefix("/") ? "/" + above : (above.isEmpty ? "." : above)
+        if try Btrfs.isSubvolume(source), try Btrfs.isBtrfs(parent) {
+            try Btrfs.createSubvolume(at: destination)
+            madeDestination = true
+            report.madeSubvolume = true
+            guard chmod(destination, 0o700) == 0 else { throw SystemError("chmod", path: destination) }
+        } else {
+            guard mkdir(destination, 0o700) == 0 else { throw SystemError("mkdir", path: destination) }
+            madeDestination = true
+        }
     }
 
     private mutating func copyDirectory(_ source: Int32, _ target: Int32, relative: String) throws {

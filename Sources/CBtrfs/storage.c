@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -226,4 +227,10 @@ int vs_open_no_symlinks(int root, const char *path, int flags, const char **call
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
     int fd = (int)syscall(SYS_openat2, root, path, &how, sizeof how);
     return fd < 0 ? failed(call, "openat2") : fd;
+}
+
+int vs_is_mount_root(int directory, const char *name, const char **call) {
+    struct statx info;
+    if (statx(directory, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &info) < 0) return failed(call, "statx");
+    return (info.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (info.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }

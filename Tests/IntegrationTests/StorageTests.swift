@@ -88,10 +88,24 @@ extension Integration {
                     try sh("mount --bind \(inside.mountPoint) \(source)/proc "
                         + "&& echo guest-mount > \(source)/proc/file")
                     defer { _ = try? run("/bin/umount", [source + "/proc"]) }
+                    // From the same file system: st_dev cannot tell, the mount table can.
+                    try sh("mkdir \(disk.mountPoint)/shared && echo host > \(disk.mountPoint)/shared/file "
+                        + "&& mount --bind \(disk.mountPoint)/shared \(source)/home "
+                        + "&& mount --bind \(disk.mountPoint)/shared/file \(source)/etc/hostname")
+                    defer { _ = try? run("/bin/umount", [source + "/home"]) }
+                    defer { _ = try? run("/bin/umount", [source + "/etc/hostname"]) }
                     let report = try TreeCopy.copy(from: source, to: disk.mountPoint + "/copy")
-                    #expect(report.skippedMounts == ["proc"], "\(report)")
-                    let copied = try FileManager.default.contentsOfDirectory(atPath: disk.mountPoint + "/copy/proc")
-                    #expect(copied == [])
+                    #expect(report.skippedMounts == ["etc/hostname", "home", "proc"], "\(report)")
+                    for directory in ["proc", "home"] {
+                        let path = disk.mountPoint + "/copy/" + directory
+                        #expect(try FileManager.default.contentsOfDirectory(atPath: path) == [], "\(directory)")
+                    }
+                    #expect(!FileManager.default.fileExists(atPath: disk.mountPoint + "/copy/etc/hostname"))
+                    var walk = TreeWalk()
+                    try walk.add(source)
+                    let copied = try RootUsage.walk(disk.mountPoint + "/copy")
+                    // du -x leaves out the mount points themselves; the copy has them as empty directories.
+                    #expect(walk.inodes + 2 == copied.usedInodes, "du -x counts what the copy holds")
                 }
             }
         }

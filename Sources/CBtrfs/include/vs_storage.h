@@ -52,6 +52,10 @@ int vs_reflink_probe(const char *directory, const char **call);
  * (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV): a guest's tree is untrusted. */
 int vs_open_no_symlinks(int root, const char *path, int flags, const char **call);
 
+/* 1 when the directory `name` in `directory` is the root of a mount (statx STATX_ATTR_MOUNT_ROOT: also a bind
+ * mount from the same file system, which st_dev cannot tell), else 0; not following a symlink. */
+int vs_is_mount_root(int directory, const char *name, const char **call);
+
 #ifdef __cplusplus
 }
 #endif

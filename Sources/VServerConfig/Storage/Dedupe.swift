@@ -154,7 +154,9 @@ private struct Deduper {
         for name in names {
             let child = relative.isEmpty ? name : relative + "/" + name
             var status = stat()
-            guard fstatat(fd, name, &status, AT_SYMLINK_NOFOLLOW) == 0, status.st_dev == device else { continue }
+            guard fstatat(fd, name, &status, AT_SYMLINK_NOFOLLOW) == 0,
+                !TreeFiles.isMount(fd, name, status, device: device)
+            else { continue }
             if status.st_mode & S_IFMT == S_IFREG { consider(guest, child, status, into: &candidates) }
             guard status.st_mode & S_IFMT == S_IFDIR,
                 let directory = try? TreeFiles.openChild(fd, name, isDirectory: true, path: shown(guest, child))

@@ -77,7 +77,9 @@ package struct TreeWalk {
         defer { close(fd) }
         for name in (try? TreeFiles.names(fd, path: "")) ?? [] {
             var status = stat()
-            guard fstatat(fd, name, &status, AT_SYMLINK_NOFOLLOW) == 0, status.st_dev == device else { continue }
+            guard fstatat(fd, name, &status, AT_SYMLINK_NOFOLLOW) == 0,
+                !TreeFiles.isMount(fd, name, status, device: device)
+            else { continue }
             count(status, in: fd, name: name)
             if status.st_mode & S_IFMT == S_IFDIR,
                 let child = try? TreeFiles.openChild(fd, name, isDirectory: true, path: name)

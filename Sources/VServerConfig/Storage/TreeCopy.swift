@@ -120,6 +120,10 @@ private struct TreeCopier {
                                     _ status: stat) throws
     {
         let type = status.st_mode & S_IFMT
+        if type != S_IFDIR && TreeFiles.isMount(source, name, status, device: device) {
+            report.skippedMounts.append(relative)  // a file bind-mounted over one of the root's
+            return
+        }
         let linked = type != S_IFDIR && status.st_nlink > 1
         if linked, let first = links[FileKey(status)] {
             guard linkat(destinationRoot, first, target, name, 0) == 0 else {
@@ -144,8 +148,8 @@ private struct TreeCopier {
         guard mkdirat(target, name, 0o700) == 0 else { throw SystemError("mkdir", path: path) }
         let made = try TreeFiles.openChild(target, name, isDirectory: true, path: path)
         defer { close(made) }
-        guard status.st_dev == device else {
-            // A mount inside the guest (its /proc, a bind mount): not part of the root.
+        guard !TreeFiles.isMount(source, name, status, device: device) else {
+            // Mounted there, not part of the root (a bind mount, another file system, a nested subvolume).
             report.skippedMounts.append(relative)
             try NodeMetadata.copy(status, from: nil, to: .open(made), path: path)
             return

@@ -53,6 +53,14 @@ package enum TreeFiles {
         return status
     }
 
+    /// Whether `name` (lstat `status`) is another mount than the tree's (`device`): another file system, a btrfs
+    /// subvolume, or a bind mount even from the same file system. Walks do not enter it (`du -x`).
+    package static func isMount(_ directory: Int32, _ name: String, _ status: stat, device: dev_t) -> Bool {
+        guard status.st_dev == device else { return true }
+        var call: UnsafePointer<CChar>? = nil
+        return vs_is_mount_root(directory, name, &call) == 1
+    }
+
     /// The names in an open directory, without "." and "..", sorted bytewise (the same order on every walk).
     package static func names(_ fd: Int32, path: String) throws(SystemError) -> [String] {
         let copy = dup(fd)

@@ -63,6 +63,16 @@ import VServerTestSupport
         #expect(!FileSystem.exists(tree.absolute("copy")))
     }
 
+    @Test func aFileThatVanishesDuringTheCopyIsLeftOutAndNamed() throws {
+        let tree = TemporaryTree()
+        let source = tree.directory("source")
+        tree.file("source/a", "a")
+        let vanishing = tree.file("source/z", "z")
+        let report = try TreeCopy.copy(from: source, to: tree.absolute("copy"), progress: { _ in unlink(vanishing) })
+        #expect(report.vanished == ["z"] && report.files == 2, "\(report)")
+        #expect(!FileSystem.exists(tree.absolute("copy/z")) && FileSystem.exists(tree.absolute("copy/a")))
+    }
+
     @Test func aSymlinkAsTheSourceIsNotFollowed() throws {
         let tree = TemporaryTree()
         tree.file("real/a", "a")

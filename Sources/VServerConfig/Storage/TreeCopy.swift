@@ -21,11 +21,13 @@ package enum TreeCopy {
         package var madeSubvolume = false
         /// Mount points inside the source (relative paths), copied as empty directories.
         package var skippedMounts: [String] = []
+        /// Files that disappeared while they were copied (from a running guest), left out.
+        package var vanished: [String] = []
     }
 
     /// Copies the tree `source` to the new directory `destination` (its parent must exist; it must not), a btrfs
-    /// subvolume when `source` is one and the parent is on btrfs. Calls
-    /// `progress` after each file and each 16 MiB, and stops when `isCancelled` says so.
+    /// subvolume when `source` is one and the parent is on btrfs. Calls `progress` after each file and each 16 MiB
+    /// of data, and stops when `isCancelled` says so.
     package static func copy(
         from source: String, to destination: String, progress: @escaping (Progress) -> Void = { _ in },
         isCancelled: @escaping () -> Bool = { false }
@@ -110,7 +112,10 @@ private struct TreeCopier {
         for name in try TreeFiles.names(source, path: sourcePath(relative)) {
             if isCancelled() { throw StorageError.cancelled }
             let child = relative.isEmpty ? name : relative + "/" + name
-            let status = try TreeFiles.status(source, name, path: sourcePath(child))
+            let path = sourcePath(child)
+            guard let status = try unlessVanished(child, { () throws(SystemError) in
+                try TreeFiles.status(source, name, path: path)
+            }) else { continue }
             try copyEntry(source, target, name, relative: child, status)
             reportProgress()
         }
@@ -133,7 +138,7 @@ private struct TreeCopier {
         }
         switch type {
         case S_IFDIR: try copySubdirectory(source, target, name, relative: relative, status)
-        case S_IFREG: try copyFile(source, target, name, relative: relative, status)
+        case S_IFREG: guard try copyFile(source, target, name, relative: relative, status) else { return }
         case S_IFLNK: try copySymlink(source, target, name, relative: relative, status)
         default: try copySpecial(source, target, name, relative: relative, status)
         }
@@ -162,10 +167,14 @@ private struct TreeCopier {
         try NodeMetadata.copy(status, from: .open(opened), to: .open(made), path: path)
     }
 
+    /// False when the file vanished before it was opened.
     private mutating func copyFile(_ source: Int32, _ target: Int32, _ name: String, relative: String,
-                                   _ status: stat) throws
+                                   _ status: stat) throws -> Bool
     {
-        let opened = try TreeFiles.openChild(source, name, isDirectory: false, path: sourcePath(relative))
+        let shown = sourcePath(relative)
+        guard let opened = try unlessVanished(relative, { () throws(SystemError) in
+            try TreeFiles.openChild(source, name, isDirectory: false, path: shown)
+        }) else { return false }
         defer { close(opened) }
         try Self.checkSame(opened, status, path: sourcePath(relative))
         let path = Path.join(destination, relative)
@@ -174,6 +183,7 @@ private struct TreeCopier {
         defer { close(made) }
         try copyData(opened, made, size: UInt64(status.st_size), path: path)
         try NodeMetadata.copy(status, from: .open(opened), to: .open(made), path: path)
+        return true
     }
 
     private mutating func copyData(_ source: Int32, _ target: Int32, size: UInt64, path: String) throws {
@@ -225,6 +235,19 @@ private struct TreeCopier {
             throw SystemError("mknod", path: path)
         }
         try NodeMetadata.copy(status, from: .named(source, name), to: .named(target, name), path: path)
+    }
+
+    /// What `body` returns, or nil when it failed because `relative` is gone (deleted by a running guest).
+    private mutating func unlessVanished<Value>(_ relative: String, _ body: () throws(SystemError) -> Value)
+        throws(SystemError) -> Value?
+    {
+        do {
+            return try body()
+        } catch {
+            guard error.errno == ENOENT else { throw error }
+            report.vanished.append(relative)
+            return nil
+        }
     }
 
     /// A running guest may swap an entry between the lstat and the open: copy only what was looked at.

@@ -58,15 +58,7 @@ extension Integration {
         @Test func aCancelledOrFailedCopyLeavesNoDestination() throws {
             try withLoopFileSystem("btrfs") { disk in
                 let source = try craftedRoot(in: disk)
-                let copy = disk.mountPoint + "/copy"
-                var asked = 0
-                #expect(throws: StorageError.cancelled) {
-                    try TreeCopy.copy(from: source, to: copy, isCancelled: {
-                        asked += 1
-                        return asked > 40
-                    })
-                }
-                #expect(asked == 41 && !FileManager.default.fileExists(atPath: copy))
+                expectCancelledCopy(source, disk.mountPoint + "/copy", after: 40)
 
                 try sh("head -c 20000000 /dev/urandom > \(source)/data/big")
                 try withLoopFileSystem("tmpfs") { small in
@@ -117,14 +109,7 @@ extension Integration {
                 try sh("cp -a \(BaseRootfs.path)/. \(source) && head -c 8000000 /dev/urandom > \(source)/data")
                 try DiskQuota.apply(limitBytes: 100 * UInt64(mebibyte), inodes: nil, to: source)
                 let copy = disk.mountPoint + "/db"
-                var asked = 0
-                #expect(throws: StorageError.cancelled) {
-                    try TreeCopy.copy(from: source, to: copy, isCancelled: {
-                        asked += 1
-                        return asked > 100
-                    })
-                }
-                #expect(!FileManager.default.fileExists(atPath: copy), "the half-made subvolume is gone")
+                expectCancelledCopy(source, copy, after: 100)
 
                 let report = try TreeCopy.copy(from: source, to: copy)
                 #expect(report.madeSubvolume && report.usedReflinks, "\(report)")
@@ -245,6 +230,22 @@ private func craftedRoot(in disk: LoopFileSystem) throws -> String {
         touch -h -d '2001-02-03 04:05:06' passwd a fifo null ../etc . ..
         """)
     return root
+}
+
+/// A copy whose `isCancelled` says yes at its question number `calls` + 1 throws `cancelled` and leaves no
+/// destination (a subvolume included).
+private func expectCancelledCopy(_ source: String, _ copy: String, after calls: Int,
+                                 sourceLocation: SourceLocation = #_sourceLocation)
+{
+    var asked = 0
+    #expect(throws: StorageError.cancelled, sourceLocation: sourceLocation) {
+        try TreeCopy.copy(from: source, to: copy, isCancelled: {
+            asked += 1
+            return asked > calls
+        })
+    }
+    #expect(asked == calls + 1 && !FileManager.default.fileExists(atPath: copy), "asked \(asked) times",
+            sourceLocation: sourceLocation)
 }
 
 /// rsync's itemized differences of a dry run: nothing when the trees are equal in everything rsync can see.

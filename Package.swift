@@ -18,7 +18,8 @@ let package = Package(
     targets: [
         // The only code that runs between clone and exec, plus thin wrappers for syscalls Swift lacks.
         .target(name: "CVServerSpawn"),
-        // The btrfs ioctls behind disk limits (subvolumes, qgroups): ioctl(2) is variadic, so Swift cannot call it.
+        // The btrfs ioctls behind disk limits (subvolumes, qgroups) and the file ioctls behind clone, hashify and du
+        // (FICLONE, FIEMAP, FIDEDUPERANGE): ioctl(2) is variadic, so Swift cannot call it.
         .target(name: "CBtrfs"),
         // libsystemd: sd_notify, sd_listen_fds, sd_journal_sendv, sd-bus.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),

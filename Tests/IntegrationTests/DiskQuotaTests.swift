@@ -158,9 +158,9 @@ private func size(of path: String) throws -> UInt64 {
     (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0
 }
 
-/// A file system of its own for one test: a loop image (btrfs 256 MB, ext4 32 MB) or a tmpfs, mounted in a
-/// root-only temporary directory. `cleanup` unmounts it, detaches the loop device and removes the directory, also
-/// after a failure half-way through `init`.
+/// A file system of its own for one test: a loop image (btrfs 256 MB, XFS with reflinks 320 MB, ext4 32 MB) or a
+/// tmpfs, mounted in a root-only temporary directory. `cleanup` unmounts it, detaches the loop device and removes the
+/// directory, also after a failure half-way through `init`.
 final class LoopFileSystem {
     let directory: String
     var mountPoint: String { directory + "/mnt" }
@@ -181,9 +181,13 @@ final class LoopFileSystem {
                 return
             }
             let image = directory + "/image"
-            try check(run("/usr/bin/truncate", ["-s", type == "btrfs" ? "256M" : "32M", image]))
-            try check(type == "btrfs" ? run("/usr/sbin/mkfs.btrfs", ["-q", image])
-                                      : run("/usr/sbin/mkfs.ext4", ["-q", "-F", image]))
+            let size = ["btrfs": "256M", "xfs": "320M"][type] ?? "32M"
+            try check(run("/usr/bin/truncate", ["-s", size, image]))
+            switch type {
+            case "btrfs": try check(run("/usr/sbin/mkfs.btrfs", ["-q", image]))
+            case "xfs": try check(run("/usr/sbin/mkfs.xfs", ["-q", "-m", "reflink=1", image]))
+            default: try check(run("/usr/sbin/mkfs.ext4", ["-q", "-F", image]))
+            }
             let losetup = try check(run("/usr/sbin/losetup", ["--find", "--show", image]))
             loopDevice = losetup.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             try check(run("/bin/mount", ["-t", type, loopDevice!, mountPoint]))

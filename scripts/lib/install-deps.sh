@@ -2,13 +2,14 @@
 # the build and the tests need, only when something is missing.
 # gcc and libc6-dev: the seccomp and confinement tests compile static probes with /usr/bin/cc.
 # btrfs-progs: the disk quota tests make a btrfs image with mkfs.btrfs.
+# xfsprogs, rsync, acl, libcap2-bin: the storage tests copy roots on XFS with reflinks and compare them with rsync,
+#   with an ACL (setfacl) and a file capability (setcap) in them.
 # prometheus: the metrics test scrapes `vserverd --metrics` with a Prometheus of its own (its own ports and data).
 # lxcfs: the lxcfs = true test runs an lxcfs of its own on a temp dir.
 # bpftool: the net = "bound" tests check that stop leaves none of the guest's BPF programs loaded.
-# tar, zstd: export and import-archive run them; acl, libcap2-bin, rsync: their test sets ACLs and file capabilities
-# and compares the trees.
+# tar, zstd: export and import-archive run them (their test also sets ACLs and capabilities and uses rsync).
 debian_packages="libsystemd-dev pkg-config busybox-static util-linux iproute2 python3 gcc libc6-dev btrfs-progs
-    prometheus lxcfs bpftool tar zstd acl libcap2-bin rsync"
+    prometheus lxcfs bpftool xfsprogs rsync acl libcap2-bin tar zstd"
 
 install_deps() {
     missing=""

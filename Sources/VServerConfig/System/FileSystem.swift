@@ -61,14 +61,16 @@ package enum FileSystem {
         return try readBytes(fd: fd, path: path)
     }
 
-    /// The same from an open fd (opened with O_NONBLOCK); `path` names it in errors.
-    package static func readBytes(fd: Int32, path: String) throws(SystemError) -> (bytes: [UInt8], status: FileStatus) {
+    /// The same from an open fd (opened with O_NONBLOCK), up to `limit` bytes; `path` names it in errors.
+    package static func readBytes(fd: Int32, path: String, limit: Int = maximumFileSize)
+        throws(SystemError) -> (bytes: [UInt8], status: FileStatus)
+    {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SystemError(call: "fstat", path: path, errno: errno) }
         let status = FileStatus(st)
         guard !status.isDirectory else { throw SystemError(call: "read", path: path, errno: EISDIR) }
         guard status.isRegularFile else { throw SystemError(call: "open", path: path, errno: EINVAL) }
-        guard status.size <= maximumFileSize else { throw SystemError(call: "read", path: path, errno: EFBIG) }
+        guard status.size <= limit else { throw SystemError(call: "read", path: path, errno: EFBIG) }
 
         var bytes: [UInt8] = []
         bytes.reserveCapacity(status.size)
@@ -81,7 +83,7 @@ package enum FileSystem {
             }
             if count == 0 { break }
             bytes.append(contentsOf: buffer[0..<count])
-            guard bytes.count <= maximumFileSize else { throw SystemError(call: "read", path: path, errno: EFBIG) }
+            guard bytes.count <= limit else { throw SystemError(call: "read", path: path, errno: EFBIG) }
         }
         return (bytes, status)
     }

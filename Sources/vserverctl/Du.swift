@@ -12,7 +12,7 @@ struct Du: ParsableCommand {
             + "bytes, as of now: the file system is synced first); any other root is walked like `du -sx` (blocks "
             + "allocated, each hard-linked file once, not crossing into other file systems). No daemon needed.")
 
-    @Argument(help: "Vservers (names or context ids); default: all.")
+    @Argument(help: "Vservers (names or context ids); default: all.", completion: .vserverNames)
     var names: [String] = []
 
     @Flag(help: "All vservers (the default without names).")

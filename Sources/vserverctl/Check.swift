@@ -11,7 +11,7 @@ struct Check: ParsableCommand {
             + "a root-only (0700) barrier, and [resources] limits this host has no cgroup controller for. Exit "
             + "status 1 when a checked config is invalid.")
 
-    @Argument(help: "A vserver (name or context id); default: all.")
+    @Argument(help: "A vserver (name or context id); default: all.", completion: .vserverNames)
     var name: String?
 
     @OptionGroup var configDirectory: ConfigDirectoryOption

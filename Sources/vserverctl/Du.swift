@@ -14,7 +14,7 @@ struct Du: ParsableCommand {
             + "extents the file system shares with another guest, a snapshot or a reflink copy (FIEMAP on a walk; "
             + "other subvolumes for a qgroup), EXCLUSIVE the rest. No daemon needed.")
 
-    @Argument(help: "Vservers (names or context ids); default: all.")
+    @Argument(help: "Vservers (names or context ids); default: all.", completion: .vserverNames)
     var names: [String] = []
 
     @Flag(help: "All vservers (the default without names).")

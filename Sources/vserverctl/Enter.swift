@@ -14,7 +14,7 @@ struct Enter: ParsableCommand {
             Needs root. Exit status as exec: the command's, 127 not found, 126 cannot run, 125 vserverctl failed.
             """)
 
-    @Argument(help: "Name or context id.")
+    @Argument(help: "Name or context id.", completion: .vserverNames)
     var name: String
 
     @Argument(parsing: .postTerminator, help: ArgumentHelp("A command to run instead of the shell, after --.",

@@ -29,7 +29,7 @@ struct Exec: ParsableCommand {
             vserverd-bound/ of the cgroup2 hierarchy.
             """)
 
-    @Argument(help: "Name or context id (not with --all).")
+    @Argument(help: "Name or context id (not with --all).", completion: .vserverNames)
     var name: String?
 
     @Flag(help: "Run COMMAND in every running vserver.")

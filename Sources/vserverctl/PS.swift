@@ -19,7 +19,7 @@ struct PS: ParsableCommand {
             that started or ended between ps and the daemon's look at /proc shows "-".
             """)
 
-    @Argument(help: "Only the processes of this vserver (name or context id).")
+    @Argument(help: "Only the processes of this vserver (name or context id).", completion: .vserverNames)
     var name: String?
 
     @Argument(parsing: .postTerminator, help: ArgumentHelp("Options for the host's ps(1), after --.",

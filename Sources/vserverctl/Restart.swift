@@ -4,7 +4,7 @@ import VServerProtocol
 struct Restart: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Stop vservers if they run, then start them.")
 
-    @Argument(help: "Vservers to restart (names or context ids).")
+    @Argument(help: "Vservers to restart (names or context ids).", completion: .vserverNames)
     var names: [String]
 
     @OptionGroup var connection: ConnectionOptions

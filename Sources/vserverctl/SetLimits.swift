@@ -12,7 +12,7 @@ struct SetLimits: ParsableCommand {
             + "keeping its comments and layout, so that they last — as `systemctl set-property` does. A value "
             + "the host cannot enforce changes nothing.")
 
-    @Argument(help: "Name or context id.")
+    @Argument(help: "Name or context id.", completion: .vserverNames)
     var name: String
 
     @Argument(help: "KEY=VALUE, one or more.")

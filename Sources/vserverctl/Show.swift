@@ -11,7 +11,7 @@ struct Show: ParsableCommand {
             + "(user and system), memory and its peak, tasks, bytes read and written, and disk space against its "
             + "quota.")
 
-    @Argument(help: "Name or context id.")
+    @Argument(help: "Name or context id.", completion: .vserverNames)
     var name: String
 
     @Flag(help: "Print the Varlink reply as JSON: {\"vserver\": {...}, \"limits\": [...]}.")

@@ -9,7 +9,7 @@ struct Start: ParsableCommand {
             + "or --mark, every vserver that could not start (an invalid config with the mark included) is named "
             + "on stderr and the exit status is 1.")
 
-    @Argument(help: "Vservers to start (names or context ids).")
+    @Argument(help: "Vservers to start (names or context ids).", completion: .vserverNames)
     var names: [String] = []
 
     @Flag(help: "Start every vserver with a valid config, in `after` order.")

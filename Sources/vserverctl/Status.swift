@@ -8,7 +8,7 @@ struct Status: ParsableCommand {
         discussion: "Exit status: 0 running, 3 not running (stopped, failed, starting, stopping), 4 no such "
             + "vserver, 1 other errors — as LSB init scripts and `systemctl status` do.")
 
-    @Argument(help: "Name or context id.")
+    @Argument(help: "Name or context id.", completion: .vserverNames)
     var name: String
 
     @OptionGroup var connection: ConnectionOptions

@@ -7,7 +7,7 @@ struct Stop: ParsableCommand {
         discussion: "Runs pre-stop hooks, sends the configured stop-signal to PID 1, waits up to stop-timeout "
             + "seconds, then SIGKILL (which ends every process of the vserver), then runs post-stop hooks.")
 
-    @Argument(help: "Vservers to stop (names or context ids).")
+    @Argument(help: "Vservers to stop (names or context ids).", completion: .vserverNames)
     var names: [String] = []
 
     @Flag(help: "Stop every running vserver, dependents first.")

@@ -10,6 +10,7 @@ struct VServerCtl: ParsableCommand {
             \(defaultManagerSocketPath) unless --socket says otherwise. Errors print one line on stderr and \
             exit non-zero.
             """,
+        version: vserverdVersion,
         subcommands: [List.self, Status.self, Show.self, SetLimits.self, Start.self, Stop.self, Restart.self,
                       Enter.self, Exec.self, PS.self, Whois.self, Top.self, Du.self, Check.self, Create.self,
                       Build.self, Import.self, Rename.self, Delete.self, Export.self, ImportArchive.self,

@@ -8,6 +8,7 @@ import ServiceLifecycle
 import Synchronization
 import VServerCore
 import VarlinkServer
+import VServerProtocol
 
 /// `--metrics HOST:PORT`: `127.0.0.1:9100`, `[::1]:9100`, `0.0.0.0:9100` for every IPv4 address, or a host name.
 struct MetricsAddress: Sendable, CustomStringConvertible {

@@ -18,7 +18,8 @@ struct VServerDaemon: AsyncParsableCommand {
             Reads one directory per vserver from the config directory, starts and stops vservers on request, \
             and re-adopts the ones a previous vserverd started. Stopping vserverd leaves the vservers running. \
             SIGHUP re-reads the configs; SIGTERM stops the daemon.
-            """)
+            """,
+        version: vserverdVersion)
 
     @Option(help: "Directory with one subdirectory per vserver.")
     var configDir = "/etc/vservers"
@@ -161,8 +162,6 @@ struct VServerDaemon: AsyncParsableCommand {
         try await group.run()
     }
 }
-
-let vserverdVersion = "0.1.0"
 
 enum ProcessInfoCPU {
     static var count: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }

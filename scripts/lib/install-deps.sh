@@ -11,6 +11,25 @@
 debian_packages="libsystemd-dev pkg-config busybox-static util-linux iproute2 python3 gcc libc6-dev btrfs-progs
     prometheus lxcfs bpftool xfsprogs rsync acl libcap2-bin tar zstd"
 
+# scripts/package and scripts/e2e-package: dpkg-dev (dpkg-shlibdeps), lintian, systemd-container (systemd-nspawn).
+# shellcheck disable=SC2034  # used by the scripts that source this file
+packaging_packages="dpkg-dev lintian systemd-container"
+
+# install_packages PACKAGE...: the ones that are not installed yet.
+install_packages() {
+    missing=""
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"
+    done
+    if [ -n "$missing" ]; then
+        echo "installing:$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        # shellcheck disable=SC2086
+        apt-get install -y -qq $missing >/dev/null
+    fi
+}
+
 install_deps() {
     missing=""
     for package in $debian_packages; do

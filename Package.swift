@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "VServerCore",
             dependencies: [
-                "CVServerSpawn", "VServerConfig", "VServerProtocol",
+                "CVServerSpawn", "VServerConfig", "VServerProtocol", "VServerBuild",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

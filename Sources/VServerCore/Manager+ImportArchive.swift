@@ -44,14 +44,7 @@ extension Manager {
             try checkTrust(stagedConfig, name: name, trusted: call.trustConfig)
             try rewriteConfig(stagedConfig, name: name, root: root)
             try install(staging: staging, config: stagedConfig, as: name, root: root)
-            _ = reload()
-            guard let config = configs.configs[name] else {
-                let error = configs.invalid[name]
-                FileSystem.removeTree(configDirectory)
-                FileSystem.removeTree(root)
-                _ = reload()
-                throw error.map { ManagerError($0, name: name) } ?? .noSuchVServer(name: name)
-            }
+            let config = try loadNew(name, configDirectory: configDirectory, root: root)
             logger.notice("imported \(name) from \(call.path) (\(outcome.files) files), root \(root)",
                           metadata: .vserver(name, context: config.context))
             return ArchiveReply(files: outcome.files, done: true, vserver: info(name), warnings: config.warnings)

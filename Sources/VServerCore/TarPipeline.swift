@@ -23,30 +23,12 @@ struct TarPipeline {
     static func run(_ script: String, arguments: [String], progress: @Sendable (Int) async -> Void)
         async throws(ManagerError) -> Outcome
     {
-        let cancelled = CancelFlag()
-        let (counts, continuation) = AsyncStream<Int>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let running = Task {
-            try await onBlockingThread { () throws -> Outcome in
-                defer { continuation.finish() }
-                return try runBlocking(script, arguments, cancelled) { continuation.yield($0) }
-            }
+        try await cancellableBlocking(progress: progress) { report, isCancelled throws(SystemError) in
+            try runBlocking(script, arguments, isCancelled, report)
         }
-        let result: Result<Outcome, ManagerError> = await withTaskCancellationHandler {
-            for await files in counts { await progress(files) }
-            do {
-                return .success(try await running.value)
-            } catch let error as SystemError {
-                return .failure(ManagerError(error))
-            } catch {
-                return .failure(.internalError("\(error)"))
-            }
-        } onCancel: {
-            cancelled.cancel()
-        }
-        return try result.get()
     }
 
-    private static func runBlocking(_ script: String, _ arguments: [String], _ cancelled: CancelFlag,
+    private static func runBlocking(_ script: String, _ arguments: [String], _ isCancelled: () -> Bool,
                                     _ progress: @escaping (Int) -> Void) throws(SystemError) -> Outcome
     {
         let child = try ChildProcess(arguments: ["/bin/bash", "-o", "pipefail", "-c", script, "bash"] + arguments,
@@ -66,12 +48,45 @@ struct TarPipeline {
         while true {
             switch try child.wait(until: clock.now + .milliseconds(200), lines: &lines) {
             case .exited(let status):
-                return Outcome(status: status, files: files, errors: cancelled.isCancelled ? ["cancelled"] : errors)
+                return Outcome(status: status, files: files, errors: isCancelled() ? ["cancelled"] : errors)
             case .deadlinePassed, .readable:
-                if cancelled.isCancelled { child.signalGroup(SIGKILL) }
+                if isCancelled() { child.signalGroup(SIGKILL) }
             }
         }
     }
+}
+
+/// Runs `body` on a blocking thread; cancelling the calling task (a client that hung up) sets the flag its loop polls
+/// through `isCancelled`. What `body` reports reaches `progress` on the caller's side, the newest when it lags.
+func cancellableBlocking<T: Sendable, P: Sendable>(
+    progress: @Sendable (P) async -> Void,
+    _ body: @escaping @Sendable (_ report: @escaping (P) -> Void, _ isCancelled: @escaping () -> Bool) throws -> T
+) async throws(ManagerError) -> T {
+    let cancelled = CancelFlag()
+    let (reports, continuation) = AsyncStream<P>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    let running = Task {
+        try await onBlockingThread { () throws -> T in
+            defer { continuation.finish() }
+            return try body({ continuation.yield($0) }, { cancelled.isCancelled })
+        }
+    }
+    let result: Result<T, ManagerError> = await withTaskCancellationHandler {
+        for await report in reports { await progress(report) }
+        do {
+            return .success(try await running.value)
+        } catch let error as SystemError {
+            return .failure(ManagerError(error))
+        } catch let error as ManagerError {
+            return .failure(error)
+        } catch let error as StorageError {
+            return .failure(.internalError(error.description))
+        } catch {
+            return .failure(.internalError("\(error)"))
+        }
+    } onCancel: {
+        cancelled.cancel()
+    }
+    return try result.get()
 }
 
 /// Set from a task's cancellation handler, read by a blocking loop.

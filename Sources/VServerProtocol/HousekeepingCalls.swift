@@ -1,4 +1,4 @@
-/// Parameters and replies of the housekeeping methods (`Rename`, `Delete`, `Export`, `ImportArchive`).
+/// Parameters and replies of the housekeeping methods (`Rename`, `Delete`, `Clone`, `Export`, `ImportArchive`).
 
 /// `Rename(name, newName)`.
 public struct RenameParameters: ManagerParameters {
@@ -171,8 +171,14 @@ public struct ImportArchiveParameters: ManagerParameters {
     }
 }
 
+/// A reply of a method called with "more" that streams progress until its result.
+public protocol StreamedReply {
+    /// false for a progress reply, true for the result.
+    var done: Bool { get }
+}
+
 /// The replies of `Export` and `ImportArchive`: progress (done false), then the result.
-public struct ArchiveReply: ManagerParameters, Equatable {
+public struct ArchiveReply: ManagerParameters, Equatable, StreamedReply {
     public var files: Int
     public var done: Bool
     /// ImportArchive: the vserver made.
@@ -198,6 +204,189 @@ public struct ArchiveReply: ManagerParameters, Equatable {
         var result: [String: JSON] = ["files": JSON(files), "done": .bool(done)]
         if let vserver { result["vserver"] = vserver.json }
         if !warnings.isEmpty { result["warnings"] = .array(warnings.map { .string($0) }) }
+        return result
+    }
+}
+
+/// `Clone(name, newName, root, context, hostname, runningOk)`.
+public struct CloneParameters: ManagerParameters {
+    public var name: String
+    public var newName: String
+    public var root: String?
+    public var context: Int?
+    public var hostname: String?
+    public var runningOk: Bool
+
+    public init(name: String, newName: String, root: String? = nil, context: Int? = nil, hostname: String? = nil,
+                runningOk: Bool = false) {
+        self.name = name
+        self.newName = newName
+        self.root = root
+        self.context = context
+        self.hostname = hostname
+        self.runningOk = runningOk
+    }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        name = try parameters.requiredString("name")
+        newName = try parameters.requiredString("newName")
+        root = try parameters.optionalString("root")
+        context = try parameters.optionalInt("context", in: 2...49151)
+        hostname = try parameters.optionalString("hostname")
+        runningOk = try parameters.optionalBool("runningOk") ?? false
+    }
+
+    public var parameters: [String: JSON] {
+        var result: [String: JSON] = ["name": .string(name), "newName": .string(newName), "runningOk": .bool(runningOk)]
+        if let root { result["root"] = .string(root) }
+        if let context { result["context"] = JSON(context) }
+        if let hostname { result["hostname"] = .string(hostname) }
+        return result
+    }
+}
+
+/// The replies of `Clone`: progress (done false), then the result.
+public struct CloneReply: ManagerParameters, Equatable, StreamedReply {
+    public var files: Int
+    public var bytes: Int
+    public var totalBytes: Int
+    public var done: Bool
+    /// Whether the copy shares its extents with the original (reflinks).
+    public var reflinked: Bool?
+    public var vserver: VServerInfo?
+    public var warnings: [String]
+
+    public init(files: Int, bytes: Int, totalBytes: Int, done: Bool, reflinked: Bool? = nil,
+                vserver: VServerInfo? = nil, warnings: [String] = []) {
+        self.files = files
+        self.bytes = bytes
+        self.totalBytes = totalBytes
+        self.done = done
+        self.reflinked = reflinked
+        self.vserver = vserver
+        self.warnings = warnings
+    }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        files = try parameters.requiredInt("files")
+        bytes = try parameters.requiredInt("bytes")
+        totalBytes = try parameters.requiredInt("totalBytes")
+        done = try parameters.requiredBool("done")
+        reflinked = try parameters.optionalBool("reflinked")
+        vserver = try parameters["vserver"].map { (json) throws(VarlinkError) in try VServerInfo(json: json) }
+        warnings = parameters["warnings"] == nil ? [] : try parameters.requiredStringArray("warnings")
+    }
+
+    public var parameters: [String: JSON] {
+        var result: [String: JSON] = [
+            "files": JSON(files), "bytes": JSON(bytes), "totalBytes": JSON(totalBytes), "done": .bool(done),
+        ]
+        if let reflinked { result["reflinked"] = .bool(reflinked) }
+        if let vserver { result["vserver"] = vserver.json }
+        if !warnings.isEmpty { result["warnings"] = .array(warnings.map { .string($0) }) }
+        return result
+    }
+}
+
+/// `Hashify(names, dryRun)`.
+public struct HashifyParameters: ManagerParameters {
+    /// Empty: every valid vserver.
+    public var names: [String]
+    public var dryRun: Bool
+
+    public init(names: [String], dryRun: Bool) {
+        self.names = names
+        self.dryRun = dryRun
+    }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        names = try parameters.requiredStringArray("names")
+        dryRun = try parameters.requiredBool("dryRun")
+    }
+
+    public var parameters: [String: JSON] { ["names": .array(names.map { .string($0) }), "dryRun": .bool(dryRun)] }
+}
+
+/// The replies of `Hashify`: progress (done false), then the result.
+public struct HashifyReply: ManagerParameters, Equatable, StreamedReply {
+    public var filesExamined: Int
+    public var bytesExamined: Int
+    public var filesDeduped: Int
+    /// Shared now (a dry run: would be).
+    public var bytesDeduped: Int
+    /// Files left alone (conffiles, excluded, already shared, changed meanwhile).
+    public var skipped: Int
+    public var done: Bool
+
+    public init(filesExamined: Int, bytesExamined: Int, filesDeduped: Int, bytesDeduped: Int, skipped: Int,
+                done: Bool) {
+        self.filesExamined = filesExamined
+        self.bytesExamined = bytesExamined
+        self.filesDeduped = filesDeduped
+        self.bytesDeduped = bytesDeduped
+        self.skipped = skipped
+        self.done = done
+    }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        filesExamined = try parameters.requiredInt("filesExamined")
+        bytesExamined = try parameters.requiredInt("bytesExamined")
+        filesDeduped = try parameters.requiredInt("filesDeduped")
+        bytesDeduped = try parameters.requiredInt("bytesDeduped")
+        skipped = try parameters.requiredInt("skipped")
+        done = try parameters.requiredBool("done")
+    }
+
+    public var parameters: [String: JSON] {
+        ["filesExamined": JSON(filesExamined), "bytesExamined": JSON(bytesExamined),
+         "filesDeduped": JSON(filesDeduped), "bytesDeduped": JSON(bytesDeduped), "skipped": JSON(skipped),
+         "done": .bool(done)]
+    }
+}
+
+/// A `RootDiskUsage` of the IDL: what one vserver's root uses.
+public struct DiskUsageInfo: Sendable, Equatable {
+    public var name: String
+    public var root: String
+    public var usedBytes: Int
+    public var usedInodes: Int?
+    public var sharedBytes: Int
+    public var exclusiveBytes: Int
+    public var limitBytes: Int?
+    /// "qgroup" or "walk".
+    public var source: String
+
+    public init(name: String, root: String, usedBytes: Int, usedInodes: Int?, sharedBytes: Int, exclusiveBytes: Int,
+                limitBytes: Int?, source: String) {
+        self.name = name
+        self.root = root
+        self.usedBytes = usedBytes
+        self.usedInodes = usedInodes
+        self.sharedBytes = sharedBytes
+        self.exclusiveBytes = exclusiveBytes
+        self.limitBytes = limitBytes
+        self.source = source
+    }
+
+    public init(json: JSON) throws(VarlinkError) {
+        guard let fields = json.objectValue else { throw .invalidParameter("vservers") }
+        name = try fields.requiredString("name")
+        root = try fields.requiredString("root")
+        usedBytes = try fields.requiredInt("usedBytes")
+        usedInodes = try fields.optionalInt("usedInodes")
+        sharedBytes = try fields.requiredInt("sharedBytes")
+        exclusiveBytes = try fields.requiredInt("exclusiveBytes")
+        limitBytes = try fields.optionalInt("limitBytes")
+        source = try fields.requiredString("source")
+    }
+
+    public var json: [String: JSON] {
+        var result: [String: JSON] = [
+            "name": .string(name), "root": .string(root), "usedBytes": JSON(usedBytes),
+            "sharedBytes": JSON(sharedBytes), "exclusiveBytes": JSON(exclusiveBytes), "source": .string(source),
+        ]
+        if let usedInodes { result["usedInodes"] = JSON(usedInodes) }
+        if let limitBytes { result["limitBytes"] = JSON(limitBytes) }
         return result
     }
 }

@@ -93,6 +93,36 @@ public let managerInterfaceDescription = """
     # renamed to hidden names, so a failure leaves it whole; leftOver lists what could not be removed after that.
     method Delete(name: string, keepRoot: bool) -> (root: ?string, leftOver: []string)
 
+    # Copies a vserver to a new one, newName: its root (to root, default /vservers/NEWNAME) with reflinks where the
+    # file system shares extents (btrfs, XFS with reflink=1; reflinked says so), else by copy, keeping owners,
+    # modes, hard links, xattrs, ACLs, file capabilities, devices, holes and times; its config with that root,
+    # context (default: a free one), hostname (default: newName), and no autostart or marks; a fresh
+    # /etc/machine-id and /etc/hostname inside. The vserver must be stopped unless runningOk (the copy is then
+    # crash-consistent at best). With "more": progress replies (done false) with the bytes copied so far of
+    # totalBytes; a failure or a hang-up leaves nothing.
+    method Clone(name: string, newName: string, root: ?string, context: ?int, hostname: ?string, runningOk: ?bool)
+        -> (files: int, bytes: int, totalBytes: int, done: bool, reflinked: ?bool, vserver: ?VServer,
+            warnings: ?[]string)
+
+    # What a vserver's root uses on disk: bytes and inodes (a walk like du -sx, hard links once), and of the bytes
+    # those in extents the file system shares (with another guest, a snapshot or a reflink copy: FIEMAP) and the
+    # rest; a btrfs subvolume with qgroups is read from its qgroup (inodes null, limitBytes its limit).
+    type RootDiskUsage (name: string, root: string, usedBytes: int, usedInodes: ?int, sharedBytes: int,
+                        exclusiveBytes: int, limitBytes: ?int, source: string)
+
+    # The disk usage of the vservers named (every valid one when names is empty), as vserverctl du shows it.
+    method DiskUsage(names: []string) -> (vservers: []RootDiskUsage)
+
+    # util-vserver's vhashify done with the kernel: identical regular files of 4 KiB or more across the vservers
+    # named (every valid one when names is empty) share their extents through FIDEDUPERANGE. The kernel compares
+    # the bytes itself and later writes are copy-on-write, so it is safe on running vservers; only data is shared
+    # (owners, modes and times stay each file's). Each guest's dpkg conffiles and the files its util-vserver
+    # apps/vunify/exclude names are left alone. dryRun only counts. A file system without shared extents (ext4)
+    # is an InternalError naming it. With "more": progress replies (done false); a hang-up stops it (each
+    # step is atomic: nothing is left half-shared).
+    method Hashify(names: []string, dryRun: bool) -> (filesExamined: int, bytesExamined: int, filesDeduped: int,
+                                                      bytesDeduped: int, skipped: int, done: bool)
+
     # Writes a vserver as a tar archive (POSIX format, numeric owners, xattrs, ACLs, hard links, devices, sparse
     # files): its config directory under vserver/NAME/, its root under root/. path is opened by the daemon: a
     # file is written under a temporary name and renamed once complete; a pipe (/proc/PID/fd/N) is written

@@ -98,6 +98,48 @@ public struct ManagerClient: Sendable {
         try call(.processes, ProcessesParameters(name: name), as: ProcessesReply.self).processes
     }
 
+    /// `Clone` with "more": `progress` gets each progress reply; the last reply is returned.
+    public func clone(_ call: CloneParameters, progress: (CloneReply) -> Void) throws(ManagerError) -> CloneReply {
+        try streamingCall(.clone, call, progress: progress)
+    }
+
+    public func diskUsage(_ names: [String]) throws(ManagerError) -> [DiskUsageInfo] {
+        let client = try connect()
+        defer { client.close() }
+        do {
+            let names: JSON = .array(names.map { .string($0) })
+            let reply = try client.call(ManagerMethod.diskUsage.qualifiedName, ["names": names])
+            return try reply.requiredArray("vservers") { (json) throws(VarlinkError) in try DiskUsageInfo(json: json) }
+        } catch {
+            throw ManagerError(any: error)
+        }
+    }
+
+    public func hashify(_ call: HashifyParameters, progress: (HashifyReply) -> Void) throws(ManagerError)
+        -> HashifyReply
+    {
+        try streamingCall(.hashify, call, progress: progress)
+    }
+
+    /// A call with "more" whose replies say whether they are the last (`done`): the others go to `progress`.
+    private func streamingCall<Reply: ManagerParameters & StreamedReply>(
+        _ method: ManagerMethod, _ call: some ManagerParameters, progress: (Reply) -> Void
+    ) throws(ManagerError) -> Reply {
+        let client = try connect()
+        defer { client.close() }
+        do {
+            var replies = try client.callMore(method.qualifiedName, call.parameters)
+            while let parameters = try replies.next() {
+                let reply = try Reply(parameters: parameters)
+                if reply.done { return reply }
+                progress(reply)
+            }
+            throw VarlinkConnectionError("the daemon ended \(method.rawValue) without a result")
+        } catch {
+            throw ManagerError(any: error)
+        }
+    }
+
     /// `Export` with "more": `progress` gets the files done now and then; the last reply is returned.
     public func export(_ call: ExportParameters, progress: (Int) -> Void) throws(ManagerError) -> ArchiveReply {
         try archiveCall(.export, call, progress: progress)
@@ -112,19 +154,7 @@ public struct ManagerClient: Sendable {
     private func archiveCall(_ method: ManagerMethod, _ call: some ManagerParameters, progress: (Int) -> Void)
         throws(ManagerError) -> ArchiveReply
     {
-        let client = try connect()
-        defer { client.close() }
-        do {
-            var replies = try client.callMore(method.qualifiedName, call.parameters)
-            while let parameters = try replies.next() {
-                let reply = try ArchiveReply(parameters: parameters)
-                if reply.done { return reply }
-                progress(reply.files)
-            }
-            throw VarlinkConnectionError("the daemon ended \(method.rawValue) without a result")
-        } catch {
-            throw ManagerError(any: error)
-        }
+        try streamingCall(method, call) { (reply: ArchiveReply) in progress(reply.files) }
     }
 
     public func joinInfo(_ name: String) throws(ManagerError) -> VServerJoinInfo {

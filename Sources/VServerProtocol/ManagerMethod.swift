@@ -19,6 +19,9 @@ public enum ManagerMethod: String, CaseIterable, Sendable {
     case monitor = "Monitor"
     case rename = "Rename"
     case delete = "Delete"
+    case clone = "Clone"
+    case hashify = "Hashify"
+    case diskUsage = "DiskUsage"
     case export = "Export"
     case importArchive = "ImportArchive"
 
@@ -34,8 +37,9 @@ public enum ManagerMethod: String, CaseIterable, Sendable {
 
     public var access: Access {
         switch self {
-        case .list, .get, .getResources, .whois, .processes, .monitor: .anyone
-        case .start, .stop, .restart, .setResources, .startAutostart, .startAll, .stopAll, .reload, .rename, .delete:
+        case .list, .get, .getResources, .whois, .processes, .monitor, .diskUsage: .anyone
+        case .start, .stop, .restart, .setResources, .startAutostart, .startAll, .stopAll, .reload, .rename, .delete,
+             .clone, .hashify:
             .administrator
         // Export and ImportArchive open any path the caller names, as root.
         case .join, .export, .importArchive: .root

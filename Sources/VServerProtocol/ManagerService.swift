@@ -20,6 +20,11 @@ public protocol ManagerService: Sendable {
     func monitor() async -> AsyncStream<VServerStateChange>
     func rename(_ nameOrContext: String, to newName: String) async throws(ManagerError) -> RenameReply
     func delete(_ nameOrContext: String, keepRoot: Bool) async throws(ManagerError) -> DeleteReply
+    func clone(_ call: CloneParameters, progress: @Sendable (CloneReply) async -> Void) async throws(ManagerError)
+        -> CloneReply
+    func diskUsage(_ names: [String]) async throws(ManagerError) -> [DiskUsageInfo]
+    func hashify(_ call: HashifyParameters, progress: @Sendable (HashifyReply) async -> Void)
+        async throws(ManagerError) -> HashifyReply
     /// `progress` gets the number of files done so far, now and then.
     func export(_ call: ExportParameters, progress: @Sendable (Int) async -> Void) async throws(ManagerError)
         -> ArchiveReply
@@ -73,6 +78,21 @@ extension ManagerService {
         case .delete:
             let call = try DeleteParameters(parameters: parameters)
             try await reply(try await delete(call.name, keepRoot: call.keepRoot))
+        case .clone:
+            let result = try await clone(CloneParameters(parameters: parameters)) { progress in
+                guard more else { return }
+                try? await send(progress.parameters, true)
+            }
+            try await reply(result)
+        case .diskUsage:
+            let names = try parameters.requiredStringArray("names")
+            try await send(["vservers": .array(try await diskUsage(names).map { .object($0.json) })], false)
+        case .hashify:
+            let result = try await hashify(HashifyParameters(parameters: parameters)) { progress in
+                guard more else { return }
+                try? await send(progress.parameters, true)
+            }
+            try await reply(result)
         case .export, .importArchive:
             let progress: @Sendable (Int) async -> Void = { files in
                 guard more else { return }

@@ -13,8 +13,8 @@ struct VServerCtl: ParsableCommand {
         version: vserverdVersion,
         subcommands: [List.self, Status.self, Show.self, SetLimits.self, Start.self, Stop.self, Restart.self,
                       Enter.self, Exec.self, PS.self, Whois.self, Top.self, Du.self, Check.self, Create.self,
-                      Build.self, Import.self, Rename.self, Delete.self, Export.self, ImportArchive.self,
-                      Reload.self, Monitor.self])
+                      Build.self, Import.self, Clone.self, Hashify.self, Rename.self, Delete.self, Export.self,
+                      ImportArchive.self, Reload.self, Monitor.self])
 }
 
 FastPath.runIfPlain(CommandLine.arguments.dropFirst())

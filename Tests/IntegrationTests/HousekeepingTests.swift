@@ -316,3 +316,134 @@ extension Integration.Housekeeping {
         }
     }
 }
+
+extension Integration.Housekeeping {
+    /// Acceptance 1 of issue 16: a clone on btrfs shares every extent with its source (du: next to nothing
+    /// exclusive), has its own hostname, context and machine-id and no autostart, and a write in one leaves the
+    /// other unchanged; on ext4 it is copied and says so.
+    @Test(.requires(FileManager.default.isExecutableFile(atPath: "/usr/sbin/mkfs.btrfs"), "mkfs.btrfs"))
+    func cloneSharesExtentsWhereTheFileSystemCanAndCopiesElsewhere() async throws {
+        try await withTestHost { host in
+            try withLoopFileSystem("btrfs") { disk in
+                chmod(disk.mountPoint, 0o700)  // util-vserver's barrier
+                let root = "\(disk.mountPoint)/web"
+                #expect(try run("/bin/cp", ["-a", BaseRootfs.path, root]).status == 0)
+                #expect(try run("/bin/dd", ["if=/dev/urandom", "of=\(root)/data", "bs=1M", "count=20",
+                                           "status=none"]).status == 0)
+                try host.addVServer("web", config: busyboxInit + "root = \"\(root)\"\ncontext = 1970\nautostart = true\n")
+                try host.startDaemon()
+                let start = try host.ctl("start", "web")
+                #expect(start.status == 0, "\(start)")
+                #expect(try host.ctl("clone", "web", "web2").stderr.contains("it is running: stop it first"))
+                #expect(try host.ctl("stop", "web").status == 0)
+
+                let cloned = try host.ctl("clone", "web", "web2", "--root", "\(disk.mountPoint)/web2")
+                #expect(cloned.status == 0 && cloned.stdout.contains("sharing its extents with web"), "\(cloned)")
+                #expect(cloned.stdout.hasPrefix("cloned web to web2 (context 1000, root \(disk.mountPoint)/web2)"))
+                let config = try String(contentsOfFile: "\(host.configDirectory)/web2/vserver.toml", encoding: .utf8)
+                #expect(!config.contains("autostart") && config.contains("hostname = \"web2\""), "\(config)")
+                #expect(try host.ctl("start", "web2").status == 0)
+                #expect(try host.ctl("exec", "web2", "--", "hostname").stdout == "web2\n")
+                let machineID = try host.ctl("exec", "web2", "--", "cat", "/etc/machine-id").stdout
+                #expect(machineID.count == 33, "a fresh machine-id: \(machineID)")
+                #expect(try host.ctl("stop", "web2").status == 0)
+
+                _ = try run("/bin/sync", [])
+                let du = try host.ctl("du", "web2", "--json", "--config-dir", host.configDirectory)
+                let usage = try JSONSerialization.jsonObject(with: Data(du.stdout.utf8)) as? [String: Any]
+                let entry = (usage?["vservers"] as? [[String: Any]])?.first
+                let shared = entry?["sharedBytes"] as? Int ?? 0
+                let exclusive = entry?["exclusiveBytes"] as? Int ?? -1
+                #expect(shared >= 20 << 20 && exclusive >= 0 && exclusive < 4 << 20, "\(du)")
+
+                let before = try Data(contentsOf: URL(fileURLWithPath: "\(root)/data"))
+                #expect(try run("/bin/dd", ["if=/dev/zero", "of=\(disk.mountPoint)/web2/data", "bs=1M", "count=1",
+                                           "conv=notrunc", "status=none"]).status == 0)
+                #expect(try Data(contentsOf: URL(fileURLWithPath: "\(root)/data")) == before, "the source is as it was")
+                #expect(try Self.differences(root, "\(disk.mountPoint)/web2").contains("data"))
+                #expect(try host.ctl("delete", "web2", "--yes").status == 0)
+            }
+            try withLoopFileSystem("ext4") { disk in
+                chmod(disk.mountPoint, 0o700)
+                let root = "\(disk.mountPoint)/small"
+                #expect(try run("/bin/cp", ["-a", BaseRootfs.path, root]).status == 0)
+                try host.addVServer("small", config: busyboxInit + "root = \"\(root)\"\ncontext = 1971\n")
+                #expect(try host.ctl("reload").status == 0)
+                let cloned = try host.ctl("clone", "small", "small2", "--root", "\(disk.mountPoint)/small2")
+                #expect(cloned.status == 0 && cloned.stdout.contains(" copied\n")
+                            && cloned.stderr.contains("no reflinks"), "\(cloned)")
+                #expect(try Self.differences(root, "\(disk.mountPoint)/small2").split(separator: "\n")
+                            .allSatisfy { $0.contains("etc/") }, "the same tree but its /etc/hostname and machine-id")
+                #expect(try host.ctl("delete", "small2", "--yes").status == 0)
+                #expect(try host.ctl("delete", "small", "--yes", "--keep-root").status == 0)
+            }
+        }
+    }
+}
+
+extension Integration.Housekeeping {
+    /// Acceptance 4 of issue 16: two guests with the same 50 files on btrfs: hashify saves their bytes (du
+    /// before/after), leaves a listed conffile alone, and a write in one guest leaves the other's content; ext4 is
+    /// refused with the reason.
+    @Test(.requires(FileManager.default.isExecutableFile(atPath: "/usr/sbin/mkfs.btrfs"), "mkfs.btrfs"))
+    func hashifySharesIdenticalFilesAcrossGuestsButNotTheirConffiles() async throws {
+        try await withTestHost { host in
+            try withLoopFileSystem("btrfs") { disk in
+                chmod(disk.mountPoint, 0o700)
+                let files = "\(disk.mountPoint)/files"
+                // 50 files of 64 KiB, each different, written once and copied (not cloned) into both guests.
+                #expect(try run("/bin/bash", ["-c", "mkdir \"$1\" && for i in $(seq 1 50); do head -c 65536 "
+                                                 + "/dev/urandom > \"$1/f$i\"; done", "bash", files]).status == 0)
+                for (index, name) in ["a", "b"].enumerated() {
+                    let root = "\(disk.mountPoint)/\(name)"
+                    #expect(try run("/bin/cp", ["-a", BaseRootfs.path, root]).status == 0)
+                    #expect(try run("/bin/cp", ["-r", "--reflink=never", files, "\(root)/srv"]).status == 0)
+                    try FileManager.default.createDirectory(atPath: "\(root)/var/lib/dpkg",
+                                                            withIntermediateDirectories: true)
+                    try "Package: site\nStatus: install ok installed\nConffiles:\n /srv/f1 0123456789abcdef\n\n"
+                        .write(toFile: "\(root)/var/lib/dpkg/status", atomically: true, encoding: .utf8)
+                    try host.addVServer(name, config: busyboxInit + "root = \"\(root)\"\ncontext = \(1980 + index)\n")
+                }
+                try host.startDaemon()
+                _ = try run("/bin/sync", [])
+                func shared() throws -> Int {
+                    _ = try run("/bin/sync", [])
+                    let du = try host.ctl("du", "b", "--json", "--config-dir", host.configDirectory)
+                    let usage = try JSONSerialization.jsonObject(with: Data(du.stdout.utf8)) as? [String: Any]
+                    return (usage?["vservers"] as? [[String: Any]])?.first?["sharedBytes"] as? Int ?? -1
+                }
+                let before = try shared()
+
+                // The 49 files but the conffile, and the busybox binary both roots have.
+                let busybox = try FileManager.default.attributesOfItem(atPath: "\(BaseRootfs.path)/bin/busybox")[.size]
+                let expected = 49 * 65536 + (busybox as? Int ?? 0)
+                let dry = try host.ctl("hashify", "a", "b", "--dry-run")
+                #expect(dry.status == 0 && dry.stdout.contains("would share 50 files")
+                            && dry.stdout.contains("(\(expected) bytes) saved; 2 left alone"), "\(dry)")
+                #expect(try shared() == before, "a dry run shares nothing")
+                let done = try host.ctl("hashify", "--all")
+                #expect(done.status == 0 && done.stdout.contains("shared 50 files")
+                            && done.stdout.contains("(\(expected) bytes) saved"), "\(done)")
+                #expect(try shared() >= before + 49 * 65536, "du sees the bytes shared")
+                let conffile = try run("/usr/bin/cmp", ["\(disk.mountPoint)/a/srv/f1", "\(disk.mountPoint)/b/srv/f1"])
+                #expect(conffile.status == 0, "still equal, only not shared")
+
+                let original = try Data(contentsOf: URL(fileURLWithPath: "\(disk.mountPoint)/b/srv/f2"))
+                #expect(try run("/bin/dd", ["if=/dev/zero", "of=\(disk.mountPoint)/a/srv/f2", "bs=4096", "count=1",
+                                           "conv=notrunc", "status=none"]).status == 0)
+                #expect(try Data(contentsOf: URL(fileURLWithPath: "\(disk.mountPoint)/b/srv/f2")) == original)
+                #expect(try host.ctl("delete", "a", "--yes", "--keep-root").status == 0)
+                #expect(try host.ctl("delete", "b", "--yes", "--keep-root").status == 0)
+            }
+            try withLoopFileSystem("ext4") { disk in
+                chmod(disk.mountPoint, 0o700)
+                let root = "\(disk.mountPoint)/c"
+                #expect(try run("/bin/cp", ["-a", BaseRootfs.path, root]).status == 0)
+                try host.addVServer("c", config: busyboxInit + "root = \"\(root)\"\ncontext = 1982\n")
+                #expect(try host.ctl("reload").status == 0)
+                let refused = try host.ctl("hashify", "c")
+                #expect(refused.status == 1 && refused.stderr.contains("cannot share extents"), "\(refused)")
+            }
+        }
+    }
+}

@@ -334,7 +334,7 @@ import VServerProtocol
             output.contains(
                 "io.vserverd.Manager: ExitStatus VServer Process List Get Start Stop Restart Limit GetResources SetResources"
                     + " StartAutostart StartAll StopAll Reload Whois"
-                    + " Processes Join Rename Delete Export ImportArchive Monitor NoSuchVServer InvalidConfig AlreadyRunning NotRunning DependencyNotRunning"
+                    + " Processes Join Rename Delete Clone RootDiskUsage DiskUsage Hashify Export ImportArchive Monitor NoSuchVServer InvalidConfig AlreadyRunning NotRunning DependencyNotRunning"
                     + " HookFailed StartFailed PermissionDenied InternalError NoSuchProcess"
             ),
             "\(output)"

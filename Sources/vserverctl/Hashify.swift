@@ -1,0 +1,50 @@
+import ArgumentParser
+import Glibc
+import VServerCLI
+import VServerProtocol
+
+/// `hashify NAME…|--all` (util-vserver's vhashify/vunify, done with FIDEDUPERANGE).
+struct Hashify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Let identical files of vservers share their disk extents.",
+        discussion: "Regular files of 4 KiB or more that are the same in several vservers (or twice in one) share "
+            + "their extents through the kernel's FIDEDUPERANGE, which compares the bytes itself; a later write "
+            + "copies, so running vservers are fine. dpkg's conffiles of each guest and util-vserver's "
+            + "apps/vunify/exclude are left alone. Needs btrfs or XFS with reflink=1; ext4 is refused.")
+
+    @Argument(help: "Vservers (names or context ids).")
+    var names: [String] = []
+
+    @Flag(help: "All vservers.")
+    var all = false
+
+    @Flag(help: "Only count what would be shared.")
+    var dryRun = false
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        if names.isEmpty != all { throw ValidationError("name vservers or give --all (not both)") }
+    }
+
+    func run() throws {
+        let shown = isatty(2) == 1
+        let reply: HashifyReply
+        do {
+            reply = try connection.manager.hashify(HashifyParameters(names: names, dryRun: dryRun)) { progress in
+                guard shown else { return }
+                printToStandardError("\rhashify: \(progress.filesExamined) files, \(humanBytes(progress.bytesExamined))"
+                                     + " read, \(humanBytes(progress.bytesDeduped)) shared\u{1B}[K", newline: false)
+            }
+        } catch {
+            if shown { printToStandardError("\r\u{1B}[K", newline: false) }
+            printError("hashify", CommandFailure(error))
+            throw ExitCode.failure
+        }
+        if shown { printToStandardError("\r\u{1B}[K", newline: false) }
+        let verb = dryRun ? "would share" : "shared"
+        print("examined \(reply.filesExamined) files (\(humanBytes(reply.bytesExamined))); \(verb) "
+              + "\(reply.filesDeduped) files, \(humanBytes(reply.bytesDeduped)) (\(reply.bytesDeduped) bytes) saved; "
+              + "\(reply.skipped) left alone")
+    }
+}

@@ -46,6 +46,15 @@ public enum ManagerMethod: String, CaseIterable, Sendable {
         }
     }
 
+    /// The long copies that a client's hang-up (Ctrl-C) stops, removing what they made: they run in the
+    /// connection's task, not in one of their own that finishes regardless.
+    public var stopsOnHangUp: Bool {
+        switch self {
+        case .clone, .hashify, .export, .importArchive: true
+        default: false
+        }
+    }
+
     /// "io.vserverd.Manager.Start".
     public var qualifiedName: String { "\(managerInterfaceName).\(rawValue)" }
 }

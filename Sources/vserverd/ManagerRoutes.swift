@@ -26,7 +26,7 @@ struct ManagerRoutes: Sendable {
             // A change runs in a task of its own: when the daemon stops, ControlServer cancels the connections, and
             // a stop cut short would SIGKILL the guest. The ServiceGroup waits for it instead (SystemdSupervision
             // extends systemd's stop timeout meanwhile).
-            if method.access == .administrator {
+            if method.access == .administrator && !method.stopsOnHangUp {
                 try await Task { try await handle() }.value
             } else {
                 try await handle()

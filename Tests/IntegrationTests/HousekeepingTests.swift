@@ -447,3 +447,30 @@ extension Integration.Housekeeping {
         }
     }
 }
+
+extension Integration.Housekeeping {
+    /// Ctrl-C during a clone: the copy stops and neither its root nor a config is left.
+    @Test func ctrlCDuringACloneLeavesNothing() async throws {
+        try await withTestHost { host in
+            let root = try host.addVServer("web", config: busyboxInit + "context = 1990\n")
+            let made = try run("/usr/bin/env", ["python3", "-c", """
+                import os, sys
+                base = sys.argv[1]
+                for d in range(100):
+                    os.mkdir(f"{base}/many{d}")
+                    for f in range(100):
+                        with open(f"{base}/many{d}/{f}", "w") as out: out.write(str(f))
+                """, root])
+            #expect(made.status == 0, "\(made)")
+            try host.startDaemon()
+            let copy = "\(host.rootsDirectory)/copy"
+            let clone = try Self.startCtl(host, ["clone", "web", "copy", "--root", copy])
+            try waitUntil("the copy to begin", timeout: .seconds(20)) { FileManager.default.fileExists(atPath: copy) }
+            kill(clone.pid, SIGINT)
+            #expect(try clone.wait() == 128 + SIGINT)
+            try waitUntil("the copy to be removed") { !FileManager.default.fileExists(atPath: copy) }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: host.configDirectory) == ["web"])
+            #expect(!(try host.ctl("list").stdout.contains("copy")))
+        }
+    }
+}

@@ -13,7 +13,7 @@ struct Clone: ParsableCommand {
             + "devices, holes and times. The new config gets a free context, its own hostname (default: NEW), no "
             + "autostart; the new root a fresh /etc/machine-id. A failure or Ctrl-C leaves nothing.")
 
-    @Argument(help: "The vserver to copy (name or context id).")
+    @Argument(help: "The vserver to copy (name or context id).", completion: .vserverNames)
     var source: String
 
     @Argument(help: "The new vserver's name.")

@@ -10,7 +10,7 @@ struct Delete: ParsableCommand {
             + "another vserver names it in after. The root is removed without crossing into another file system; "
             + "what cannot be removed is named.")
 
-    @Argument(help: "The vserver (name or context id).")
+    @Argument(help: "The vserver (name or context id).", completion: .vserverNames)
     var name: String
 
     @Flag(help: "Keep its root directory; remove only its config.")

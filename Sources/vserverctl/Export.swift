@@ -12,10 +12,10 @@ struct Export: ParsableCommand {
             + "xattrs (file capabilities), ACLs, hard links, devices and holes are kept. A file is complete or "
             + "absent: Ctrl-C removes what was written. Root only.")
 
-    @Argument(help: "The vserver (name or context id).")
+    @Argument(help: "The vserver (name or context id).", completion: .vserverNames)
     var name: String
 
-    @Argument(help: "The archive to write, or - for stdout.")
+    @Argument(help: "The archive to write, or - for stdout.", completion: .file())
     var file: String
 
     @Option(help: "zstd, gzip or none (default: by FILE's suffix; none for -).")

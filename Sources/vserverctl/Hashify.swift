@@ -12,7 +12,7 @@ struct Hashify: ParsableCommand {
             + "copies, so running vservers are fine. dpkg's conffiles of each guest and util-vserver's "
             + "apps/vunify/exclude are left alone. Needs btrfs or XFS with reflink=1; ext4 is refused.")
 
-    @Argument(help: "Vservers (names or context ids).")
+    @Argument(help: "Vservers (names or context ids).", completion: .vserverNames)
     var names: [String] = []
 
     @Flag(help: "All vservers.")

@@ -12,7 +12,7 @@ struct ImportArchive: ParsableCommand {
             + "archive is untrusted: nothing lands outside the new root, and hooks or mounts in its config are "
             + "refused unless --trust-config. A failure or Ctrl-C leaves nothing behind. Root only.")
 
-    @Argument(help: "The archive, or - for stdin.")
+    @Argument(help: "The archive, or - for stdin.", completion: .file())
     var file: String
 
     @Option(help: "Its name here (default: the archived one).")

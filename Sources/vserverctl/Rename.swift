@@ -9,7 +9,7 @@ struct Rename: ParsableCommand {
             + "console log and state, and every other vserver's after that names it, all or nothing. Its hostname "
             + "follows the name only where the config does not set one.")
 
-    @Argument(help: "The vserver (name or context id).")
+    @Argument(help: "The vserver (name or context id).", completion: .vserverNames)
     var name: String
 
     @Argument(help: "Its new name.")

@@ -31,17 +31,8 @@ install_packages() {
 }
 
 install_deps() {
-    missing=""
-    for package in $debian_packages; do
-        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"
-    done
-    if [ -n "$missing" ]; then
-        echo "installing:$missing"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        # shellcheck disable=SC2086
-        apt-get install -y -qq $missing >/dev/null
-    fi
+    # shellcheck disable=SC2086
+    install_packages $debian_packages
     # The tests talk to vserverd with a real Varlink client: python's varlink package.
     if ! python3 -c 'import varlink' 2>/dev/null; then
         python3 -m pip install --quiet varlink 2>/dev/null \

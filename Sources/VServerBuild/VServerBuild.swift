@@ -105,7 +105,7 @@ public enum VServerBuild {
             guard let last = components.last else { throw BuildError("--root: must not be \"/\"") }
             root = "/" + components.joined(separator: "/")
             baseName = String(last)
-            parent = "/" + components.dropLast().joined(separator: "/")
+            parent = Path.parent(root)
             if FileSystem.exists(root) {
                 throw BuildError("\(root) already exists (`vserverctl create` makes a config for an existing root)")
             }

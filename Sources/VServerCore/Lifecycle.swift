@@ -47,8 +47,7 @@ extension Manager {
 
     /// The config to start with, checked against what is running now (docs/ARCHITECTURE.md §4 step 1).
     private func startableConfig(_ name: String) throws(ManagerError) -> VServerConfig {
-        if let error = configs.invalid[name] { throw ManagerError(error, name: name) }
-        guard let config = configs.configs[name] else { throw .noSuchVServer(name: name) }
+        let config = try validConfig(name)
         for dependency in config.after where states[dependency]?.guest == nil {
             throw .dependencyNotRunning(name: name, dependency: dependency)
         }

@@ -5,18 +5,23 @@ import VServerProtocol
 /// Export and ImportArchive (`TarPipeline` runs GNU tar): a guest moved between hosts as one archive,
 /// `vserver/NAME/` (its config directory) and `root/` (its tree).
 extension Manager {
-    public func export(_ call: ExportParameters, progress: @Sendable (Int) async -> Void)
+    public func export(_ call: ExportParameters, progress: @Sendable (ArchiveReply) async -> Void)
         async throws(ManagerError) -> ArchiveReply
     {
         let name = try resolve(call.name)
         return try await exclusively(name) { () async throws(ManagerError) -> ArchiveReply in
-            guard let config = configs.configs[name] else {
-                throw configs.invalid[name].map { ManagerError($0, name: name) } ?? .noSuchVServer(name: name)
-            }
+            let config = try validConfig(name)
             if states[name]?.guest != nil && !call.runningOk { throw .alreadyRunning(name: name) }
             let staging = try temporaryDirectory("export")
             defer { FileSystem.removeTree(staging) }
-            try stageConfig(config, in: staging)
+            do {
+                let directory = Path.join(staging, "vserver/\(config.name)")
+                try FileSystem.makeDirectories(directory, mode: 0o755)
+                try copyConfigDirectory(of: config, to: directory,
+                                        header: "Exported by vserverd from util-vserver files.")
+            } catch {
+                throw ManagerError(thrown: error)
+            }
 
             // A file is written beside its final name and renamed once complete; a pipe as it goes.
             let isFile = (try? FileSystem.status(call.path)).map { $0?.isRegularFile ?? true } ?? true
@@ -29,8 +34,9 @@ extension Manager {
             let script = "tar --create --file=- --format=posix --numeric-owner --xattrs '--xattrs-include=*' --acls "
                 + "--sparse --one-file-system --verbose -C \"$1\" vserver -C \"$2\" '--transform=s,^\\./,root/,S' "
                 + "'--transform=s,^\\.$,root,S' . | \(compress) > \"$3\""
-            let outcome = try await TarPipeline.run(script, arguments: [staging, config.root, output],
-                                                    progress: progress)
+            let outcome = try await TarPipeline.run(script, arguments: [staging, config.root, output]) {
+                await progress(ArchiveReply(files: $0, done: false))
+            }
             guard outcome.status == 0 else {
                 if isFile { unlink(output) }
                 throw .internalError("writing \(call.path): \(outcome.errors.joined(separator: "; "))"
@@ -47,23 +53,18 @@ extension Manager {
         }
     }
 
-    /// The config directory as the archive holds it: vserver.toml (util-vserver's files converted, as `import`
-    /// does), fstab and scripts/.
-    private func stageConfig(_ config: VServerConfig, in staging: String) throws(ManagerError) {
-        let directory = Path.join(staging, "vserver/\(config.name)")
-        do {
-            try FileSystem.makeDirectories(directory, mode: 0o755)
-            let toml = Path.join(config.configDirectory, TOMLConfig.fileName)
-            let text = FileSystem.exists(toml) ? try FileSystem.readText(toml)
-                : TOMLWriter.render(config, header: ["Exported by vserverd from util-vserver files."])
-            try FileSystem.writeFileAtomically(Path.join(directory, TOMLConfig.fileName), contents: text, mode: 0o644)
-            for extra in ["fstab", "scripts"] where FileSystem.exists(Path.join(config.configDirectory, extra)) {
-                try FileSystem.copyTree(Path.join(config.configDirectory, extra), to: Path.join(directory, extra))
-            }
-        } catch let error as SystemError {
-            throw ManagerError(error)
-        } catch {
-            throw .internalError("\(error)")
+    /// A vserver's config directory as a copy of it holds it, in the existing `directory`: vserver.toml (util-vserver's
+    /// files converted, as `import` does, under the comment `header`) with `edit` applied, fstab and scripts/.
+    func copyConfigDirectory(of config: VServerConfig, to directory: String, header: String,
+                             edit: (String) throws -> String = { $0 }) throws
+    {
+        let toml = Path.join(config.configDirectory, TOMLConfig.fileName)
+        let text = FileSystem.exists(toml) ? try FileSystem.readText(toml)
+            : TOMLWriter.render(config, header: [header])
+        try FileSystem.writeFileAtomically(Path.join(directory, TOMLConfig.fileName), contents: try edit(text),
+                                           mode: 0o644)
+        for extra in ["fstab", "scripts"] where FileSystem.exists(Path.join(config.configDirectory, extra)) {
+            try FileSystem.copyTree(Path.join(config.configDirectory, extra), to: Path.join(directory, extra))
         }
     }
 

@@ -16,9 +16,7 @@ extension Manager {
             throw .invalidConfig(name: newName, file: "", reason: "\(quoted(newName)) is not a valid name: \(problem)")
         }
         return try await exclusively(name) { () async throws(ManagerError) -> CloneReply in
-            guard let source = configs.configs[name] else {
-                throw configs.invalid[name].map { ManagerError($0, name: name) } ?? .noSuchVServer(name: name)
-            }
+            let source = try validConfig(name)
             if states[name]?.guest != nil && !call.runningOk { throw .alreadyRunning(name: name) }
             let configDirectory = Path.join(options.configDirectory, newName)
             if configs.configs[newName] != nil || configs.invalid[newName] != nil
@@ -76,17 +74,13 @@ extension Manager {
     {
         let staging = try temporaryDirectory("clone-\(newName)", in: options.configDirectory)
         do {
-            let toml = Path.join(source.configDirectory, TOMLConfig.fileName)
-            var text = FileSystem.exists(toml) ? try FileSystem.readText(toml)
-                : TOMLWriter.render(source, header: ["Cloned by vserverd from \(source.name)'s util-vserver files."])
-            text = try TOMLEditor.setting(text, topLevelKey: "root", to: TOML.quote(root))
-            text = try TOMLEditor.setting(text, topLevelKey: "context", to: "\(context)")
-            text = try TOMLEditor.setting(text, topLevelKey: "hostname", to: TOML.quote(hostname))
-            text = try TOMLEditor.setting(text, topLevelKey: "autostart", to: nil)
-            text = try TOMLEditor.setting(text, topLevelKey: "marks", to: nil)
-            try FileSystem.writeFileAtomically(Path.join(staging, TOMLConfig.fileName), contents: text, mode: 0o644)
-            for extra in ["fstab", "scripts"] where FileSystem.exists(Path.join(source.configDirectory, extra)) {
-                try FileSystem.copyTree(Path.join(source.configDirectory, extra), to: Path.join(staging, extra))
+            try copyConfigDirectory(of: source, to: staging,
+                                    header: "Cloned by vserverd from \(source.name)'s util-vserver files.") { text in
+                var text = try TOMLEditor.setting(text, topLevelKey: "root", to: TOML.quote(root))
+                text = try TOMLEditor.setting(text, topLevelKey: "context", to: "\(context)")
+                text = try TOMLEditor.setting(text, topLevelKey: "hostname", to: TOML.quote(hostname))
+                text = try TOMLEditor.setting(text, topLevelKey: "autostart", to: nil)
+                return try TOMLEditor.setting(text, topLevelKey: "marks", to: nil)
             }
             chmod(staging, 0o755)
             let target = Path.join(options.configDirectory, newName)

@@ -6,16 +6,7 @@ extension Manager {
     public func hashify(_ call: HashifyParameters, progress: @Sendable (HashifyReply) async -> Void)
         async throws(ManagerError) -> HashifyReply
     {
-        var chosen: [VServerConfig] = []
-        for nameOrContext in call.names {
-            let name = try resolve(nameOrContext)
-            guard let config = configs.configs[name] else {
-                throw configs.invalid[name].map { ManagerError($0, name: name) } ?? .noSuchVServer(name: name)
-            }
-            chosen.append(config)
-        }
-        if call.names.isEmpty { chosen = configs.configs.keys.sorted().compactMap { configs.configs[$0] } }
-        let targets = chosen.map { (name: $0.name, root: $0.root, directory: $0.configDirectory) }
+        let targets = try validConfigs(call.names).map { (name: $0.name, root: $0.root, directory: $0.configDirectory) }
         let dryRun = call.dryRun
         let report = try await cancellableBlocking(progress: { (done: StorageProgress) in
             await progress(HashifyReply(filesExamined: Int(done.files), bytesExamined: Int(done.bytes),
@@ -40,19 +31,10 @@ extension Manager {
 
 /// DiskUsage: `RootUsage` of each root, on a blocking thread (a walk reads every inode).
 extension Manager {
-    public func diskUsage(_ names: [String]) async throws(ManagerError) -> [DiskUsageInfo] {
-        var chosen: [VServerConfig] = []
-        for nameOrContext in names {
-            let name = try resolve(nameOrContext)
-            guard let config = configs.configs[name] else {
-                throw configs.invalid[name].map { ManagerError($0, name: name) } ?? .noSuchVServer(name: name)
-            }
-            chosen.append(config)
-        }
-        if names.isEmpty { chosen = configs.configs.keys.sorted().compactMap { configs.configs[$0] } }
-        let targets = chosen.map { (name: $0.name, root: $0.root, limit: $0.resources.diskSpaceMax) }
+    public func diskUsage(_ names: [String]) async throws(ManagerError) -> DiskUsageReply {
+        let targets = try validConfigs(names).map { (name: $0.name, root: $0.root, limit: $0.resources.diskSpaceMax) }
         do {
-            return try await onBlockingThread {
+            return DiskUsageReply(vservers: try await onBlockingThread {
                 try targets.map { target in
                     let usage = try RootUsage.of(target.root)
                     return DiskUsageInfo(
@@ -61,11 +43,9 @@ extension Manager {
                         exclusiveBytes: Int(usage.exclusiveBytes), limitBytes: (usage.limitBytes ?? target.limit)
                             .map { Int($0) }, source: usage.source)
                 }
-            }
-        } catch let error as SystemError {
-            throw ManagerError(error)
+            })
         } catch {
-            throw .internalError("\(error)")
+            throw ManagerError(thrown: error)
         }
     }
 }

@@ -6,12 +6,11 @@ import VServerProtocol
 /// the new root (`.import-XXXXXX`, 0700), checked, and only then moved into place: root first, config last, so a
 /// failure at any step (or a hang-up) removes all of it and the vserver never half-exists.
 extension Manager {
-    public func importArchive(_ call: ImportArchiveParameters, progress: @Sendable (Int) async -> Void)
+    public func importArchive(_ call: ImportArchiveParameters, progress: @Sendable (ArchiveReply) async -> Void)
         async throws(ManagerError) -> ArchiveReply
     {
         let defaultRoots = LoaderEnvironment().defaultRootDirectory
-        let parent = call.root.map { Path.components($0).dropLast().reduce("") { $0 + "/" + $1 } } ?? defaultRoots
-        let staging = try temporaryDirectory("import", in: parent.isEmpty ? "/" : parent)
+        let staging = try temporaryDirectory("import", in: call.root.map(Path.parent) ?? defaultRoots)
         defer { FileSystem.removeTree(staging) }
         let compression = call.compression ?? Self.compression(of: call.path)
         let decompress = switch compression {
@@ -21,7 +20,9 @@ extension Manager {
         }
         let script = "\(decompress) < \"$1\" | tar --extract --file=- --numeric-owner --same-owner "
             + "--preserve-permissions --xattrs '--xattrs-include=*' --acls --verbose -C \"$2\""
-        let outcome = try await TarPipeline.run(script, arguments: [call.path, staging], progress: progress)
+        let outcome = try await TarPipeline.run(script, arguments: [call.path, staging]) {
+            await progress(ArchiveReply(files: $0, done: false))
+        }
         guard outcome.status == 0 else {
             throw .internalError("\(outcome.errors.joined(separator: "; ")) (exit status \(outcome.status)); "
                                      + "nothing was made")

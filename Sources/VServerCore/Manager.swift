@@ -141,6 +141,21 @@ public actor Manager {
         throw .noSuchVServer(name: nameOrContext)
     }
 
+    /// The valid config of `name` (resolved), else its config's error or NoSuchVServer.
+    func validConfig(_ name: String) throws(ManagerError) -> VServerConfig {
+        if let error = configs.invalid[name] { throw ManagerError(error, name: name) }
+        guard let config = configs.configs[name] else { throw .noSuchVServer(name: name) }
+        return config
+    }
+
+    /// The valid configs of the vservers named (names or context ids), or of every valid one when none is.
+    func validConfigs(_ namesOrContexts: [String]) throws(ManagerError) -> [VServerConfig] {
+        if namesOrContexts.isEmpty { return configs.configs.keys.sorted().compactMap { configs.configs[$0] } }
+        var chosen: [VServerConfig] = []
+        for nameOrContext in namesOrContexts { chosen.append(try validConfig(try resolve(nameOrContext))) }
+        return chosen
+    }
+
     func setState(_ name: String, _ state: GuestState) {
         states[name] = state
         publish(VServerStateChange(name: name, state: state.state, reason: state.reason))

@@ -74,14 +74,8 @@ func cancellableBlocking<T: Sendable, P: Sendable>(
         for await report in reports { await progress(report) }
         do {
             return .success(try await running.value)
-        } catch let error as SystemError {
-            return .failure(ManagerError(error))
-        } catch let error as ManagerError {
-            return .failure(error)
-        } catch let error as StorageError {
-            return .failure(.internalError(error.description))
         } catch {
-            return .failure(.internalError("\(error)"))
+            return .failure(ManagerError(thrown: error))
         }
     } onCancel: {
         cancelled.cancel()

@@ -344,6 +344,33 @@ public struct HashifyReply: ManagerParameters, Equatable, StreamedReply {
     }
 }
 
+/// `DiskUsage(names)`: empty names mean every valid vserver.
+public struct DiskUsageParameters: ManagerParameters {
+    public var names: [String]
+
+    public init(names: [String]) { self.names = names }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        names = try parameters.requiredStringArray("names")
+    }
+
+    public var parameters: [String: JSON] { ["names": .array(names.map { .string($0) })] }
+}
+
+public struct DiskUsageReply: ManagerParameters, Equatable {
+    public var vservers: [DiskUsageInfo]
+
+    public init(vservers: [DiskUsageInfo]) { self.vservers = vservers }
+
+    public init(parameters: [String: JSON]) throws(VarlinkError) {
+        vservers = try parameters.requiredArray("vservers") { (json) throws(VarlinkError) in
+            try DiskUsageInfo(json: json)
+        }
+    }
+
+    public var parameters: [String: JSON] { ["vservers": .array(vservers.map { .object($0.json) })] }
+}
+
 /// A `RootDiskUsage` of the IDL: what one vserver's root uses.
 public struct DiskUsageInfo: Sendable, Equatable {
     public var name: String

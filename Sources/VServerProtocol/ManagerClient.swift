@@ -104,15 +104,7 @@ public struct ManagerClient: Sendable {
     }
 
     public func diskUsage(_ names: [String]) throws(ManagerError) -> [DiskUsageInfo] {
-        let client = try connect()
-        defer { client.close() }
-        do {
-            let names: JSON = .array(names.map { .string($0) })
-            let reply = try client.call(ManagerMethod.diskUsage.qualifiedName, ["names": names])
-            return try reply.requiredArray("vservers") { (json) throws(VarlinkError) in try DiskUsageInfo(json: json) }
-        } catch {
-            throw ManagerError(any: error)
-        }
+        try call(.diskUsage, DiskUsageParameters(names: names), as: DiskUsageReply.self).vservers
     }
 
     public func hashify(_ call: HashifyParameters, progress: (HashifyReply) -> Void) throws(ManagerError)

@@ -22,13 +22,13 @@ public protocol ManagerService: Sendable {
     func delete(_ nameOrContext: String, keepRoot: Bool) async throws(ManagerError) -> DeleteReply
     func clone(_ call: CloneParameters, progress: @Sendable (CloneReply) async -> Void) async throws(ManagerError)
         -> CloneReply
-    func diskUsage(_ names: [String]) async throws(ManagerError) -> [DiskUsageInfo]
+    func diskUsage(_ names: [String]) async throws(ManagerError) -> DiskUsageReply
     func hashify(_ call: HashifyParameters, progress: @Sendable (HashifyReply) async -> Void)
         async throws(ManagerError) -> HashifyReply
-    /// `progress` gets the number of files done so far, now and then.
-    func export(_ call: ExportParameters, progress: @Sendable (Int) async -> Void) async throws(ManagerError)
+    /// `progress` gets a reply with the number of files done so far (done false), now and then.
+    func export(_ call: ExportParameters, progress: @Sendable (ArchiveReply) async -> Void) async throws(ManagerError)
         -> ArchiveReply
-    func importArchive(_ call: ImportArchiveParameters, progress: @Sendable (Int) async -> Void)
+    func importArchive(_ call: ImportArchiveParameters, progress: @Sendable (ArchiveReply) async -> Void)
         async throws(ManagerError) -> ArchiveReply
 }
 
@@ -39,6 +39,11 @@ extension ManagerService {
                        send: @Sendable ([String: JSON], _ continues: Bool) async throws -> Void) async throws
     {
         func reply(_ reply: some ManagerParameters) async throws { try await send(reply.parameters, false) }
+        /// A progress reply of a long call; only a call with "more" gets them.
+        @Sendable func progress<Reply: ManagerParameters>(_ reply: Reply) async {
+            guard more else { return }
+            try? await send(reply.parameters, true)
+        }
         switch method {
         case .list:
             try await reply(ListReply(vservers: await list()))
@@ -79,29 +84,16 @@ extension ManagerService {
             let call = try DeleteParameters(parameters: parameters)
             try await reply(try await delete(call.name, keepRoot: call.keepRoot))
         case .clone:
-            let result = try await clone(CloneParameters(parameters: parameters)) { progress in
-                guard more else { return }
-                try? await send(progress.parameters, true)
-            }
-            try await reply(result)
+            try await reply(try await clone(CloneParameters(parameters: parameters), progress: progress))
         case .diskUsage:
-            let names = try parameters.requiredStringArray("names")
-            try await send(["vservers": .array(try await diskUsage(names).map { .object($0.json) })], false)
+            try await reply(try await diskUsage(DiskUsageParameters(parameters: parameters).names))
         case .hashify:
-            let result = try await hashify(HashifyParameters(parameters: parameters)) { progress in
-                guard more else { return }
-                try? await send(progress.parameters, true)
-            }
-            try await reply(result)
-        case .export, .importArchive:
-            let progress: @Sendable (Int) async -> Void = { files in
-                guard more else { return }
-                try? await send(ArchiveReply(files: files, done: false).parameters, true)
-            }
-            let result = method == .export
-                ? try await export(ExportParameters(parameters: parameters), progress: progress)
-                : try await importArchive(ImportArchiveParameters(parameters: parameters), progress: progress)
-            try await reply(result)
+            try await reply(try await hashify(HashifyParameters(parameters: parameters), progress: progress))
+        case .export:
+            try await reply(try await export(ExportParameters(parameters: parameters), progress: progress))
+        case .importArchive:
+            let call = try ImportArchiveParameters(parameters: parameters)
+            try await reply(try await importArchive(call, progress: progress))
         case .monitor:
             guard more else { throw VarlinkError.expectedMore }
             for await change in await monitor() { try await send(change.parameters, true) }

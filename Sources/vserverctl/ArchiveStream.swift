@@ -48,33 +48,29 @@ struct ArchivePipe {
     }
 }
 
-/// "web: 12000 files" on stderr, rewritten in place, when stderr is a terminal; nothing otherwise.
-struct FileCountProgress {
-    let label: String
+/// One line on stderr, rewritten in place while a long call runs ("export web: 12000 files"), when stderr is a
+/// terminal; nothing otherwise.
+struct ProgressLine {
     let shown = isatty(2) == 1
 
-    func update(_ files: Int) {
+    func show(_ text: String) {
         guard shown else { return }
-        printToStandardError("\r\(label): \(files) files\u{1B}[K", newline: false)
+        printToStandardError("\r\(text)\u{1B}[K", newline: false)
     }
 
-    func end() {
+    func clear() {
         guard shown else { return }
         printToStandardError("\r\u{1B}[K", newline: false)
     }
 }
 
-/// Runs an Export or ImportArchive call with its progress line, then lets the pipe's copier finish; a failure is
-/// printed as `context: message`.
-func archiveCall(_ context: String, label: String, pipe: ArchivePipe?,
-                 _ call: (_ progress: (Int) -> Void) throws(ManagerError) -> ArchiveReply) throws -> ArchiveReply {
-    let progress = FileCountProgress(label: label)
-    defer {
-        progress.end()
-        pipe?.finish()
-    }
+/// Runs a long Manager call (clone, hashify, export, import-archive) with its progress line, cleared afterwards;
+/// a failure is printed as `context: message`.
+func withProgressLine<Reply>(_ context: String, _ call: (ProgressLine) throws(ManagerError) -> Reply) throws -> Reply {
+    let line = ProgressLine()
+    defer { line.clear() }
     do throws(ManagerError) {
-        return try call(progress.update)
+        return try call(line)
     } catch {
         printError(context, CommandFailure(renameOrDeleteMessage(error)))
         throw ExitCode.failure

@@ -36,21 +36,13 @@ struct Clone: ParsableCommand {
     func run() throws {
         let call = CloneParameters(name: source, newName: newName, root: root.map(FileSystem.absolutePath),
                                    context: context, hostname: hostname, runningOk: runningOk)
-        let shown = isatty(2) == 1
-        let reply: CloneReply
-        do {
-            reply = try connection.manager.clone(call) { progress in
-                guard shown, progress.totalBytes > 0 else { return }
+        let reply = try withProgressLine("clone \(source)") { (line) throws(ManagerError) in
+            try connection.manager.clone(call) { progress in
+                guard progress.totalBytes > 0 else { return }
                 let percent = min(100, progress.bytes * 100 / progress.totalBytes)
-                printToStandardError("\rclone \(source): \(percent)% of \(humanBytes(progress.totalBytes)), "
-                                     + "\(progress.files) files\u{1B}[K", newline: false)
+                line.show("clone \(source): \(percent)% of \(humanBytes(progress.totalBytes)), \(progress.files) files")
             }
-        } catch {
-            if shown { printToStandardError("\r\u{1B}[K", newline: false) }
-            printError("clone \(source)", CommandFailure(renameOrDeleteMessage(error)))
-            throw ExitCode.failure
         }
-        if shown { printToStandardError("\r\u{1B}[K", newline: false) }
         for warning in reply.warnings { printToStandardError("vserverctl: clone \(source): warning: \(warning)") }
         let made = reply.vserver.map { "\($0.name) (context \($0.context), root \($0.root))" } ?? newName
         let how = reply.reflinked == true ? "sharing its extents with \(source)" : "copied"

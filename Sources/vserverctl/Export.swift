@@ -44,9 +44,12 @@ struct Export: ParsableCommand {
         }
         let path = pipe?.path ?? FileSystem.absolutePath(file)
         let call = ExportParameters(name: name, path: path, compression: compression, runningOk: runningOk)
-        let reply = try archiveCall("export \(name)", label: "export \(name)", pipe: pipe) {
-            (progress) throws(ManagerError) in
-            try connection.manager.export(call, progress: progress)
+        let reply: ArchiveReply
+        do {
+            defer { pipe?.finish() }
+            reply = try withProgressLine("export \(name)") { (line) throws(ManagerError) in
+                try connection.manager.export(call) { line.show("export \(name): \($0) files") }
+            }
         }
         if pipe == nil { print("exported \(name) to \(file) (\(reply.files) files)") }
     }

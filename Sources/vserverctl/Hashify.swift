@@ -28,20 +28,13 @@ struct Hashify: ParsableCommand {
     }
 
     func run() throws {
-        let shown = isatty(2) == 1
-        let reply: HashifyReply
-        do {
-            reply = try connection.manager.hashify(HashifyParameters(names: names, dryRun: dryRun)) { progress in
-                guard shown else { return }
-                printToStandardError("\rhashify: \(progress.filesExamined) files, \(humanBytes(progress.bytesExamined))"
-                                     + " read, \(humanBytes(progress.bytesDeduped)) shared\u{1B}[K", newline: false)
+        let call = HashifyParameters(names: names, dryRun: dryRun)
+        let reply = try withProgressLine("hashify") { (line) throws(ManagerError) in
+            try connection.manager.hashify(call) { progress in
+                line.show("hashify: \(progress.filesExamined) files, \(humanBytes(progress.bytesExamined)) read, "
+                          + "\(humanBytes(progress.bytesDeduped)) shared")
             }
-        } catch {
-            if shown { printToStandardError("\r\u{1B}[K", newline: false) }
-            printError("hashify", CommandFailure(error))
-            throw ExitCode.failure
         }
-        if shown { printToStandardError("\r\u{1B}[K", newline: false) }
         let verb = dryRun ? "would share" : "shared"
         print("examined \(reply.filesExamined) files (\(humanBytes(reply.bytesExamined))); \(verb) "
               + "\(reply.filesDeduped) files, \(humanBytes(reply.bytesDeduped)) (\(reply.bytesDeduped) bytes) saved; "

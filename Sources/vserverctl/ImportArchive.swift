@@ -48,9 +48,12 @@ struct ImportArchive: ParsableCommand {
         let path = pipe?.path ?? FileSystem.absolutePath(file)
         let call = ImportArchiveParameters(path: path, compression: compression, name: name,
                                            root: root.map(FileSystem.absolutePath), trustConfig: trustConfig)
-        let reply = try archiveCall("import-archive \(file)", label: "import-archive", pipe: pipe) {
-            (progress) throws(ManagerError) in
-            try connection.manager.importArchive(call, progress: progress)
+        let reply: ArchiveReply
+        do {
+            defer { pipe?.finish() }
+            reply = try withProgressLine("import-archive \(file)") { (line) throws(ManagerError) in
+                try connection.manager.importArchive(call) { line.show("import-archive: \($0) files") }
+            }
         }
         for warning in reply.warnings { printToStandardError("vserverctl: warning: \(warning)") }
         let made = reply.vserver.map { "\($0.name) (context \($0.context), root \($0.root))" } ?? "?"

@@ -287,8 +287,7 @@ public enum ConfigWriter {
         let outcome = ConfigLoader.readVServer(name: config.name, path: path, status: status,
                                                environment: environment)
         // Errors name the file as it is meant to be, not the hidden one it was tried in.
-        let file = Path.join(Path.join(Path.components(path).dropLast().reduce("") { $0 + "/" + $1 }, config.name),
-                             TOMLConfig.fileName)
+        let file = Path.join(Path.join(Path.parent(path), config.name), TOMLConfig.fileName)
         let readBack: VServerConfig
         switch outcome.result {
         case .success(let draft): readBack = draft.config

@@ -89,7 +89,7 @@ public struct ContextRecord: Sendable, Equatable {
     /// Writes the record durably: a crash at any moment leaves the old file or the new one. Makes the directory
     /// (mode 0755) when missing.
     package func write() throws(SystemError) {
-        let directory = "/" + Path.components(path).dropLast().joined(separator: "/")
+        let directory = Path.parent(path)
         do { try FileSystem.makeDirectories(directory) } catch let error as SystemError { throw error } catch {
             throw SystemError(call: "mkdir", path: directory, errno: EIO)
         }

@@ -10,8 +10,7 @@ package enum RootBarrier {
     /// may own it besides root (unit tests); nil: not checked (not running as root: nothing runs as root then).
     package static func problem(root: String, owner: uid_t?) -> String? {
         guard let owner else { return nil }
-        let components = Path.components(root)
-        let parent = "/" + components.dropLast().joined(separator: "/")
+        let parent = Path.parent(root)
         var status = stat()
         guard lstat(parent, &status) == 0 else {
             return "its parent \(parent): lstat: \(String(cString: strerror(errno)))"

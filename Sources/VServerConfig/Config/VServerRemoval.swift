@@ -75,10 +75,10 @@ package struct VServerRemoval {
 
     /// Renames `path` to `.NAME.deleted-N` in its directory.
     private func hide(_ path: String) throws(ConfigError) -> String {
-        let parent = Path.components(path).dropLast().reduce("") { $0 + "/" + $1 }
+        let parent = Path.parent(path)
         for attempt in 0..<100 {
             let suffix = attempt == 0 ? "" : "-\(attempt)"
-            let hidden = Path.join(parent.isEmpty ? "/" : parent, ".\(name).deleted\(suffix)")
+            let hidden = Path.join(parent, ".\(name).deleted\(suffix)")
             if FileSystem.exists(hidden) { continue }
             guard rename(path, hidden) == 0 else {
                 throw ConfigError(file: path, failed: SystemError("rename", path: "\(path) to \(hidden)"))

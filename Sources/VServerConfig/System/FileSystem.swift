@@ -272,6 +272,11 @@ package enum Path {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
+    /// The directory an absolute path is in ("/a/b/c" → "/a/b", "/a" → "/").
+    package static func parent(_ path: String) -> String {
+        "/" + components(path).dropLast().joined(separator: "/")
+    }
+
     /// The components of a path, without empty ones ("/a//b/" → ["a", "b"]).
     package static func components(_ path: String) -> [Substring] {
         path.split(separator: "/", omittingEmptySubsequences: true)

@@ -68,12 +68,14 @@ struct HookRunner: Sendable {
             let environment = environment(flavour, for: config, pid: pid)
             let timeout = config.hookTimeout
             let directory = config.configDirectory
+            let crash = CrashPoint.during(flavour)
             let result: HookResult
             do {
                 result = try await onBlockingThread { [logger] in
                     try HookRunner.runScript(arguments: arguments, environment: environment, directory: directory,
                                              timeout: timeout) { line in
                         logger.info("\(line)", metadata: ["script": "\(script.display)"])
+                        crash?.reached()
                     }
                 }
             } catch let error as SystemError {

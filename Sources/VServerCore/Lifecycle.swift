@@ -108,7 +108,17 @@ extension Manager {
                 BoundGuestNetwork.removeAddresses(addedAddresses, device: device)
             }
         }
+        // From here a vserverd that dies leaves this file, and the next one undoes the start (undoInterruptedStart).
+        do {
+            try stateStore.save(GuestLaunch(name: name, context: config.context, root: config.root,
+                                            addedAddresses: addedAddresses,
+                                            addressDevice: addedAddresses.isEmpty ? nil : boundNetwork?.bound.device))
+        } catch {
+            throw .startFailed(name: name, step: "record state", reason: "\(error)")
+        }
+        defer { if !recorded { stateStore.remove(name) } }
         try await hooks.run(.preStart, for: config)
+        CrashPoint.afterPreStart.reached()
 
         var plan = SpawnPlan()
         plan.mountRun = GuestFiles.isDirectory("/run", root: config.root)
@@ -156,11 +166,12 @@ extension Manager {
         let spawned: SpawnedGuest
         do {
             spawned = try await onBlockingThread { [plan] () throws -> SpawnedGuest in
-                try Spawner.spawn(config, plan: plan, stubInit: stubInit, whileHeld: whileHeld)
+                try Spawner.spawn(config, plan: plan, stubInit: stubInit, whileHeld: CrashPoint.holding(whileHeld))
             }
         } catch {
             throw error as? ManagerError ?? .internalError("\(error)")
         }
+        CrashPoint.afterClone.reached()
         if spawned.console < 0 {
             logger.warning("\(Self.noConsolePty)", metadata: logMetadata(name))
         }
@@ -184,7 +195,9 @@ extension Manager {
                 addressDevice: addedAddresses.isEmpty ? nil : boundNetwork?.bound.device)
             guest = RunningGuest(record: record, config: config, pidfd: spawned.pidfd,
                                  exit: try watcher.watch(pidfd: spawned.pidfd), console: console)
+            CrashPoint.beforeStateFile.reached()
             try stateStore.save(record)
+            CrashPoint.afterStateFile.reached()
         } catch {
             // PID 1 exists but cannot be tracked: kill it rather than leave a guest nobody manages.
             vs_pidfd_send_signal(spawned.pidfd, SIGKILL)
@@ -294,6 +307,7 @@ extension Manager {
         setState(name, .stopping(guest))
         await hooks.runLoggingFailures(.preStop, for: guest.config, pid: guest.pid)
         requestStop(guest, logger: logger)
+        CrashPoint.afterStopSignal.reached()
         if await !guest.exit.wait(timeout: .seconds(timeout)) {
             logger.notice("still running \(timeout) s after \(guest.stopRequest); sending SIGKILL")
             _ = guest.signal(SIGKILL)
@@ -333,10 +347,6 @@ extension Manager {
         if let console = guest.console { consoles.detach(console) }
         let reason = requested ? nil : Self.endDescription(exit, onReboot: guest.config.onReboot)
         setState(name, .stopping(guest))
-        // The kernel would remove it with the network namespace, but later: a restart needs the name now.
-        if VethNetwork(guest.config) != nil {
-            VethNetwork.tearDown(VethNetwork.hostInterfaceName(context: guest.record.context))
-        }
         for cgroup in [guest.cgroup].compactMap({ $0 }) + guest.legacyCgroups.cgroups where cgroup.isOwn {
             // The last processes of the namespace may take a moment to go: then remove() waits for them, off the actor.
             do {
@@ -347,10 +357,9 @@ extension Manager {
                 logger.warning("\(error)", metadata: logMetadata(name))
             }
         }
-        if let device = guest.record.addressDevice {
-            let unclaimed = guest.record.addedAddresses.filter { runningClaimant(of: $0.address, besides: name) == nil }
-            BoundGuestNetwork.removeAddresses(unclaimed, device: device)
-        }
+        releaseNetwork(guest.config, context: guest.record.context, addresses: guest.record.addedAddresses,
+                       device: guest.record.addressDevice)
+        CrashPoint.beforePostStop.reached()
         await hooks.runLoggingFailures(.postStop, for: guest.config)
         if let reason {
             keepEnd(GuestEnd(name: name, reason: reason, exit: exit))
@@ -429,7 +438,7 @@ extension Manager {
 
     /// The running guest other than `name` that has `address`: a start of `name` may not take it, and a stop of
     /// `name` leaves it on the device.
-    private func runningClaimant(of address: IPAddress, besides name: String) -> String? {
+    func runningClaimant(of address: IPAddress, besides name: String) -> String? {
         states.first {
             $0.key != name && $0.value.guest?.config.network.claimedAddresses.contains(address) == true
         }?.key
@@ -534,15 +543,16 @@ extension Manager {
     /// are running again; dead ones get their post-stop hooks and their state file removed. A file that cannot be a
     /// record of ours is logged and set aside, and the process it names is left alone.
     public func adoptRunningGuests() async {
-        let (records, ends, problems) = stateStore.loadAll()
-        for problem in problems {
+        let files = stateStore.loadAll()
+        for problem in files.problems {
             logger.warning("\(problem.reason); set aside as \(problem.entry).refused")
             stateStore.setAside(problem.entry)
         }
-        for end in ends where configs.configs[end.name] != nil || configs.invalid[end.name] != nil {
+        for launch in files.launches { await undoInterruptedStart(launch) }
+        for end in files.ends where configs.configs[end.name] != nil || configs.invalid[end.name] != nil {
             states[end.name] = .stopped(reason: end.reason, exit: end.exit)
         }
-        for record in records {
+        for record in files.records {
             let config = configs.configs[record.name] ?? VServerConfig.leftover(from: record)
             switch Readoption.check(record) {
             case .alive(let pidfd):
@@ -563,6 +573,8 @@ extension Manager {
             case .ended:
                 let reason = "ended while vserverd was not running"
                 logger.notice("\(reason)", metadata: logMetadata(record.name))
+                await removeRemains(config, context: record.context, addresses: record.addedAddresses,
+                                    device: record.addressDevice)
                 await hooks.runLoggingFailures(.postStop, for: config)
                 keepEnd(GuestEnd(name: record.name, reason: reason, exit: nil))
                 setState(record.name, .stopped(reason: reason))

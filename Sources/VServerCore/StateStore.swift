@@ -37,10 +37,7 @@ struct GuestRecord: Sendable, Equatable {
             "stop": .string(stop.description),
         ].merging(ptyConsoleTTYs.map { ["console": .string("pty"), "ttys": .int(Int64($0))] } ?? [:]) { $1 }
          .merging(bootID.map { ["bootID": .string($0)] } ?? [:]) { $1 }
-         .merging(addressDevice.map { device in
-             ["addedAddresses": .object(["device": .string(device),
-                                         "addresses": .array(addedAddresses.map { .string($0.description) })])]
-         } ?? [:]) { $1 })
+         .merging(AddedAddresses.json(addedAddresses, device: addressDevice)) { $1 })
     }
 
     init(name: String, pid: Int32, startTime: UInt64, context: Int, startedAt: String, root: String,
@@ -94,16 +91,63 @@ struct GuestRecord: Sendable, Equatable {
         let bootID = json["bootID"] == nil ? nil : try field("bootID") { $0.stringValue }
         self.init(name: name, pid: pid, startTime: startTime, context: context, startedAt: startedAt, root: root,
                   namespaces: namespaces, stop: stop, ptyConsoleTTYs: ttys, bootID: bootID)
-        if let added = json["addedAddresses"] {
-            addressDevice = try field("addedAddresses") {
-                $0["device"]?.stringValue.flatMap { Validation.interfaceNameProblem($0) == nil ? $0 : nil }
-            }
-            addedAddresses = try field("addedAddresses") { _ in
-                let texts = added["addresses"]?.arrayValue ?? []
-                let addresses = texts.compactMap { $0.stringValue.flatMap { InterfaceAddress($0) } }
-                return addresses.count == texts.count ? addresses : nil
-            }
+        (addedAddresses, addressDevice) = try AddedAddresses.read(json)
+    }
+}
+
+/// net = "bound": the addresses vserverd put on a device, in a record or a launch.
+enum AddedAddresses {
+    static func json(_ addresses: [InterfaceAddress], device: String?) -> [String: JSON] {
+        guard let device else { return [:] }
+        return ["addedAddresses": .object(["device": .string(device),
+                                           "addresses": .array(addresses.map { .string($0.description) })])]
+    }
+
+    static func read(_ json: JSON) throws(StateFileProblem) -> ([InterfaceAddress], String?) {
+        guard let added = json["addedAddresses"] else { return ([], nil) }
+        guard let device = added["device"]?.stringValue, Validation.interfaceNameProblem(device) == nil else {
+            throw StateFileProblem("addedAddresses is missing or out of range")
         }
+        let texts = added["addresses"]?.arrayValue ?? []
+        let addresses = texts.compactMap { $0.stringValue.flatMap { InterfaceAddress($0) } }
+        guard addresses.count == texts.count else { throw StateFileProblem("addedAddresses is missing or out of range") }
+        return (addresses, device)
+    }
+}
+
+/// A start under way: written before its pre-start hooks run, replaced by its `GuestRecord` once PID 1 runs, removed
+/// when the start fails. A vserverd that dies in between leaves it, and the next one undoes that start (its PID 1,
+/// cgroup, veth and addresses, then its post-stop hooks: docs/ARCHITECTURE.md §8).
+struct GuestLaunch: Sendable, Equatable {
+    var name: String
+    var context: Int
+    var root: String
+    var addedAddresses: [InterfaceAddress] = []
+    var addressDevice: String?
+
+    var json: JSON {
+        .object(["name": .string(name),
+                 "starting": .object(["context": .int(Int64(context)), "root": .string(root)]
+                     .merging(AddedAddresses.json(addedAddresses, device: addressDevice)) { $1 })])
+    }
+
+    init(name: String, context: Int, root: String, addedAddresses: [InterfaceAddress], addressDevice: String?) {
+        self.name = name
+        self.context = context
+        self.root = root
+        self.addedAddresses = addedAddresses
+        self.addressDevice = addressDevice
+    }
+
+    init(json: JSON) throws(StateFileProblem) {
+        guard let name = json["name"]?.stringValue, let starting = json["starting"],
+              let context = starting["context"]?.intValue, VServerConfig.contextRange.contains(context),
+              let root = starting["root"]?.stringValue, root.hasPrefix("/")
+        else { throw StateFileProblem("not a vserverd state file") }
+        self.name = name
+        self.context = context
+        self.root = root
+        (addedAddresses, addressDevice) = try AddedAddresses.read(starting)
     }
 }
 
@@ -162,6 +206,11 @@ struct StateStore: Sendable {
             path(record.name), contents: record.json.serialized() + "\n", durable: false)
     }
 
+    /// Before anything of a start runs: a start that the daemon's death interrupts is found again.
+    func save(_ launch: GuestLaunch) throws {
+        try FileSystem.writeFileAtomically(path(launch.name), contents: launch.json.serialized() + "\n", durable: false)
+    }
+
     /// In place of its record: how the guest ended (a failure to write it is only logged by the caller).
     func save(_ end: GuestEnd) throws {
         try FileSystem.writeFileAtomically(path(end.name), contents: end.json.serialized() + "\n", durable: false)
@@ -171,13 +220,18 @@ struct StateStore: Sendable {
         unlink(path(name))
     }
 
-    /// Every record and end in the directory. A file that is no valid record or end (unreadable, foreign, numbers
-    /// that do not fit) is a problem: the caller logs it and sets it aside.
-    func loadAll() -> (records: [GuestRecord], ends: [GuestEnd], problems: [(entry: String, reason: String)]) {
+    /// Every record, end and launch in the directory. A file that is none of them is a problem: the caller logs it
+    /// and sets it aside.
+    /// A write the daemon died in leaves its `NAME.json.tmp`, half written: removed, as the file it was to replace
+    /// (or none) is still there.
+    func loadAll() -> StateFiles {
         var records: [GuestRecord] = []
         var ends: [GuestEnd] = []
+        var launches: [GuestLaunch] = []
         var problems: [(entry: String, reason: String)] = []
-        for entry in FileSystem.entries(directory) where entry.hasSuffix(".json") {
+        let entries = FileSystem.entries(directory)
+        for entry in entries where entry.hasSuffix(".json.tmp") { unlink("\(directory)/\(entry)") }
+        for entry in entries where entry.hasSuffix(".json") {
             let file = "\(directory)/\(entry)"
             do {
                 let json = try JSON.parse(Array(FileSystem.readText(file).utf8))
@@ -192,6 +246,8 @@ struct StateStore: Sendable {
                         continue
                     }
                     ends.append(end)
+                } else if json["starting"] != nil {
+                    launches.append(try GuestLaunch(json: json))
                 } else {
                     records.append(try GuestRecord(json: json))
                 }
@@ -199,7 +255,15 @@ struct StateStore: Sendable {
                 problems.append((entry, "\(file): \(error)"))
             }
         }
-        return (records, ends, problems)
+        return StateFiles(records: records, ends: ends, launches: launches, problems: problems)
+    }
+
+    struct StateFiles {
+        var records: [GuestRecord]
+        var ends: [GuestEnd]
+        var launches: [GuestLaunch]
+        /// Files that are no valid record, end or launch (unreadable, foreign, numbers that do not fit).
+        var problems: [(entry: String, reason: String)]
     }
 
     /// Moves a state file that must not be read again (a refused record) to `NAME.json.refused`, where no later

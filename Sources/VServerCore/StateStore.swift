@@ -105,12 +105,13 @@ enum AddedAddresses {
 
     static func read(_ json: JSON) throws(StateFileProblem) -> ([InterfaceAddress], String?) {
         guard let added = json["addedAddresses"] else { return ([], nil) }
+        let problem = StateFileProblem("addedAddresses is missing or out of range")
         guard let device = added["device"]?.stringValue, Validation.interfaceNameProblem(device) == nil else {
-            throw StateFileProblem("addedAddresses is missing or out of range")
+            throw problem
         }
         let texts = added["addresses"]?.arrayValue ?? []
         let addresses = texts.compactMap { $0.stringValue.flatMap { InterfaceAddress($0) } }
-        guard addresses.count == texts.count else { throw StateFileProblem("addedAddresses is missing or out of range") }
+        guard addresses.count == texts.count else { throw problem }
         return (addresses, device)
     }
 }

@@ -83,7 +83,8 @@ let package = Package(
             // takes ~1 ms instead of 2.6 ms with --static-swift-stdlib alone (README, Performance). The two
             // libraries are what ArgumentParser's FoundationEssentials needs when the build itself is not
             // --static-swift-stdlib (debug builds, tests); that build links them on its own.
-            linkerSettings: [
+            // scripts/sanitize builds it dynamic: a sanitizer's runtime does not link into a static executable.
+            linkerSettings: Context.environment["VSERVERD_SANITIZE"] != nil ? [] : [
                 .unsafeFlags(["-static-executable", "-Xlinker", "-l_FoundationCShims", "-Xlinker", "-l_FoundationCollections"])
             ]
         ),
@@ -91,7 +92,11 @@ let package = Package(
         // sealed memfd inside any guest without a loader (docs/ARCHITECTURE.md §7).
         .executableTarget(
             name: "vserverd-init",
-            linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--gc-sections", "-Xlinker", "-s"])]
+            // scripts/sanitize leaves it out: it runs inside guests, where no sanitizer runtime is.
+            cSettings: Context.environment["VSERVERD_SANITIZE"] == nil ? [] : [.unsafeFlags(["-fno-sanitize=all"])],
+            linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--gc-sections", "-Xlinker", "-s"]
+                                          + (Context.environment["VSERVERD_SANITIZE"] == nil ? []
+                                             : ["-Xclang-linker", "-fno-sanitize=all"]))]
         ),
         // What the unit tests share: temporary trees and config fixtures.
         // `swift build -c release` builds it too, where the Testing module is not: its Testing parts are debug only.

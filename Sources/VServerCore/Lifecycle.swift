@@ -17,6 +17,7 @@ extension Manager {
             do throws(ManagerError) {
                 try await launch(config)
             } catch {
+                let error = Self.withOpenFilesAdvice(error)
                 countStart(name, since: began, failed: true)
                 setState(name, .failed(reason: error.description))
                 logger.error("start failed: \(error)", metadata: logMetadata(name))
@@ -43,6 +44,18 @@ extension Manager {
         let name = try resolve(nameOrContext)
         if states[name]?.guest != nil { _ = try await stop(name) }
         return try await start(name)
+    }
+
+    /// A start that ran out of file descriptors names the limit: each running guest holds four of vserverd's (its
+    /// pidfd, its console's master and slave, its log), so a default limit ends the count long before memory does.
+    static func withOpenFilesAdvice(_ error: ManagerError) -> ManagerError {
+        guard case .startFailed(let name, let step, let reason) = error,
+              reason.contains(String(cString: strerror(EMFILE)))
+        else { return error }
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(UInt32(RLIMIT_NOFILE.rawValue)), &limit)
+        return .startFailed(name: name, step: step, reason: reason + " (vserverd's limit of \(limit.rlim_cur) open "
+            + "files is reached: each running vserver holds 4; raise LimitNOFILE= of vserverd.service)")
     }
 
     /// The config to start with, checked against what is running now (docs/ARCHITECTURE.md §4 step 1).

@@ -113,6 +113,38 @@ extension Integration {
             }
         }
 
+        /// The open-files limit, what 10 000 guests meet first (4 fds each): the starts past it fail naming the limit
+        /// and undo themselves, the daemon keeps answering, and the guests that run are unharmed.
+        @Test func startsPastTheOpenFilesLimitFailClearlyAndLeaveNothing() async throws {
+            try await withTestHost { host in
+                // One root for all: a copy each would take longer than the test.
+                let root = try host.addVServer("g1", config: Self.sleeper)
+                for index in 2...24 {
+                    let directory = "\(host.configDirectory)/g\(index)"
+                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                    try ("root = \"\(root)\"\n" + Self.sleeper)
+                        .write(toFile: "\(directory)/vserver.toml", atomically: true, encoding: .utf8)
+                }
+                try host.startDaemon(wrapper: ["/usr/bin/prlimit", "--nofile=64:64", "--"])
+                let started = try host.ctl("start", "--all")
+                #expect(started.status != 0)
+                #expect(started.stderr.contains("vserverd's limit of 64 open files is reached"), "\(started)")
+                let list = try host.ctl("list", "--json")
+                #expect(list.status == 0)
+                let running = try host.ctl("list").stdout.split(separator: "\n").filter { $0.contains(" running ") }
+                #expect(running.count > 3 && running.count < 24, "\(list.stdout)")
+                let cgroups = try host.cgroupParentDirectory.map {
+                    try FileManager.default.contentsOfDirectory(atPath: $0).filter { $0.hasPrefix("vserver-") }
+                } ?? []
+                if host.cgroupParentDirectory != nil { #expect(cgroups.count == running.count, "\(cgroups)") }
+                #expect(try host.ctl("stop", "--all").status == 0)
+                reliabilityReport("open-files limit 64: \(running.count) of 24 started, the rest refused naming the "
+                    + "limit; \(cgroups.count - running.count) cgroups left")
+            }
+        }
+
+        static let sleeper = "init = [\"/bin/sleep\", \"100000\"]\nstop-signal = \"SIGKILL\"\n"
+
         /// Host processes running `sleep MARKER`.
         static func copies(of marker: String) -> Int {
             let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { Int($0) != nil } ?? []

@@ -37,10 +37,10 @@ extension Manager {
         let running = Set(states.filter { $0.value.guest != nil }.keys)
         // A guest may stop once every running guest that lists it in `after` has stopped.
         var dependents: [String: Set<String>] = [:]
-        for name in running {
-            dependents[name] = Set(running.filter { other in
-                (states[other]?.guest?.config.after ?? []).contains(name)
-            })
+        for other in running {
+            for name in states[other]?.guest?.config.after ?? [] where running.contains(name) {
+                dependents[name, default: []].insert(other)
+            }
         }
         // Stopping is mostly waiting for guests to shut down: no CPU bound, only the order.
         return await runInOrder(running, blockers: dependents, jobs: running.count) {
@@ -54,30 +54,18 @@ extension Manager {
     }
 
     /// Runs `operation` for each name once all its blockers succeeded; names whose blocker failed are
-    /// skipped. At most `jobs` at a time.
+    /// skipped. At most `jobs` at a time, the ready ones in name order. Each finished operation costs only its
+    /// dependents' bookkeeping: 10 000 names must not be sorted again after each of 10 000 starts.
     private func runInOrder(
         _ names: Set<String>, blockers: [String: Set<String>], jobs: Int,
         _ operation: @escaping @Sendable (Manager, String) async throws(ManagerError) -> Void
     ) async -> BatchResult {
         var result = BatchResult()
-        var pending = names
-        var succeeded = Set<String>()
-        var failed = Set<String>()
+        var queue = BatchQueue(names, blockers: blockers)
         await withTaskGroup(of: (String, ManagerError?).self) { group in
             var active = 0
             while true {
-                // Skip what can no longer happen, then launch what is ready, in name order.
-                // Skipping one can doom another: repeat until nothing changes.
-                while let name = pending.sorted().first(where: { !(blockers[$0] ?? []).isDisjoint(with: failed) }) {
-                    let blocker = (blockers[name] ?? []).intersection(failed).sorted()[0]
-                    pending.remove(name)
-                    failed.insert(name)
-                    result.failed.append(name)
-                    result.errors.append("\(name): skipped because \(blocker) failed")
-                }
-                for name in pending.sorted()
-                where active < max(1, jobs) && (blockers[name] ?? []).isSubset(of: succeeded) {
-                    pending.remove(name)
+                while active < max(1, jobs), let name = queue.nextReady() {
                     active += 1
                     group.addTask {
                         do throws(ManagerError) {
@@ -91,20 +79,91 @@ extension Manager {
                 guard let (name, error) = await group.next() else { break }
                 active -= 1
                 if let error {
-                    failed.insert(name)
                     result.failed.append(name)
                     result.errors.append("\(name): \(error)")
+                    for (skipped, blocker) in queue.failed(name) {
+                        result.failed.append(skipped)
+                        result.errors.append("\(skipped): skipped because \(blocker) failed")
+                    }
                 } else {
-                    succeeded.insert(name)
                     result.done.append(name)
+                    queue.succeeded(name)
                 }
             }
             // Whatever is left waits for something that never came (cannot happen with validated configs).
-            for name in pending.sorted() {
+            for name in queue.left {
                 result.failed.append(name)
                 result.errors.append("\(name): skipped: its dependencies did not finish")
             }
         }
         return result
     }
+}
+
+/// The names of a batch by what they wait for: those whose blockers all succeeded are ready, taken in name order.
+struct BatchQueue {
+    private let blockers: [String: Set<String>]
+    /// Who waits for each name.
+    private var dependents: [String: [String]] = [:]
+    /// How many of its blockers have not succeeded yet, for each name not ready yet.
+    private var waiting: [String: Int] = [:]
+    /// Sorted backwards: the next one is at the end.
+    private var ready: [String] = []
+    private var failedNames = Set<String>()
+
+    init(_ names: Set<String>, blockers: [String: Set<String>]) {
+        self.blockers = blockers
+        for name in names {
+            let own = blockers[name] ?? []
+            if own.isEmpty {
+                ready.append(name)
+            } else {
+                waiting[name] = own.count
+                for blocker in own { dependents[blocker, default: []].append(name) }
+            }
+        }
+        ready.sort(by: >)
+    }
+
+    mutating func nextReady() -> String? { ready.popLast() }
+
+    mutating func succeeded(_ name: String) {
+        var woken: [String] = []
+        for dependent in dependents[name] ?? [] {
+            guard let count = waiting[dependent] else { continue }
+            if count == 1 {
+                waiting.removeValue(forKey: dependent)
+                woken.append(dependent)
+            } else {
+                waiting[dependent] = count - 1
+            }
+        }
+        if !woken.isEmpty {
+            ready.append(contentsOf: woken)
+            ready.sort(by: >)
+        }
+    }
+
+    /// `name` failed: everything that waits for it, directly or not, is skipped. Returns each with the failed
+    /// blocker it names (the first by name), in name order per round, as they are found.
+    mutating func failed(_ name: String) -> [(name: String, blocker: String)] {
+        failedNames.insert(name)
+        var skipped: [(name: String, blocker: String)] = []
+        var round = [name]
+        while !round.isEmpty {
+            var next: [String] = []
+            for dependent in Set(round.flatMap { dependents[$0] ?? [] }).sorted()
+            where waiting.removeValue(forKey: dependent) != nil {
+                failedNames.insert(dependent)
+                let blocker = (blockers[dependent] ?? []).intersection(failedNames).sorted()[0]
+                skipped.append((dependent, blocker))
+                next.append(dependent)
+            }
+            round = next
+        }
+        return skipped
+    }
+
+    /// Names still waiting (for a blocker outside the batch, or a cycle), in name order.
+    var left: [String] { waiting.keys.sorted() }
 }

@@ -315,6 +315,11 @@ final class TestHost: @unchecked Sendable {
             if let pid = try? guestPID(String(file.dropLast(5))), pid > 1 { kill(pid, SIGKILL) }
         }
         killDaemon(signal: SIGTERM)
+        // A guest no state file names (a test that made vserverd die before it recorded one): everything left in
+        // this host's cgroup is its own.
+        if let parent = cgroupParentDirectory, FileManager.default.fileExists(atPath: "\(parent)/cgroup.kill") {
+            try? "1".write(toFile: "\(parent)/cgroup.kill", atomically: false, encoding: .utf8)
+        }
         // A guest killed just now (or one whose daemon died, reaped by the host's init when it gets to it) may
         // still hold its cgroup for a moment: retry for a while rather than leave empty cgroups on the machine.
         let cgroups = [cgroupParentDirectory].compactMap { $0 } + legacyCgroupMounts.map { $0 + cgroupParent }

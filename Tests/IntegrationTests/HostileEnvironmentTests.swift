@@ -100,6 +100,7 @@ extension Integration {
             #expect(start.stderr.contains("No space left on device"), "\(start)")
             #expect(try host.daemonPidNamespaces() == namespacesBefore, "the new guest's PID 1 is gone again")
             #expect(Self.hookLog(log) == [], "refused before its pre-start hooks: nothing to undo")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: state).sorted() == ["fill", "running.json"])
             #expect(try host.ctl("status", "web").status == 3)
             #expect(try host.ctl("status", "running").status == 0)
             #expect(Self.isAlive(runningPID))

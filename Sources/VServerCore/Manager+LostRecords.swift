@@ -19,7 +19,8 @@ extension Manager {
             }
         }
         if !restored.isEmpty {
-            logger.warning("state files were missing; wrote them again for \(restored.sorted().joined(separator: ", "))")
+            let names = restored.sorted().joined(separator: ", ")
+            logger.warning("state files were missing; wrote them again for \(names)")
         }
     }
 }

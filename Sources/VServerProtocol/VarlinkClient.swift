@@ -81,15 +81,14 @@ public final class VarlinkClient {
         close()
     }
 
-    /// What is at `path` when it is there and not a socket ("a regular file"), else nil.
+    /// What is at `path` (as connect(2) follows it) when it is there and not a socket ("a regular file"), else nil.
     private static func nonSocketKind(at path: String) -> String? {
         var status = stat()
-        guard lstat(path, &status) == 0 else { return nil }
+        guard stat(path, &status) == 0 else { return nil }
         switch status.st_mode & S_IFMT {
         case S_IFSOCK: return nil
         case S_IFREG: return "a regular file"
         case S_IFDIR: return "a directory"
-        case S_IFLNK: return "a symbolic link"
         default: return "a special file"
         }
     }

@@ -43,7 +43,9 @@ extension Integration {
             guard let path = ProcessInfo.processInfo.environment["VSERVERD_RELIABILITY_REPORT"], !path.isEmpty,
                   let data = "hostile: \(line)\n".data(using: .utf8)
             else { return }
-            if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+            if !FileManager.default.fileExists(atPath: path) {
+                _ = FileManager.default.createFile(atPath: path, contents: nil)
+            }
             guard let handle = FileHandle(forWritingAtPath: path) else { return }
             handle.seekToEndOfFile()
             handle.write(data)
@@ -344,8 +346,8 @@ extension Integration {
                 try "not a socket\n".write(toFile: host.socket, atomically: false, encoding: .utf8)
                 let list = try host.ctl("list")
                 #expect(list.status == 1)
-                #expect(list.stderr == "vserverctl: list: cannot connect to \(host.socket): it is a regular file, not a "
-                    + "socket: remove it and restart vserverd\n", "\(list)")
+                #expect(list.stderr == "vserverctl: list: cannot connect to \(host.socket): it is a regular file, "
+                    + "not a socket: remove it and restart vserverd\n", "\(list)")
                 #expect(Self.isAlive(pid))
 
                 host.killDaemon(signal: SIGTERM)

@@ -38,20 +38,6 @@ extension Integration {
             return leaks
         }
 
-        /// One line for the reliability report of scripts/test, when it asked for one.
-        static func report(_ line: String) {
-            guard let path = ProcessInfo.processInfo.environment["VSERVERD_RELIABILITY_REPORT"], !path.isEmpty,
-                  let data = "hostile: \(line)\n".data(using: .utf8)
-            else { return }
-            if !FileManager.default.fileExists(atPath: path) {
-                _ = FileManager.default.createFile(atPath: path, contents: nil)
-            }
-            guard let handle = FileHandle(forWritingAtPath: path) else { return }
-            handle.seekToEndOfFile()
-            handle.write(data)
-            try? handle.close()
-        }
-
         static func isAlive(_ pid: Int32) -> Bool {
             guard pid > 0, kill(pid, 0) == 0 else { return false }
             // A zombie waiting for its reaper counts as gone.
@@ -122,7 +108,7 @@ extension Integration {
             #expect(!Self.isAlive(runningPID) && !Self.isAlive(webPID))
             let leaks = try Self.leaks(host, allowedMounts: [state])
             #expect(leaks.isEmpty, "\(leaks)")
-            Self.report("full state dir: start refused with ENOSPC naming the state file, rolled back, "
+            reliabilityReport("hostile: full state dir: start refused with ENOSPC naming the state file, rolled back, "
                 + "\(leaks.count) leaks")
         }
 
@@ -166,7 +152,7 @@ extension Integration {
                 #expect(try host.ctl("stop", "other").status == 0)
                 let leaks = try Self.leaks(host)
                 #expect(leaks.isEmpty, "\(leaks)")
-                Self.report("root removed while running: status and stop answer, post-stop ran, "
+                reliabilityReport("hostile: root removed while running: status and stop answer, post-stop ran, "
                     + "\(leaks.count) leaks")
             }
         }
@@ -201,7 +187,7 @@ extension Integration {
                 #expect(try host.ctl("stop", "web").status == 0)
                 let leaks = try Self.leaks(host)
                 #expect(leaks.isEmpty, "\(leaks)")
-                Self.report("hook leaving a daemon: start not held up, its process group killed, "
+                reliabilityReport("hostile: hook leaving a daemon: start not held up, its process group killed, "
                     + "\(leaks.count) leaks")
             }
         }
@@ -233,8 +219,8 @@ extension Integration {
                 #expect(try host.ctl("status", "web").status == 3)
                 let leaks = try Self.leaks(host)
                 #expect(leaks.isEmpty, "\(leaks)")
-                Self.report("endless hook: start failed after hook-timeout naming the hook, its group killed, "
-                    + "\(leaks.count) leaks")
+                reliabilityReport("hostile: endless hook: start failed after hook-timeout naming the hook, its group "
+                    + "killed, \(leaks.count) leaks")
             }
         }
 
@@ -278,7 +264,7 @@ extension Integration {
                 #expect(try host.ctl("stop", "other").status == 0)
                 let leaks = try Self.leaks(host)
                 #expect(leaks.isEmpty, "\(leaks)")
-                Self.report("init ignoring signals with 1000 children: stopped in "
+                reliabilityReport("hostile: init ignoring signals with 1000 children: stopped in "
                     + "\(took.components.seconds) s by SIGKILL, \(leaks.count) leaks")
             }
         }
@@ -319,8 +305,8 @@ extension Integration {
                 pids = [:]
                 let leaks = try Self.leaks(host)
                 #expect(leaks.isEmpty, "\(leaks)")
-                Self.report("runtime dir removed: clients cannot connect (socket path named), guests keep running, "
-                    + "a daemon restart adopts them, \(leaks.count) leaks")
+                reliabilityReport("hostile: runtime dir removed: clients cannot connect (socket path named), guests "
+                    + "keep running, a daemon restart adopts them, \(leaks.count) leaks")
             }
         }
 
@@ -358,8 +344,8 @@ extension Integration {
                 #expect(try host.ctl("stop", "web").status == 0)
                 let leaks = try Self.leaks(host)
                 #expect(leaks.isEmpty, "\(leaks)")
-                Self.report("file at socket path: daemon refuses naming the path and what to do, clients told the "
-                    + "same, \(leaks.count) leaks")
+                reliabilityReport("hostile: file at socket path: daemon refuses naming the path and what to do, "
+                    + "clients told the same, \(leaks.count) leaks")
             }
         }
     }

@@ -89,14 +89,17 @@ package final class ChildProcess {
             if polled[0].revents != 0 {
                 var done: Int32 = 0
                 var code: Int32 = 0
-                // Before the reap: until then its PID, a zombie's, names its group and nothing else.
-                if killsGroupOnExit { signalGroup(SIGKILL) }
+                // Before the reap, while its PID (a zombie's) names its group and nothing else: what it left there
+                // is stopped, so that it is still there after the reap, holding the group's number, to be killed.
+                if killsGroupOnExit { signalGroup(SIGSTOP) }
                 guard vs_pidfd_wait(pidfd, 0, &done, &code) == 0 else {
                     throw SystemError("waitid", path: "PID \(pid)")
                 }
                 exited = true
-                // Killed ones may take a moment to go; their group, and so the number, stays theirs meanwhile.
-                leftProcessesInGroup = kill(-pid, 0) == 0
+                if killsGroupOnExit && kill(-pid, 0) == 0 {
+                    leftProcessesInGroup = true
+                    signalGroup(SIGKILL)
+                }
                 // What it wrote before exiting is in the pipe; descendants still holding it open don't count.
                 if outputOpen { _ = lines.drain(output) }
                 lines.flush()

@@ -60,7 +60,7 @@ extension Integration {
 
         // MARK: 1. The state directory on a full file system
 
-        @Test func fullStateDirectoryRefusesStartWithENOSPCAndRollsBack() async throws {
+        @Test func fullStateDirectoryRefusesAStartWithENOSPCAndKeepsTheRunningGuests() async throws {
             let host = try TestHost()
             let state = host.stateDirectory
             defer {
@@ -108,7 +108,7 @@ extension Integration {
             #expect(!Self.isAlive(runningPID) && !Self.isAlive(webPID))
             let leaks = try Self.leaks(host, allowedMounts: [state])
             #expect(leaks.isEmpty, "\(leaks)")
-            reliabilityReport("hostile: full state dir: start refused with ENOSPC naming the state file, rolled back, "
+            reliabilityReport("hostile: full state dir: start refused with ENOSPC naming the state file, nothing left of it, "
                 + "\(leaks.count) leaks")
         }
 

@@ -38,6 +38,14 @@ extension Integration {
             return leaks
         }
 
+        /// Nothing left on the host (`leaks`), and the situation's line in scripts/test's reliability report.
+        static func expectNoLeaks(_ host: TestHost, allowedMounts: [String] = [], report situation: String,
+                                  sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let leaks = try leaks(host, allowedMounts: allowedMounts)
+            #expect(leaks.isEmpty, "\(leaks)", sourceLocation: sourceLocation)
+            reliabilityReport("hostile: \(situation), \(leaks.count) leaks")
+        }
+
         static func isAlive(_ pid: Int32) -> Bool {
             guard pid > 0, kill(pid, 0) == 0 else { return false }
             // A zombie waiting for its reaper counts as gone.
@@ -106,10 +114,9 @@ extension Integration {
             #expect(try host.guestPID("running") == runningPID && host.guestPID("web") == webPID)
             #expect(try host.ctl("stop", "--all").status == 0)
             #expect(!Self.isAlive(runningPID) && !Self.isAlive(webPID))
-            let leaks = try Self.leaks(host, allowedMounts: [state])
-            #expect(leaks.isEmpty, "\(leaks)")
-            reliabilityReport("hostile: full state dir: start refused with ENOSPC naming the state file, nothing left of it, "
-                + "\(leaks.count) leaks")
+            try Self.expectNoLeaks(host, allowedMounts: [state],
+                                   report: "full state dir: start refused with ENOSPC naming the state file, nothing "
+                                       + "left of it")
         }
 
         // MARK: 2. The guest's root removed while it runs
@@ -150,10 +157,8 @@ extension Integration {
                 #expect(Self.hookLog(log).suffix(2) == ["pre-start deleted", "post-stop deleted"])
                 #expect(try host.ctl("status", "other").status == 0 && Self.isAlive(otherPID))
                 #expect(try host.ctl("stop", "other").status == 0)
-                let leaks = try Self.leaks(host)
-                #expect(leaks.isEmpty, "\(leaks)")
-                reliabilityReport("hostile: root removed while running: status and stop answer, post-stop ran, "
-                    + "\(leaks.count) leaks")
+                try Self.expectNoLeaks(
+                    host, report: "root removed while running: status and stop answer, post-stop ran")
             }
         }
 
@@ -185,10 +190,8 @@ extension Integration {
                 // setsid takes it out of the hook's reach: that one is the hook's to manage (README: Hooks).
                 #expect(Self.isAlive(detachedPID))
                 #expect(try host.ctl("stop", "web").status == 0)
-                let leaks = try Self.leaks(host)
-                #expect(leaks.isEmpty, "\(leaks)")
-                reliabilityReport("hostile: hook leaving a daemon: start not held up, its process group killed, "
-                    + "\(leaks.count) leaks")
+                try Self.expectNoLeaks(
+                    host, report: "hook leaving a daemon: start not held up, its process group killed")
             }
         }
 
@@ -217,10 +220,8 @@ extension Integration {
                 #expect(Self.hookLog(log) == ["post-stop"])
                 #expect(try host.daemonPidNamespaces() == namespacesBefore, "the guest was stopped again")
                 #expect(try host.ctl("status", "web").status == 3)
-                let leaks = try Self.leaks(host)
-                #expect(leaks.isEmpty, "\(leaks)")
-                reliabilityReport("hostile: endless hook: start failed after hook-timeout naming the hook, its group "
-                    + "killed, \(leaks.count) leaks")
+                try Self.expectNoLeaks(
+                    host, report: "endless hook: start failed after hook-timeout naming the hook, its group killed")
             }
         }
 
@@ -262,10 +263,8 @@ extension Integration {
                 #expect(try host.ctl("status", "other").status == 0 && Self.isAlive(otherPID))
                 #expect(try host.guestPID("other") == otherPID)
                 #expect(try host.ctl("stop", "other").status == 0)
-                let leaks = try Self.leaks(host)
-                #expect(leaks.isEmpty, "\(leaks)")
-                reliabilityReport("hostile: init ignoring signals with 1000 children: stopped in "
-                    + "\(took.components.seconds) s by SIGKILL, \(leaks.count) leaks")
+                try Self.expectNoLeaks(host, report: "init ignoring signals with 1000 children: stopped in "
+                    + "\(took.components.seconds) s by SIGKILL")
             }
         }
 
@@ -303,10 +302,9 @@ extension Integration {
                 #expect(try host.ctl("stop", "--all").status == 0)
                 #expect(!pids.values.contains(where: Self.isAlive))
                 pids = [:]
-                let leaks = try Self.leaks(host)
-                #expect(leaks.isEmpty, "\(leaks)")
-                reliabilityReport("hostile: runtime dir removed: clients cannot connect (socket path named), guests "
-                    + "keep running, a daemon restart adopts them, \(leaks.count) leaks")
+                try Self.expectNoLeaks(
+                    host, report: "runtime dir removed: clients cannot connect (socket path named), guests keep "
+                        + "running, a daemon restart adopts them")
             }
         }
 
@@ -342,10 +340,9 @@ extension Integration {
                 try host.startDaemon()
                 #expect(try host.ctl("status", "web").status == 0 && host.guestPID("web") == pid)
                 #expect(try host.ctl("stop", "web").status == 0)
-                let leaks = try Self.leaks(host)
-                #expect(leaks.isEmpty, "\(leaks)")
-                reliabilityReport("hostile: file at socket path: daemon refuses naming the path and what to do, "
-                    + "clients told the same, \(leaks.count) leaks")
+                try Self.expectNoLeaks(
+                    host, report: "file at socket path: daemon refuses naming the path and what to do, clients "
+                        + "told the same")
             }
         }
     }

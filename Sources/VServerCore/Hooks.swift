@@ -85,6 +85,11 @@ struct HookRunner: Sendable {
                 throw .internalError("\(error)")
             }
             logger.debug("\(script.display) exited \(result.exitCode)")
+            if result.leftProcesses {
+                let advice = "a hook that starts a service runs it with systemd-run, or leaves it detached with setsid "
+                    + "before it exits"
+                logger.warning("\(script.display) left processes running in its process group: killed (\(advice))")
+            }
             if result.exitCode != 0 || result.timedOut {
                 throw .hookFailed(HookFailure(
                     name: config.name, hook: flavour.rawValue, script: script.display, exitCode: result.exitCode,
@@ -107,21 +112,25 @@ struct HookRunner: Sendable {
         var exitCode: Int
         var timedOut: Bool
         var lastLines: [String]
+        /// It left processes running in its process group, which were killed.
+        var leftProcesses = false
     }
 
     /// Spawns one script and waits for it, relaying its output line by line. Blocking.
-    /// Past `timeout` seconds its process group gets SIGTERM, 2 s later SIGKILL.
+    /// Past `timeout` seconds its process group gets SIGTERM, 2 s later SIGKILL; when it exits, SIGKILL.
     static func runScript(arguments: [String], environment: [String], directory: String, timeout: Int,
                           onLine: @escaping (String) -> Void) throws -> HookResult
     {
         let child = try ChildProcess(arguments: arguments, environment: environment, directory: directory)
+        child.killsGroupOnExit = true
         var output = LineCollector(keep: outputLinesKept, onLine: onLine)
         var deadline: ContinuousClock.Instant? = .now + .seconds(timeout)
         var signalsSent = 0
         while true {
             switch try child.wait(until: deadline, lines: &output) {
             case .exited(let code):
-                return HookResult(exitCode: code, timedOut: signalsSent > 0, lastLines: output.lastLines)
+                return HookResult(exitCode: code, timedOut: signalsSent > 0, lastLines: output.lastLines,
+                                  leftProcesses: signalsSent == 0 && child.leftProcessesInGroup)
             case .deadlinePassed:
                 signalsSent += 1
                 child.signalGroup(signalsSent == 1 ? SIGTERM : SIGKILL)

@@ -14,10 +14,12 @@ extension Manager {
             let config = try startableConfig(name)
             setState(name, .starting)
             let began = ContinuousClock.now
+            var preStartRan = false
             do throws(ManagerError) {
-                try await launch(config)
+                try await launch(config, preStartRan: &preStartRan)
             } catch {
                 let error = Self.withOpenFilesAdvice(error)
+                if preStartRan { await hooks.runLoggingFailures(.postStop, for: config) }
                 countStart(name, since: began, failed: true)
                 setState(name, .failed(reason: error.description))
                 logger.error("start failed: \(error)", metadata: logMetadata(name))
@@ -98,8 +100,10 @@ extension Manager {
     }
 
     /// pre-start hooks, its cgroup, spawn, console, state file, post-start hooks; undoes what it did when a step
-    /// fails.
-    private func launch(_ config: VServerConfig) async throws(ManagerError) {
+    /// fails. `preStartRan` is left true when it failed after the pre-start hooks ran and before PID 1 was recorded:
+    /// the caller then runs the post-stop hooks, which undo what pre-start did (a later failure stops the guest with
+    /// them).
+    private func launch(_ config: VServerConfig, preStartRan: inout Bool) async throws(ManagerError) {
         let name = config.name
         let guestInit = GuestInit.of(config)
         try checkManagerFor(guestInit, config)
@@ -132,6 +136,7 @@ extension Manager {
         defer { if !recorded { stateStore.remove(name) } }
         try await hooks.run(.preStart, for: config)
         CrashPoint.afterPreStart.reached()
+        preStartRan = true
 
         var plan = SpawnPlan()
         plan.mountRun = GuestFiles.isDirectory("/run", root: config.root)
@@ -222,6 +227,7 @@ extension Manager {
             throw .startFailed(name: name, step: "record state", reason: "\(error)")
         }
         recorded = true
+        preStartRan = false
         logger.info("started, PID \(guest.pid) (\(guestInit.rawValue) init)", metadata: logMetadata(name))
         setState(name, .running(guest))
         watchForExit(guest)
@@ -477,10 +483,12 @@ extension Manager {
             // asked for meanwhile comes after it).
             setState(name, .starting)
             let began = ContinuousClock.now
+            var preStartRan = false
             do throws(ManagerError) {
-                try await launch(try startableConfig(name))
+                try await launch(try startableConfig(name), preStartRan: &preStartRan)
                 countStart(name, since: began, failed: false)
             } catch {
+                if preStartRan { await hooks.runLoggingFailures(.postStop, for: guest.config) }
                 countStart(name, since: began, failed: true)
                 setState(name, .failed(reason: "start after a reboot from inside: \(error)"))
                 logger.error("start after a reboot from inside failed: \(error)", metadata: logMetadata(name))

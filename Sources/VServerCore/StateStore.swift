@@ -198,7 +198,7 @@ struct StateStore: Sendable {
         try FileSystem.makeDirectories(directory, mode: 0o700)
     }
 
-    private func path(_ name: String) -> String { "\(directory)/\(name).json" }
+    func path(_ name: String) -> String { "\(directory)/\(name).json" }
 
     func save(_ record: GuestRecord) throws {
         // No fsync (0.2-0.5 ms of every start on a disk): a record describes processes, which a crash of the

@@ -21,7 +21,15 @@ public struct ManagerClient: Sendable {
     /// A connection to vserverd, which runs as root: answers from a socket anybody else serves (a stale path,
     /// a user's socket where ours is missing) are never believed.
     public func connect() throws(ManagerError) -> VarlinkClient {
-        do { return try VarlinkClient(path: socketPath, requiredPeerUID: 0) } catch { throw .connectionFailed(error) }
+        do {
+            return try VarlinkClient(path: socketPath, requiredPeerUID: 0)
+        } catch where error.errno == ENOTSOCK {
+            // vserverd refuses to start on a path taken by something else, and never removes it itself.
+            throw .connectionFailed(VarlinkConnectionError(error.description + ": remove it and restart vserverd",
+                                                           errno: ENOTSOCK))
+        } catch {
+            throw .connectionFailed(error)
+        }
     }
 
     /// One call and its one reply.

@@ -54,6 +54,10 @@ public final class VarlinkClient {
         guard address.withSockaddr({ connect(fd, $0, $1) }) == 0 else {
             let code = errno
             Glibc.close(fd)
+            // connect(2) says only "Connection refused" of a file that is no socket at all.
+            if code == ECONNREFUSED, let kind = Self.nonSocketKind(at: path) {
+                throw VarlinkConnectionError("cannot connect to \(path): it is \(kind), not a socket", errno: ENOTSOCK)
+            }
             throw .system("cannot connect to \(path)", code)
         }
         if let requiredPeerUID {
@@ -75,6 +79,18 @@ public final class VarlinkClient {
 
     deinit {
         close()
+    }
+
+    /// What is at `path` (as connect(2) follows it) when it is there and not a socket ("a regular file"), else nil.
+    private static func nonSocketKind(at path: String) -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        switch status.st_mode & S_IFMT {
+        case S_IFSOCK: return nil
+        case S_IFREG: return "a regular file"
+        case S_IFDIR: return "a directory"
+        default: return "a special file"
+        }
     }
 
     /// Closes the connection; later calls fail. Ending a `more` call early is done this way too.

@@ -54,7 +54,11 @@ private func removeStaleSocket(at path: String, address: UnixSocketAddress) thro
         if errno == ENOENT { return }
         throw ControlSocketError.system("stat \(path)")
     }
-    guard status.st_mode & S_IFMT == S_IFSOCK else { throw ControlSocketError("\(path) exists and is not a socket") }
+    // Not ours to remove: a mistyped --socket may name any file.
+    guard status.st_mode & S_IFMT == S_IFSOCK else {
+        throw ControlSocketError("\(path) exists and is not a socket: remove it (vserverd does not), then start "
+            + "vserverd again")
+    }
 
     let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue | SOCK_NONBLOCK.rawValue), 0)
     guard probe >= 0 else { throw ControlSocketError.system("socket for \(path)") }

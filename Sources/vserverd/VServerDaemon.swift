@@ -160,6 +160,8 @@ struct VServerDaemon: AsyncParsableCommand {
         logger.info("listening on \(socketPath); \(summary)")
         SystemdNotify.ready(status: summary)
         try await group.run()
+        // Its state directory removed meanwhile (rm -rf /run/vserverd): the next vserverd adopts from what this writes.
+        await manager.restoreLostRecords()
     }
 }
 

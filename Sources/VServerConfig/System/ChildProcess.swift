@@ -11,6 +11,11 @@ package final class ChildProcess {
     private let output: Int32
     private var outputOpen = true
     private var exited = false
+    /// When it exits, what it left running in its process group is killed (hooks: as systemd does for the
+    /// processes an `ExecStartPre=` leaves behind).
+    package var killsGroupOnExit = false
+    /// Whether its process group still had processes when it exited (`killsGroupOnExit`: they were killed).
+    package private(set) var leftProcessesInGroup = false
 
     /// What ended a `wait`.
     package enum Event: Equatable {
@@ -84,10 +89,17 @@ package final class ChildProcess {
             if polled[0].revents != 0 {
                 var done: Int32 = 0
                 var code: Int32 = 0
+                // Before the reap, while its PID (a zombie's) names its group and nothing else: what it left there
+                // is stopped, so that it is still there after the reap, holding the group's number, to be killed.
+                if killsGroupOnExit { signalGroup(SIGSTOP) }
                 guard vs_pidfd_wait(pidfd, 0, &done, &code) == 0 else {
                     throw SystemError("waitid", path: "PID \(pid)")
                 }
                 exited = true
+                if killsGroupOnExit && kill(-pid, 0) == 0 {
+                    leftProcessesInGroup = true
+                    signalGroup(SIGKILL)
+                }
                 // What it wrote before exiting is in the pipe; descendants still holding it open don't count.
                 if outputOpen { _ = lines.drain(output) }
                 lines.flush()

@@ -8,7 +8,8 @@ extension Manager {
     public func resources(_ nameOrContext: String) throws(ManagerError) -> ResourcesReply {
         let name = try resolve(nameOrContext)
         let settings = try limitsInForce(name)
-        return ResourcesReply(vserver: info(name, usage: guestUsage(), allDisk: true), limits: Self.limits(settings))
+        return ResourcesReply(vserver: info(name, usage: guestUsage(of: name), allDisk: true),
+                              limits: Self.limits(settings))
     }
 
     public func setResources(_ nameOrContext: String, assignments: [String], runtime: Bool) async

@@ -27,4 +27,14 @@ extension Manager {
         }
         return usage
     }
+
+    /// Usage of one running guest (Get): from its cgroup's processes, not a walk over all of /proc, which costs
+    /// ~10 ms on a host of 1000 guests and holds up every start and stop meanwhile (they wait on the same actor).
+    func guestUsage(of name: String) -> [UInt64: ProcessTable.Usage] {
+        guard let guest = states[name]?.guest, let pidNamespace = guest.record.namespaces["pid"] else { return [:] }
+        var used = guest.cgroup?.usage()
+            ?? ProcessTable.usage(inPidNamespaces: [pidNamespace])[pidNamespace] ?? ProcessTable.Usage()
+        CgroupStatistics.add(cgroup: guest.cgroup, legacy: guest.legacyCgroups, to: &used)
+        return [pidNamespace: used]
+    }
 }

@@ -220,7 +220,8 @@ public actor Manager {
     }
 
     public func get(_ nameOrContext: String) throws(ManagerError) -> VServerInfo {
-        info(try resolve(nameOrContext), usage: guestUsage())
+        let name = try resolve(nameOrContext)
+        return info(name, usage: guestUsage(of: name))
     }
 
     /// Counts by state, for sd_notify STATUS= ("2 running, 1 failed").

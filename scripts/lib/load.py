@@ -402,19 +402,36 @@ def fd_kinds(pid):
     return kinds
 
 
+def thread_names(pid):
+    names = {}
+    for task in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, task)) as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        names[name] = names.get(name, 0) + 1
+    return names
+
+
 def daemon_figures(pid):
     return {"fds": len(os.listdir("/proc/%d/fd" % pid)), "threads": status_field(pid, "Threads"),
-            "rss_kib": status_field(pid, "VmRSS"), "fd_kinds": fd_kinds(pid)}
+            "rss_kib": status_field(pid, "VmRSS"), "fd_kinds": fd_kinds(pid), "thread_names": thread_names(pid)}
 
 
-def settle(pid, seconds):
-    """Waits until the daemon's fd and thread counts have not changed for a second (or `seconds` passed)."""
+def settle(pid, seconds, like=None):
+    """Waits until the daemon's fd and thread counts have not changed for a second, or with `like` (figures from
+    before) until it has as many fds and at most as many threads: libdispatch's worker threads, which run the
+    daemon's blocking work and its concurrency pool, end after 5 s idle. At most `seconds`."""
     limit = time.monotonic() + seconds
     last = None
     stable_since = time.monotonic()
     while time.monotonic() < limit:
         now = (len(os.listdir("/proc/%d/fd" % pid)), status_field(pid, "Threads"))
-        if now != last:
+        if like is not None:
+            if now[0] == like["fds"] and now[1] <= like["threads"]:
+                break
+        elif now != last:
             last = now
             stable_since = time.monotonic()
         elif time.monotonic() - stable_since >= 1.0:
@@ -613,7 +630,7 @@ def main():
         monitor_reports.extend(receive(worker, "monitors"))
     stage("monitors caught up")
     # Measured with the same connections open as before: the coordinator's and the monitors'.
-    after = settle(daemon, 15)
+    after = settle(daemon, 15, like=before)
     settled = time.monotonic()
     stage("settled")
     for worker in workers:
@@ -660,8 +677,9 @@ def main():
     if before["fds"] != after["fds"]:
         problems.append("vserverd fds %d -> %d (%s -> %s)" % (before["fds"], after["fds"],
                                                               before["fd_kinds"], after["fd_kinds"]))
-    if before["threads"] != after["threads"]:
-        problems.append("vserverd threads %d -> %d" % (before["threads"], after["threads"]))
+    if after["threads"] > before["threads"]:
+        problems.append("vserverd threads %d -> %d (%s -> %s)" % (before["threads"], after["threads"],
+                                                                  before["thread_names"], after["thread_names"]))
     if after["rss_kib"] > before["rss_kib"] + 5 * 1024:
         problems.append("vserverd RSS %.1f -> %.1f MB (more than 5 MB more)" % (
             before["rss_kib"] / 1024, after["rss_kib"] / 1024))

@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC2154  # bin is set by the script that sources this file
 # Sourced by scripts/load: a vserverd of the script's own, in its own temporary config, state, log and socket
 # directories with the guests' cgroups below a cgroup of its own, and its teardown for the script's exit trap.
 # The script sets bin (where vserverd and vserverctl are) and VSERVERD_SOCKET first.
@@ -21,10 +22,11 @@ daemon_cgroups() {
 }
 
 # start_daemon LOG-FILE VSERVERD-OPTION...: vserverd on $VSERVERD_SOCKET; waits (20 s at most) until it answers.
+# In a session of its own: a Ctrl-C for the script does not stop it before stop_daemon has stopped the guests.
 start_daemon() {
     log_file=$1
     shift
-    "$bin/vserverd" --socket "$VSERVERD_SOCKET" "$@" >>"$log_file" 2>&1 &
+    setsid "$bin/vserverd" --socket "$VSERVERD_SOCKET" "$@" >>"$log_file" 2>&1 &
     daemon_pid=$!
     i=0
     until "$bin/vserverctl" list >/dev/null 2>&1; do

@@ -113,7 +113,12 @@ let package = Package(
                 "VServerCore", "VServerConfig", "VServerProtocol", "VServerTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "VarlinkServerTests", dependencies: ["VarlinkServer"]),
+        .testTarget(
+            name: "VarlinkServerTests",
+            dependencies: [
+                "VarlinkServer", "VServerProtocol", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "VServerSystemdTests",
             dependencies: ["VServerSystemd", "VServerCore", .product(name: "Logging", package: "swift-log")]),

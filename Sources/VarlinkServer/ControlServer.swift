@@ -1,7 +1,9 @@
+import Glibc
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import VServerProtocol
 
 /// Who is calling: the credentials the peer had when it connected (`SO_PEERCRED`, `SO_PEERGROUPS`).
@@ -139,7 +141,6 @@ package final class ControlServer: Service {
     package func run() async throws {
         let maxMessageSize = varlinkMaxMessageSize
         let serverChannel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
             // A client that shuts down its sending side still gets the replies to the calls it sent.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(listeningSocket) { channel in
@@ -151,6 +152,12 @@ package final class ControlServer: Service {
                     return Connection(channel: connection, peer: peer)
                 }
             }
+        // NIO listens again with a backlog of 128 when it takes over a socket (its .backlog option comes too late for
+        // that): the kernel's maximum instead, as systemd's sockets have, so that a burst of clients waits in the
+        // queue while the one event loop is busy rather than getting EAGAIN from a non-blocking connect().
+        if listen(listeningSocket, SOMAXCONN) != 0 {
+            logger.warning("listen with a backlog of \(SOMAXCONN): \(String(cString: strerror(errno)))")
+        }
         logger.debug("serving Varlink", metadata: ["interfaces": "\(interfaceNames.joined(separator: " "))"])
         do {
             try await cancelWhenGracefulShutdown {
@@ -171,9 +178,28 @@ package final class ControlServer: Service {
 
     // MARK: - Connections
 
-    private struct Connection: Sendable {
-        var channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-        var peer: PeerCredentials
+    /// An accepted connection. One that is never served, accepted as the server stops (the accept loop's buffer is
+    /// dropped), is closed when it goes away: NIO traps on a channel's writer that is dropped unfinished.
+    private final class Connection: Sendable {
+        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        let peer: PeerCredentials
+        private let served = Atomic(false)
+
+        init(channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, peer: PeerCredentials) {
+            self.channel = channel
+            self.peer = peer
+        }
+
+        /// `serve` closes it from now on.
+        func takeOver() {
+            served.store(true, ordering: .relaxed)
+        }
+
+        deinit {
+            guard !served.load(ordering: .relaxed) else { return }
+            let channel = self.channel
+            Task { try? await channel.executeThenClose { _, _ in } }
+        }
     }
 
     /// The reason a connection is dropped without an answer: the peer broke the protocol.
@@ -186,6 +212,7 @@ package final class ControlServer: Service {
             logger[metadataKey: "peer_uid"] = "\(connection.peer.uid)"
             return logger
         }()
+        connection.takeOver()
         let uid = connection.peer.uid
         guard quota.acquire(uid) else {
             logger.notice("refusing a connection: uid \(uid) has \(quota.perUID) open")

@@ -2,11 +2,24 @@ import Glibc
 
 /// Temporary files for the harnesses that read from disk, made once per process and reused by every input.
 enum Scratch {
-    /// A new directory under /tmp (removed again by `remove`; a killed fuzzer leaves it to tmpfiles).
+    nonisolated(unsafe) private static var made: [String] = []
+
+    /// A new directory under $TMPDIR (scripts/fuzz points it into its own temporary directory), removed at exit.
+    /// libFuzzer ends with exit() after -max_total_time; a crash or ctrl-C leaves it to whoever made TMPDIR.
     static func makeDirectory() -> String {
-        var template = Array("/tmp/vserverd-fuzz-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { fatalError("mkdtemp: \(String(cString: strerror(errno)))") }
-        return String(cString: made)
+        let parent = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array("\(parent)/vserverd-fuzz-XXXXXX".utf8CString)
+        guard let directory = mkdtemp(&template) else { fatalError("mkdtemp: \(String(cString: strerror(errno)))") }
+        if made.isEmpty {
+            atexit {
+                for directory in Scratch.made {
+                    Scratch.empty(directory)
+                    rmdir(directory)
+                }
+            }
+        }
+        made.append(String(cString: directory))
+        return made[made.count - 1]
     }
 
     static func makeDirectories(_ path: String) {

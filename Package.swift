@@ -103,6 +103,18 @@ let package = Package(
         .target(
             name: "VServerTestSupport", dependencies: ["VServerConfig"], path: "Tests/Support",
             swiftSettings: [.define("TESTING_AVAILABLE", .when(configuration: .debug))]),
+        // Coverage-guided fuzzers (scripts/fuzz): a normal build replays inputs, `-D FUZZING` with
+        // `-sanitize=fuzzer` hands them to libFuzzer (whose driver the C target calls).
+        .target(name: "CFuzzing", path: "Tests/Fuzz/CFuzzing"),
+        .executableTarget(
+            name: "vserverd-fuzz",
+            dependencies: [
+                "CFuzzing", "VServerConfig", "VServerProtocol", "VServerCore", "VarlinkServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Tests/Fuzz/Harnesses"
+        ),
         // Unit tests, one target per library.
         .testTarget(name: "VServerProtocolTests", dependencies: ["VServerProtocol", "VServerTestSupport"]),
         .testTarget(
@@ -123,6 +135,9 @@ let package = Package(
             name: "VServerSystemdTests",
             dependencies: ["VServerSystemd", "VServerCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "VServerCLITests", dependencies: ["VServerCLI", "VServerProtocol"]),
+        // Invalid configs and malformed Varlink messages, each with the error a user sees (scripts/fuzz finds more).
+        .testTarget(
+            name: "ErrorCorpusTests", dependencies: ["VServerConfig", "VServerProtocol", "VServerTestSupport"]),
         // Root tests of the built binaries: real namespaces, mounts, guests, a real Varlink client.
         .testTarget(
             name: "IntegrationTests", dependencies: ["VServerConfig", "VServerProtocol", "VServerTestSupport"]),

@@ -387,4 +387,29 @@ import VServerTestSupport
         }
         #expect(!UtilVServerConfig.isPresent(in: fixture.path("vservers/old")))
     }
+
+    // Found by scripts/fuzz (utilvserver): × 100 of a number near Int64.max trapped with an arithmetic overflow,
+    // in the daemon at every load of the configuration.
+    @Test func cgroupCPUNumbersNearTheLimitOfTheirTypeAreClamped() throws {
+        file("cgroup/cpu.cfs_quota_us", "500333333333330000\n")
+        file("cgroup/cpu.cfs_period_us", "1\n")
+        file("cgroup/cpu.shares", "9223372036854775807\n")
+        let config = try config()
+        #expect(config.resources == settings {
+            $0.cpuMaxPercent = 100_000
+            $0.cpuWeight = 10_000
+        })
+        #expect(config.warnings == [
+            "\(dir)/cgroup/cpu.cfs_quota_us: approximated as cpu-max = \"100000%\" (cpu.cfs_quota_us "
+                + "500333333333330000 / cpu.cfs_period_us 1)",
+            "\(dir)/cgroup/cpu.shares: approximated as cpu-weight = 10000 (cpu.shares 9223372036854775807 × 100 / "
+                + "1024)",
+        ])
+    }
+
+    @Test func aFillRateNearTheLimitOfItsTypeIsClamped() throws {
+        file("sched/fill-rate", "9223372036854775807\n")
+        file("sched/interval", "3\n")
+        #expect(try config().resources == settings { $0.cpuMaxPercent = 100_000 })
+    }
 }

@@ -104,6 +104,11 @@ private struct UtilVServerReader {
         }
         let file = path(relative)
         guard let text = try environment.files.read(file) else { return nil }
+        // Values end up in C strings (argv, paths, the environment), as vserver.toml's do: NUL is refused as there.
+        if let nul = text.utf8.firstIndex(of: 0) {
+            let line = text.utf8[..<nul].count { $0 == UInt8(ascii: "\n") } + 1
+            throw ConfigError(file: file, line: line, message: "must not contain a NUL character")
+        }
         reads.record(relative)
         return (file, text)
     }

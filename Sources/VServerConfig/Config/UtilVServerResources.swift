@@ -137,7 +137,7 @@ package struct UtilVServerResources: UtilVServerFiles {
                 file: interval.file, line: fillRate.file == interval.file ? 2 : 1,
                 message: "the interval must be at least 1")
         }
-        let percent = UInt64(fillRate.value) * 100 / UInt64(interval.value)
+        let percent = Self.hundredfold(UInt64(fillRate.value), per: UInt64(interval.value), rounded: false)
         offer(.cpuMax, .amount(max(1, min(ResourceKey.cpuPercentRange.upperBound, percent))), fillRate.file,
               because: "fill-rate \(fillRate.value) / interval \(interval.value)")
     }
@@ -289,10 +289,10 @@ package struct UtilVServerResources: UtilVServerFiles {
                 guard shares >= 0 else {
                     throw ConfigError(file: file, line: 1, message: "cpu.shares must not be negative")
                 }
-                let exact = UInt64(shares) * 100
-                let weight = max(1, min(10_000, (exact + 512) / 1024))
+                let weight = max(1, min(10_000, Self.hundredfold(UInt64(shares), per: 1024, rounded: true)))
                 offer(.cpuWeight, .amount(weight), file,
-                      because: weight * 1024 == exact ? nil : "cpu.shares \(shares) × 100 / 1024")
+                      because: Self.isHundredfold(weight, of: UInt64(shares), per: 1024)
+                          ? nil : "cpu.shares \(shares) × 100 / 1024")
             case "cpu.cfs_quota_us":
                 try readCPUQuota()
             case "cpu.cfs_period_us":
@@ -345,11 +345,26 @@ package struct UtilVServerResources: UtilVServerFiles {
             }
             period = value
         }
-        let exact = UInt64(quota) * 100
-        let rounded = (exact + UInt64(period) / 2) / UInt64(period)
+        let rounded = Self.hundredfold(UInt64(quota), per: UInt64(period), rounded: true)
         let percent = max(1, min(ResourceKey.cpuPercentRange.upperBound, rounded))
         let because = "cpu.cfs_quota_us \(quota) / cpu.cfs_period_us \(period)"
-        offer(.cpuMax, .amount(percent), file, because: percent * UInt64(period) == exact ? nil : because)
+        offer(.cpuMax, .amount(percent), file,
+              because: Self.isHundredfold(percent, of: UInt64(quota), per: UInt64(period)) ? nil : because)
+    }
+
+    /// `value` × 100 / `per` (`per` > 0), rounded to the nearest or down, at full width: the numbers come from
+    /// files and go up to Int64.max, where × 100 overflows (a trap in the daemon). A quotient beyond 64 bits is
+    /// UInt64.max; the callers clamp it.
+    private static func hundredfold(_ value: UInt64, per: UInt64, rounded: Bool) -> UInt64 {
+        let product = value.multipliedFullWidth(by: 100)
+        let (low, carry) = product.low.addingReportingOverflow(rounded ? per / 2 : 0)
+        let high = product.high + (carry ? 1 : 0)
+        return high >= per ? .max : per.dividingFullWidth((high, low)).quotient
+    }
+
+    /// Whether `result` × `per` is exactly `value` × 100: the mapping lost nothing.
+    private static func isHundredfold(_ result: UInt64, of value: UInt64, per: UInt64) -> Bool {
+        result.multipliedFullWidth(by: per) == value.multipliedFullWidth(by: 100)
     }
 
     /// blkio.weight 10..1000 (default 500) back to io.weight 1..10000 (default 100): the lowest weight that

@@ -206,13 +206,19 @@ enum Harnesses {
 
     // MARK: State files
 
-    /// A state file (`LIB-DIR/state/NAME.json`) as the daemon reads it at start: a record it takes must be
+    /// A state file (`STATE-DIR/NAME.json`: a record, an end or a start under way) as the daemon reads it at start: a record it takes must be
     /// written back equal.
     static func state(_ bytes: UnsafeBufferPointer<UInt8>) {
         #if DEBUG
         guard let json = try? JSON.parse(bytes) else { return }
         if json["ended"] != nil {
             if let end = GuestEnd(json: json) { precondition(GuestEnd(json: end.json) == end, "end: \(end)") }
+            return
+        }
+        if json["starting"] != nil {
+            if let launch = try? GuestLaunch(json: json) {
+                precondition((try? GuestLaunch(json: launch.json)) == launch, "launch: \(launch.json.serialized())")
+            }
             return
         }
         do throws(StateFileProblem) {

@@ -130,7 +130,7 @@ static void open_console_ptys(struct child *c, int devfd)
 
     if (count > VS_MAX_TTYS)
         count = VS_MAX_TTYS;
-    masters[0] = new_console_pty(c, devfd);
+    masters[0] = c->config->null_console ? -1 : new_console_pty(c, devfd);
     if (masters[0] < 0) {
         /* No pty left on the host (kernel.pty.max): the guest runs with /dev/null as console and stdout; the empty
          * message tells the parent, which logs it. */

@@ -167,7 +167,8 @@ extension Manager {
         // Every console is a pty of the guest's devpts that vserverd reads into the log (docs/ARCHITECTURE.md §4):
         // systemd writes nothing to a /dev/console that is no terminal, gettys need their ttys, and a host file bound
         // there could be made setuid by the guest's root.
-        plan.ttyCount = guestInit == .sysvinit ? GuestInit.gettyTerminals(root: config.root) : 0
+        plan.ttyCount = guestInit == .sysvinit && config.console == .pty
+            ? GuestInit.gettyTerminals(root: config.root) : 0
         if config.resources.lxcfs {
             do throws(Lxcfs.Missing) {
                 plan.procMounts = try Lxcfs.procMounts(in: options.lxcfsDirectory)
@@ -190,7 +191,7 @@ extension Manager {
             throw error as? ManagerError ?? .internalError("\(error)")
         }
         CrashPoint.afterClone.reached()
-        if spawned.console < 0 {
+        if spawned.console < 0 && config.console == .pty {
             logger.warning("\(Self.noConsolePty)", metadata: logMetadata(name))
         }
         if let idmapError = spawned.idmapError {

@@ -140,7 +140,8 @@ enum Spawner {
                             nesting: config.nesting ? 1 : 0,
                             legacy_tasks_fds: tasksBuffer.baseAddress,
                             legacy_tasks_count: tasksBuffer.count,
-                            time_namespace: config.timeNamespace ? 1 : 0)
+                            time_namespace: config.timeNamespace ? 1 : 0,
+                            null_console: config.console == .none ? 1 : 0)
                         guard let whileHeld else { return vs_spawn(&spawnConfig, &spawned, &failure) }
                         var pending = vs_spawn_pending()
                         guard vs_spawn_hold(&spawnConfig, &pending, &failure) == 0 else { return -1 }

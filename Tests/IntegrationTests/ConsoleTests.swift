@@ -5,6 +5,37 @@ import Testing
 /// §4): never the host's log file itself, whose mode the guest's root (CAP_FOWNER) could change through it.
 extension Integration {
     @Suite struct Console {
+        /// console = "none": /dev/null for its console and PID 1's output, and vserverd holds only its pidfd (a pty
+        /// console holds 4: pidfd, master, slave, log), so that 10 000 guests fit in 20 000 fds (issue 17).
+        @Test func aGuestWithoutConsoleCostsVserverdOneFd() async throws {
+            try await withTestHost { host in
+                try host.addVServer("quiet", config: "command = [\"/bin/sleep\", \"1000\"]\nconsole = \"none\"\n")
+                try host.addVServer("loud", config: "command = [\"/bin/sleep\", \"1000\"]\n")
+                try host.startDaemon()
+                let daemon = try #require(host.daemon?.processIdentifier)
+                /// What vserverd holds for guests: pidfds, ptys and console logs.
+                func guestFDs() throws -> [String] {
+                    try FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon)/fd").compactMap {
+                        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(daemon)/fd/\($0)")
+                    }.filter { $0.contains("pidfd") || $0.hasPrefix("/dev/pts/") || $0.hasSuffix(".log") }
+                    .filter { !$0.hasSuffix("vserverd.log") }
+                }
+                #expect(try guestFDs().isEmpty)
+                #expect(try host.ctl("start", "quiet").status == 0)
+                #expect(try guestFDs() == ["anon_inode:[pidfd]"])
+                #expect(try host.ctl("start", "loud").status == 0)
+                #expect(try guestFDs().count == 5)
+                let inside = try host.ctl("exec", "quiet", "--", "sh", "-c",
+                                          "readlink /proc/1/fd/1; echo x >/dev/console")
+                #expect(inside.status == 0 && inside.stdout == "/dev/null\n", "\(inside)")
+                #expect(!host.daemonLogText.contains("no pty was left"))
+                #expect(!FileManager.default.fileExists(atPath: "\(host.logDirectory)/quiet.log"))
+                #expect(try host.ctl("stop", "quiet").status == 0)
+                // Its pidfd goes with the last reference to it, a moment after the reply.
+                try waitUntil("vserverd to close the stopped guest's pidfd") { try guestFDs().count == 4 }
+            }
+        }
+
         @Test func aPlainGuestsRootCannotMakeTheConsoleLogSetuidOrExecutable() async throws {
             try await withTestHost { host in
                 try host.addVServer("web", config: busyboxInit)

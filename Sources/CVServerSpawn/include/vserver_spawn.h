@@ -80,6 +80,8 @@ struct vs_spawn_config {
                                            (an RCU grace period, ~8 ms), and before it can fork */
     size_t legacy_tasks_count;          /* at most VS_MAX_LEGACY_CGROUPS */
     int time_namespace;                 /* 1: a time namespace whose boot and monotonic clocks start at zero */
+    int null_console;                   /* 1 (console = "none"): /dev/console and PID 1's stdout and stderr are
+                                           /dev/null, no pty is made (tty_count is 0 then) and none comes back */
 };
 
 enum { VS_MAX_TTYS = 12, VS_MAX_LEGACY_CGROUPS = 8 };

@@ -81,9 +81,9 @@ package enum TOMLConfig {
 
     package static let topLevelKeys = [
         "context", "root", "hostname", "domainname", "autostart", "marks", "after", "init", "command", "init-style",
-        "on-reboot", "runlevels", "rc", "kill-sequence", "stop-signal", "stop-timeout", "hook-timeout", "shell",
-        "timezone", "environment", "namespaces", "network", "capabilities", "limits", "resources", "disk", "mount",
-        "security",
+        "on-reboot", "console", "runlevels", "rc", "kill-sequence", "stop-signal", "stop-timeout", "hook-timeout",
+        "shell", "timezone", "environment", "namespaces", "network", "capabilities", "limits", "resources", "disk",
+        "mount", "security",
     ]
 
     package static func read(
@@ -207,6 +207,8 @@ private struct TOMLConfigParser {
             initStyleLine = entry.line
         case "on-reboot":
             config.onReboot = try choice(value, key, VServerConfig.RebootAction.self)
+        case "console":
+            config.console = try choice(value, key, VServerConfig.ConsoleKind.self)
         case "runlevels":
             try readRunlevels(try reader.table(value, key), key)
             runlevelsLine = entry.line

@@ -21,6 +21,7 @@ package enum TOMLWriter {
         }
         if config.initStyle != .auto { lines.append("init-style = \(TOML.quote(config.initStyle.rawValue))") }
         if config.onReboot != .restart { lines.append("on-reboot = \(TOML.quote(config.onReboot.rawValue))") }
+        if config.console != .pty { lines.append("console = \(TOML.quote(config.console.rawValue))") }
         if let signal = config.stopSignal { lines.append("stop-signal = \(TOML.quote(signal.name))") }
         if config.killSequence != .standard {
             lines.append("kill-sequence = \(TOML.quote(config.killSequence.description))")

@@ -39,6 +39,14 @@ public struct VServerConfig: Sendable, Equatable {
         public var runsBootScripts: Bool { self == .sysv || self == .rc }
     }
 
+    /// What the guest's /dev/console is (`console`): a pty of its own devpts that vserverd copies into the console
+    /// log (what systemd and gettys need), or /dev/null, which costs the host no pty and vserverd no fds (thousands
+    /// of small guests).
+    public enum ConsoleKind: String, CaseIterable, Sendable {
+        case pty
+        case none
+    }
+
     /// What a reboot inside the guest does (`on-reboot`).
     public enum RebootAction: String, Sendable, Equatable, CaseIterable {
         /// Starts it again: a new PID 1 with the same config.
@@ -151,6 +159,7 @@ public struct VServerConfig: Sendable, Equatable {
     /// What the stub init of `sysv` and `rc` sends to the processes left when the stop command has ended.
     public var killSequence: KillSequence = .standard
     public var onReboot: RebootAction = .restart
+    public var console: ConsoleKind = .pty
     /// nil: chosen at start from the init the guest has (`init-style`).
     public var stopSignal: Signal?
     public var stopTimeout: Int = defaultStopTimeout

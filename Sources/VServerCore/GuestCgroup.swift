@@ -60,6 +60,9 @@ package struct GuestCgroup: Sendable, Equatable {
 
     package static func scopeName(_ name: String) -> String { "vserver-\(name).scope" }
 
+    /// The slice systemd puts the scopes in, as for machinectl's containers.
+    package static let scopeSlice = "machine.slice"
+
     /// The name of the cgroup vserverd makes itself, outside systemd.
     package static func ownName(_ name: String) -> String { "vserver-\(name)" }
 

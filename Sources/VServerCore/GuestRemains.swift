@@ -11,8 +11,7 @@ extension Manager {
     func undoInterruptedStart(_ launch: GuestLaunch) async {
         let name = launch.name
         let config = configs.configs[name]
-            ?? VServerConfig(name: name, context: launch.context, root: launch.root, configDirectory: "",
-                             configFile: "")
+            ?? VServerConfig.leftover(name: name, context: launch.context, root: launch.root)
         let killed = await removeRemains(config, context: launch.context, addresses: launch.addedAddresses,
                                          device: launch.addressDevice)
         await hooks.runLoggingFailures(.postStop, for: config)
@@ -36,7 +35,7 @@ extension Manager {
         let unified = cgroupParent.map { [Path.join($0, GuestCgroup.ownName(name))] } ?? []
         let scope = options.placement == nil ? []
             : [GuestCgroup.Mounts.host.unified].compactMap { $0 }
-                .map { "\($0)/machine.slice/\(GuestCgroup.scopeName(name))" }
+                .map { "\($0)/\(GuestCgroup.scopeSlice)/\(GuestCgroup.scopeName(name))" }
         let legacy = CgroupHost.current.legacyMounts.map { controller, mount in
             Path.join(LegacyCgroups.parent(controller: controller, mount: mount, parentPath: options.cgroupParent),
                       GuestCgroup.ownName(name))

@@ -132,8 +132,12 @@ enum GuestState: Sendable {
 extension VServerConfig {
     /// For a guest found running whose config directory is gone: enough to stop it (defaults) and to show it.
     static func leftover(from record: GuestRecord) -> VServerConfig {
-        VServerConfig(name: record.name, context: record.context, root: record.root,
-                      configDirectory: "", configFile: "")
+        leftover(name: record.name, context: record.context, root: record.root)
+    }
+
+    /// The same from what a state file names (a record, or a start under way).
+    static func leftover(name: String, context: Int, root: String) -> VServerConfig {
+        VServerConfig(name: name, context: context, root: root, configDirectory: "", configFile: "")
     }
 
     /// Made by `leftover(from:)`: nothing of it comes from a config the admin wrote.

@@ -49,7 +49,8 @@ extension Manager {
     }
 
     /// A start that ran out of file descriptors names the limit: each running guest holds four of vserverd's (its
-    /// pidfd, its console's master and slave, its log), so a default limit ends the count long before memory does.
+    /// pidfd, its console's master and slave, its log; only the pidfd with console = "none"), so a default limit ends
+    /// the count long before memory does.
     static func withOpenFilesAdvice(_ error: ManagerError) -> ManagerError {
         guard case .startFailed(let name, let step, let reason) = error,
               reason.contains(String(cString: strerror(EMFILE)))
@@ -57,7 +58,8 @@ extension Manager {
         var limit = rlimit()
         getrlimit(__rlimit_resource_t(UInt32(RLIMIT_NOFILE.rawValue)), &limit)
         return .startFailed(name: name, step: step, reason: reason + " (vserverd's limit of \(limit.rlim_cur) open "
-            + "files is reached: each running vserver holds 4; raise LimitNOFILE= of vserverd.service)")
+            + "files is reached: each running vserver holds 4, 1 with console = \"none\"; raise LimitNOFILE= of "
+            + "vserverd.service)")
     }
 
     /// The config to start with, checked against what is running now (docs/ARCHITECTURE.md §4 step 1).

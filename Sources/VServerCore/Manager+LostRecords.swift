@@ -1,4 +1,3 @@
-import Glibc
 import Logging
 import VServerConfig
 
@@ -8,7 +7,7 @@ extension Manager {
     /// vserverd shuts down; what cannot be written is logged.
     public func restoreLostRecords() {
         var restored: [String] = []
-        for case .running(let guest) in states.values where access(stateStore.path(guest.record.name), F_OK) != 0 {
+        for case .running(let guest) in states.values where !FileSystem.exists(stateStore.path(guest.record.name)) {
             do {
                 try FileSystem.makeDirectories(stateStore.directory, mode: 0o700)
                 try stateStore.save(guest.record)

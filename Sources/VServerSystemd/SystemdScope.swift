@@ -69,7 +69,7 @@ package struct SystemdScopes: GuestPlacement {
     package static func scopeProperties(scope: String, guest: PlacedGuest) -> [(name: String, value: PropertyValue)] {
         [
             ("Description", .string("vserver \(guest.name) (context \(guest.context))")),
-            ("Slice", .string("machine.slice")),
+            ("Slice", .string(GuestCgroup.scopeSlice)),
             ("PIDs", .pids([UInt32(bitPattern: guest.pid)])),
             // The guest's own init (a systemd guest) manages the cgroups below the scope.
             ("Delegate", .boolean(true)),
